@@ -1,0 +1,143 @@
+"""The base policy: a tiny model trained from scratch (default), or a validated local checkpoint.
+
+From scratch: draw problems from the synthetic *pretraining* pool (disjoint by construction from
+the pool `select` samples), pair each with a correct or a subtly wrong UltraInteract-format
+solution (mixed quality, like web text), train a byte-level BPE tokenizer on that corpus, render
+each document with the chat template, and pretrain a Llama-architecture model on it. The held-out
+documents give the loss a later SFT stage must beat.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from preftree.config import ModelParams
+
+BASE_LOSS_COLUMNS = ("step", "loss", "lr", "tokens")
+
+
+@dataclass(frozen=True)
+class BaseResult:
+    metrics: dict[str, Any]
+    history: list[dict] = field(default_factory=list)  # one record per optimizer step (empty for a checkpoint)
+
+
+def resolve_device(name: str) -> torch.device:
+    """runtime.device -> a torch device ("auto" picks cuda, then mps, then cpu)."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(name)
+
+
+def chat_document(tokenizer: Any, instruction: str, response: str) -> str:
+    """One pretraining document in the chat format; pack_documents appends the closing eos."""
+    messages = [{"role": "user", "content": instruction}, {"role": "assistant", "content": response}]
+    text = tokenizer.apply_chat_template(messages, tokenize=False)
+    return text.removesuffix("\n").removesuffix(tokenizer.eos_token)
+
+
+def corpus_digest(texts: list[str]) -> str:
+    h = hashlib.sha256()
+    for text in texts:
+        h.update(text.encode("utf-8"))
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+def use_checkpoint(model: ModelParams, out_dir: Path) -> BaseResult:
+    """Validate model.path (config + tokenizer load) and record its identity; weights are not copied."""
+    from preftree.models.checkpoint import pointer_card, validate_checkpoint, write_pointer
+
+    assert model.path is not None
+    info = validate_checkpoint(model.path)
+    card = {**pointer_card(info), "params": {"model": {"name": model.name, "path": model.path}}}
+    write_pointer(out_dir, info, card)
+    metrics = {
+        "source": "checkpoint",
+        "num_parameters": info["num_parameters"],
+        "vocab_size": info["vocab_size"],
+        "identity_digest": info["identity"]["digest"],
+    }
+    return BaseResult(metrics=metrics)
+
+
+def train_from_scratch(model: ModelParams, *, seed: int, out_dir: Path, device: torch.device,
+                       progress: bool) -> BaseResult:
+    """Tokenizer + tiny Llama pretrained on mixed-quality synthetic solutions, saved as an HF folder."""
+    from preftree.models.checkpoint import save_model_folder
+    from preftree.models.tiny import build_model, count_parameters, evaluate_loss, pack_documents, pretrain
+    from preftree.models.tokenizer import train_tokenizer
+    from preftree.sources.synthetic import pretraining_documents
+
+    p = model.pretrain
+    docs = pretraining_documents(p.documents + p.heldout_documents, seed=seed, min_steps=p.min_steps,
+                                 max_steps=p.max_steps, correct_fraction=p.correct_fraction)
+    train_docs, held_docs = docs[: p.documents], docs[p.documents :]
+    tokenizer = train_tokenizer((t for d in train_docs for t in (d["instruction"], d["response"])), model.tokenizer)
+    train_text = [chat_document(tokenizer, d["instruction"], d["response"]) for d in train_docs]
+    held_text = [chat_document(tokenizer, d["instruction"], d["response"]) for d in held_docs]
+    train_blocks = pack_documents(tokenizer, train_text, p.seq_len)
+    held_blocks = pack_documents(tokenizer, held_text, p.seq_len)
+
+    torch.manual_seed(seed)
+    net = build_model(model.arch, tokenizer, seed=seed)
+    initial = evaluate_loss(net, held_blocks, batch_size=p.batch_size, device=device)
+    history = pretrain(net, train_blocks, p, seed=seed, progress=progress, device=device)
+    heldout = evaluate_loss(net, held_blocks, batch_size=p.batch_size, device=device)
+    net.to("cpu")
+
+    seconds = history[-1]["seconds"] if history else 0.0
+    tokens = history[-1]["tokens"] if history else 0
+    metrics = {
+        "source": "scratch",
+        "num_parameters": count_parameters(net),
+        "vocab_size": len(tokenizer),
+        "train_documents": len(train_docs),
+        "train_blocks": int(train_blocks.size(0)),
+        "correct_share": sum(d["correct"] for d in train_docs) / max(len(train_docs), 1),
+        "loss_initial_heldout": initial,
+        "loss_final_train": history[-1]["loss"] if history else None,
+        "loss_heldout": heldout,
+        "tokens_seen": tokens,
+        "tokens_per_second": tokens / seconds if seconds else None,
+    }
+    card = {
+        "source": "scratch",
+        "architecture": "LlamaForCausalLM",
+        "params": {"seed": seed, "model": _as_dict(model)},
+        "data": {
+            "pool": "pretrain",
+            "documents": len(train_docs),
+            "sha256": corpus_digest(train_text),
+            "heldout_sha256": corpus_digest(held_text),
+        },
+        "metrics": {k: v for k, v in metrics.items() if k != "source"},
+        "trained_on": {"device": str(device), "torch": torch.__version__, "python": platform.python_version()},
+    }
+    save_model_folder(net, tokenizer, out_dir, card)
+    return BaseResult(metrics=metrics, history=history)
+
+
+def _as_dict(obj: Any) -> Any:
+    import dataclasses
+
+    return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj
+
+
+def write_loss_csv(history: list[dict], path: Path) -> None:
+    """metrics/base_loss.csv for `dvc plots show` (x=step, y=loss)."""
+    from preftree.io import atomic_write_text
+
+    lines = [",".join(BASE_LOSS_COLUMNS)]
+    lines += [f"{r['step']},{r['loss']:.6f},{r['lr']:.6g},{r['tokens']}" for r in history]
+    atomic_write_text(path, "\n".join(lines) + "\n")

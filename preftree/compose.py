@@ -1,0 +1,66 @@
+"""Compose conf/ into params.yaml exactly as DVC's Hydra integration does on `dvc exp run`.
+
+    python -m preftree.compose                        # what `make params` runs
+    python -m preftree.compose experiment=smoke seed=3
+    python -m preftree.compose --check                # exit 1 when params.yaml is stale
+
+`dvc repro` never composes (reference/pipeline-practice.md §1.3), so after editing conf/ run
+`make params` (or use `dvc exp run`, which composes itself). The output is validated against the
+typed params before it is written, so a typo in conf/ fails here, naming the key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from preftree.config import PARAMS_FILE, ParamsError, validate_all, workspace_root
+
+
+def compose_yaml(root: Path, overrides: list[str] | None = None) -> str:
+    """The YAML text DVC would write for these overrides (same calls as dvc.utils.hydra)."""
+    with initialize_config_dir(config_dir=str((root / "conf").resolve()), version_base=None):
+        cfg = compose(config_name="config", overrides=list(overrides or []))
+    OmegaConf.resolve(cfg)
+    return OmegaConf.to_yaml(cfg)
+
+
+def composed(root: Path, overrides: list[str] | None = None) -> dict:
+    import yaml
+
+    return yaml.safe_load(compose_yaml(root, overrides))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model.pretrain.steps=50")
+    parser.add_argument("--check", action="store_true", help="only check that params.yaml is up to date")
+    args = parser.parse_args(argv)
+    root = workspace_root()
+    text = compose_yaml(root, args.overrides)
+    import yaml
+
+    try:
+        validate_all(yaml.safe_load(text))
+    except ParamsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    target = root / PARAMS_FILE
+    if args.check:
+        current = target.read_text(encoding="utf-8") if target.exists() else ""
+        if yaml.safe_load(current) != yaml.safe_load(text):
+            print(f"{target} is stale: run `make params` (or `dvc exp run`) and commit it", file=sys.stderr)
+            return 1
+        print(f"{target} is up to date")
+        return 0
+    target.write_text(text, encoding="utf-8")
+    print(f"wrote {target}" + (f" with overrides {args.overrides}" if args.overrides else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

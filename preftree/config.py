@@ -1,0 +1,383 @@
+"""Typed params: one dataclass per ``params.yaml`` section, and the per-stage loader.
+
+``params.yaml`` is composed from ``conf/`` by Hydra (``make params`` or ``dvc exp run``). A stage calls
+``load_stage_params(<stage>)``: it returns exactly the keys that ``dvc.yaml`` declares for that
+stage, validated against these dataclasses; an unknown key or a wrong type fails before any work
+with one line naming the key. Speed-only settings live in ``RuntimeParams`` and are read with
+``load_runtime()``; they are never declared as stage params, so changing them reruns nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+
+# --------------------------------------------------------------------------------------------
+# model: the base policy (stage `base`)
+
+
+@dataclass(frozen=True)
+class TokenizerParams:
+    vocab_size: int = 1024  # byte-level BPE vocabulary, special tokens included
+    min_frequency: int = 2  # a merge needs this many occurrences in the corpus
+
+
+@dataclass(frozen=True)
+class ArchParams:
+    """LlamaConfig fields of the tiny model trained from scratch."""
+
+    hidden_size: int = 128
+    intermediate_size: int = 384
+    num_hidden_layers: int = 4
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 2
+    max_position_embeddings: int = 1024
+    rope_theta: float = 10000.0
+    tie_word_embeddings: bool = True
+
+
+@dataclass(frozen=True)
+class PretrainParams:
+    """From-scratch pretraining on synthetic problems with mixed-quality solutions."""
+
+    documents: int = 4000  # problems drawn from the pretraining pool (disjoint from `select`'s)
+    heldout_documents: int = 200  # extra documents for the held-out loss
+    correct_fraction: float = 0.5  # share of documents whose solution is correct
+    min_steps: int = 1
+    max_steps: int = 5
+    steps: int = 300  # optimizer steps
+    batch_size: int = 16
+    seq_len: int = 256
+    lr: float = 3e-3
+    warmup_steps: int = 30
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    name: str = "tiny"
+    # A local HF checkpoint. When set, `base` validates it (config + tokenizer load) and records its
+    # identity instead of training; tokenizer/arch/pretrain are then unused.
+    path: str | None = None
+    tokenizer: TokenizerParams = field(default_factory=TokenizerParams)
+    arch: ArchParams = field(default_factory=ArchParams)
+    pretrain: PretrainParams = field(default_factory=PretrainParams)
+
+
+# --------------------------------------------------------------------------------------------
+# sources: where instructions come from (stage `select`)
+
+
+@dataclass(frozen=True)
+class SyntheticSourceParams:
+    n: int = 1200  # instructions generated before selection
+    tasks: dict[str, float] = field(
+        default_factory=lambda: {"Math_CoT": 0.3, "Math_PoT": 0.3, "Coding": 0.25, "Logic": 0.15}
+    )
+    min_steps: int = 2  # difficulty knob: reasoning steps per problem
+    max_steps: int = 5
+
+
+@dataclass(frozen=True)
+class FileSourceParams:
+    """One real dataset: a local file (jsonl, json, json.gz, jsonl.gz, parquet) or a HF dataset id."""
+
+    adapter: str  # gsm8k | math | mbpp | humaneval | svamp | generic
+    path: str | None = None  # local file or folder
+    hf_id: str | None = None  # Hugging Face dataset id or local dataset folder (offline cache)
+    hf_config: str | None = None
+    split: str = "train"
+    tasks: list[str] = field(default_factory=list)  # [] = the adapter's default tasks
+    fields: dict[str, str] = field(default_factory=dict)  # generic adapter: schema field -> source column
+    limit: int | None = None  # read at most this many rows
+
+
+@dataclass(frozen=True)
+class SourcesParams:
+    synthetic: SyntheticSourceParams | None = field(default_factory=SyntheticSourceParams)
+    files: dict[str, FileSourceParams] = field(default_factory=dict)  # training sources by name
+    eval: dict[str, FileSourceParams] = field(default_factory=dict)  # decontamination targets by name
+
+
+# --------------------------------------------------------------------------------------------
+# select
+
+
+@dataclass(frozen=True)
+class DedupParams:
+    exact: bool = True
+    near: bool = True
+    near_threshold: float = 0.8  # Jaccard similarity of word shingles at or above which a row is a near-dup
+    num_perm: int = 64  # MinHash permutations
+    shingle: int = 5  # words per shingle
+
+
+@dataclass(frozen=True)
+class DecontaminateParams:
+    ngram: int = 8  # paper App. A.3: drop any instruction sharing an 8-gram with an eval sample
+    against: list[str] | None = None  # names from sources.eval; null = every configured eval set
+
+
+@dataclass(frozen=True)
+class DifficultyParams:
+    min_steps: int | None = None
+    max_steps: int | None = None
+    # Hook for "drop what a policy solves": a file (parquet/jsonl/txt) of instruction ids a policy
+    # solved, e.g. written by a later eval run. null = no policy filter.
+    solved_ids: str | None = None
+
+
+@dataclass(frozen=True)
+class CapsParams:
+    per_pattern: int | None = None  # at most k per (dataset, pattern), like the paper's MathQA rule
+    per_dataset: dict[str, int] = field(default_factory=dict)  # stratified sample of at most n per dataset
+
+
+@dataclass(frozen=True)
+class HeldoutParams:
+    fraction: float = 0.1  # of each dataset's problems, by problem_id
+    max_per_dataset: int | None = None
+
+
+@dataclass(frozen=True)
+class SelectParams:
+    dedup: DedupParams = field(default_factory=DedupParams)
+    decontaminate: DecontaminateParams = field(default_factory=DecontaminateParams)
+    difficulty: DifficultyParams = field(default_factory=DifficultyParams)
+    caps: CapsParams = field(default_factory=CapsParams)
+    heldout: HeldoutParams = field(default_factory=HeldoutParams)
+    max_reject_rate: float = 0.05  # fail when more than this share of a source's rows is rejected
+
+
+# --------------------------------------------------------------------------------------------
+# runtime: speed and placement only (never a DVC param)
+
+
+@dataclass(frozen=True)
+class RuntimeParams:
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    threads: int = 0  # torch intra-op threads; 0 = torch's default
+    progress: bool = True  # progress bars
+    workers: int = 1  # CPU worker processes for parallel work
+    launcher: Literal["python", "accelerate"] = "python"
+    accelerate_config: str | None = None
+    engine: Literal["hf", "vllm"] = "hf"
+
+
+@dataclass(frozen=True)
+class Params:
+    """The whole composed params.yaml."""
+
+    seed: int = 0
+    model: ModelParams = field(default_factory=ModelParams)
+    sources: SourcesParams = field(default_factory=SourcesParams)
+    select: SelectParams = field(default_factory=SelectParams)
+    runtime: RuntimeParams = field(default_factory=RuntimeParams)
+
+
+# --------------------------------------------------------------------------------------------
+# loading and validation
+
+PARAMS_FILE = "params.yaml"
+
+
+class ParamsError(ValueError):
+    """A params.yaml problem, reported as one line naming the key."""
+
+
+def workspace_root(start: Path | None = None) -> Path:
+    """The folder holding dvc.yaml, walking up from `start` (default: cwd).
+
+    Under `dvc exp run --temp` / the queue this is the experiment's temp copy, which holds that
+    experiment's params.yaml and outputs; DVC_ROOT (the main repo) is only for the MLflow store.
+    """
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "dvc.yaml").exists():
+            return folder
+    return here
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} ({text[:40]}{'...' if len(text) > 40 else ''})"
+
+
+def _coerce(value: Any, tp: Any, path: str) -> Any:
+    """Check `value` against the type annotation `tp`; return it built (dataclasses) or converted."""
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        options = typing.get_args(tp)
+        if value is None:
+            if type(None) in options:
+                return None
+            raise ParamsError(f"{PARAMS_FILE}: {path}: must not be null")
+        errors = []
+        for option in (o for o in options if o is not type(None)):
+            try:
+                return _coerce(value, option, path)
+            except ParamsError as err:
+                errors.append(err)
+        raise errors[0]
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed:
+            raise ParamsError(f"{PARAMS_FILE}: {path}: expected one of {list(allowed)}, got {_describe(value)}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise ParamsError(f"{PARAMS_FILE}: {path}: expected a list, got {_describe(value)}")
+        (item_tp,) = typing.get_args(tp)
+        return [_coerce(v, item_tp, f"{path}.{i}") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ParamsError(f"{PARAMS_FILE}: {path}: expected a mapping, got {_describe(value)}")
+        key_tp, item_tp = typing.get_args(tp)
+        return {_coerce(k, key_tp, f"{path}.<key>"): _coerce(v, item_tp, f"{path}.{k}") for k, v in value.items()}
+    if dataclasses.is_dataclass(tp):
+        return build(tp, value, path)
+    if value is None:
+        raise ParamsError(f"{PARAMS_FILE}: {path}: must not be null")
+    if value == "???":
+        raise ParamsError(f"{PARAMS_FILE}: {path}: is required: set it, e.g. `dvc exp run -S {path}=...`")
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ParamsError(f"{PARAMS_FILE}: {path}: expected float, got {_describe(value)}")
+        return float(value)
+    if tp is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ParamsError(f"{PARAMS_FILE}: {path}: expected int, got {_describe(value)}")
+    if tp in (str, bool) and not isinstance(value, tp):
+        raise ParamsError(f"{PARAMS_FILE}: {path}: expected {tp.__name__}, got {_describe(value)}")
+    return value
+
+
+def build(cls: type, data: Any, path: str = "") -> Any:
+    """Build dataclass `cls` from a mapping; unknown keys and wrong types raise ParamsError.
+
+    Keys absent from the mapping take the dataclass default (a field without one is required).
+    """
+    where = path or "<root>"
+    if not isinstance(data, dict):
+        raise ParamsError(f"{PARAMS_FILE}: {where}: expected a mapping, got {_describe(data)}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in known:
+            full = f"{path}.{key}" if path else str(key)
+            raise ParamsError(f"{PARAMS_FILE}: unknown key '{full}' (known here: {', '.join(known)})")
+    kwargs = {}
+    for name, fld in known.items():
+        full = f"{path}.{name}" if path else name
+        if name in data:
+            kwargs[name] = _coerce(data[name], hints[name], full)
+        elif fld.default is dataclasses.MISSING and fld.default_factory is dataclasses.MISSING:
+            raise ParamsError(f"{PARAMS_FILE}: missing required key '{full}'")
+    return cls(**kwargs)
+
+
+def type_at(key: str) -> Any:
+    """The annotation of a dotted params key, e.g. 'select.dedup' -> DedupParams."""
+    tp: Any = Params
+    for part in key.split("."):
+        if dataclasses.is_dataclass(tp):
+            hints = typing.get_type_hints(tp)
+            if part not in hints:
+                raise ParamsError(f"{PARAMS_FILE}: unknown key '{key}' (no '{part}' in {tp.__name__})")
+            tp = hints[part]
+        elif typing.get_origin(tp) is dict:
+            tp = typing.get_args(tp)[1]
+        else:
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            if len(args) == 1 and dataclasses.is_dataclass(args[0]):
+                tp = typing.get_type_hints(args[0]).get(part)
+                if tp is None:
+                    raise ParamsError(f"{PARAMS_FILE}: unknown key '{key}'")
+            else:
+                raise ParamsError(f"{PARAMS_FILE}: unknown key '{key}' ('{part}' is not a section)")
+    return tp
+
+
+def _lookup(tree: dict, key: str) -> Any:
+    node: Any = tree
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise ParamsError(f"{PARAMS_FILE}: missing key '{key}' (declared in dvc.yaml)")
+        node = node[part]
+    return node
+
+
+def read_params_file(root: Path | None = None) -> dict:
+    path = (root or workspace_root()) / PARAMS_FILE
+    if not path.exists():
+        raise ParamsError(f"{path} does not exist: run `make params` to compose it from conf/")
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise ParamsError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def validate_all(data: dict) -> Params:
+    """Validate a whole composed params tree (used by `make params` and the tests)."""
+    return build(Params, data)
+
+
+def declared_params(stage: str, root: Path | None = None) -> list[str]:
+    """The params keys that dvc.yaml declares for `stage` (foreach stages resolved by DVC)."""
+    from preftree.dvcinfo import stage_info
+
+    info = stage_info(stage, (root or workspace_root()).resolve())
+    for name in info.params_files:
+        if Path(name).name != PARAMS_FILE:
+            raise ParamsError(f"stage {stage}: params from {name} are not supported; declare them from {PARAMS_FILE}")
+    return list(info.params)
+
+
+@dataclass(frozen=True)
+class StageParams:
+    """Exactly the params a stage declares: `raw` as in params.yaml, `typed[key]` validated."""
+
+    stage: str
+    keys: tuple[str, ...]
+    raw: dict
+    typed: dict[str, Any]
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.typed:
+            raise KeyError(f"stage {self.stage} does not declare '{key}' in dvc.yaml (declared: {', '.join(self.keys)})")
+        return self.typed[key]
+
+
+def stage_params_from(stage: str, keys: list[str], data: dict) -> StageParams:
+    raw: dict = {}
+    typed: dict[str, Any] = {}
+    for key in keys:
+        value = _lookup(data, key)
+        typed[key] = _coerce(value, type_at(key), key)
+        node = raw
+        *parents, last = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return StageParams(stage=stage, keys=tuple(keys), raw=raw, typed=typed)
+
+
+def load_stage_params(stage: str | None = None, *, root: Path | None = None) -> StageParams:
+    """The declared params of `stage` (default: $DVC_STAGE), validated before any work."""
+    stage = stage or os.environ.get("DVC_STAGE")
+    if not stage:
+        raise ParamsError("no stage given and DVC_STAGE is unset")
+    root = root or workspace_root()
+    return stage_params_from(stage, declared_params(stage, root), read_params_file(root))
+
+
+def load_runtime(root: Path | None = None) -> RuntimeParams:
+    """Speed-only settings (params.yaml `runtime:`), read directly: never a DVC param."""
+    return _coerce(read_params_file(root).get("runtime", {}), RuntimeParams, "runtime")

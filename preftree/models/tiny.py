@@ -1,0 +1,202 @@
+"""The tiny Llama policy trained from scratch: build, pack, pretrain, evaluate.
+
+Everything here is deterministic on CPU: the model init is seeded without touching the global RNG,
+batches come from a seeded ``torch.Generator``, and training runs under
+``torch.use_deterministic_algorithms(True)``, so two runs with the same seed give bit-identical
+weights (for a fixed torch version and thread count).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import sys
+import time
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
+
+from preftree.config import ArchParams, PretrainParams
+
+MIN_LR_RATIO = 0.1  # the cosine decays to this share of the peak learning rate
+BETAS = (0.9, 0.95)
+
+
+def llama_config(arch: ArchParams, tokenizer: PreTrainedTokenizerBase) -> LlamaConfig:
+    """A LlamaConfig from ``ArchParams`` with the tokenizer's vocabulary size and special ids."""
+    if tokenizer.pad_token_id is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
+        raise ValueError("the tokenizer needs a pad token distinct from eos")
+    return LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=arch.hidden_size,
+        intermediate_size=arch.intermediate_size,
+        num_hidden_layers=arch.num_hidden_layers,
+        num_attention_heads=arch.num_attention_heads,
+        num_key_value_heads=arch.num_key_value_heads,
+        max_position_embeddings=arch.max_position_embeddings,
+        rope_parameters={"rope_type": "default", "rope_theta": float(arch.rope_theta)},
+        tie_word_embeddings=arch.tie_word_embeddings,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        use_cache=True,
+    )
+
+
+def build_model(arch: ArchParams, tokenizer: PreTrainedTokenizerBase, *, seed: int) -> LlamaForCausalLM:
+    """A freshly initialised LlamaForCausalLM (float32), seeded without changing the global RNG."""
+    config = llama_config(arch, tokenizer)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = LlamaForCausalLM(config)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.bos_token_id = tokenizer.bos_token_id
+    return model
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    """Number of distinct parameters (tied weights counted once)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def pack_documents(tokenizer: PreTrainedTokenizerBase, docs: list[str], seq_len: int) -> torch.LongTensor:
+    """Tokenize each doc, end it with eos, concatenate and cut into ``[n_blocks, seq_len]`` (remainder dropped)."""
+    if seq_len < 2:
+        raise ValueError(f"seq_len must be at least 2, got {seq_len}")
+    encoded = tokenizer(list(docs), add_special_tokens=False)["input_ids"]
+    eos = tokenizer.eos_token_id
+    stream: list[int] = []
+    for ids in encoded:
+        stream.extend(ids)
+        stream.append(eos)
+    n_blocks = len(stream) // seq_len
+    if n_blocks == 0:
+        raise ValueError(f"{len(docs)} documents give {len(stream)} tokens, fewer than one block of {seq_len}")
+    return torch.tensor(stream[: n_blocks * seq_len], dtype=torch.long).view(n_blocks, seq_len)
+
+
+def lr_at(step: int, params: PretrainParams) -> float:
+    """Learning rate for 1-based ``step``: linear warmup to ``params.lr``, then cosine to ``MIN_LR_RATIO * lr``."""
+    warmup = max(0, min(params.warmup_steps, params.steps))
+    if warmup and step <= warmup:
+        return params.lr * step / warmup
+    decay_steps = max(1, params.steps - warmup)
+    progress = min(1.0, (step - warmup) / decay_steps)
+    cosine = 0.5 * (1.0 + math.cos(math.pi * progress))
+    return params.lr * (MIN_LR_RATIO + (1.0 - MIN_LR_RATIO) * cosine)
+
+
+def _batches(n_blocks: int, batch_size: int, steps: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+    """Block indices per step: shuffled epochs drawn from ``generator``, batches may span epochs."""
+    order = torch.empty(0, dtype=torch.long)
+    for _ in range(steps):
+        while order.numel() < batch_size:
+            order = torch.cat([order, torch.randperm(n_blocks, generator=generator)])
+        yield order[:batch_size]
+        order = order[batch_size:]
+
+
+def _optimizer(model: torch.nn.Module, params: PretrainParams) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only (not on norms)."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+    groups = [
+        {"params": decay, "weight_decay": params.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=params.lr, betas=BETAS, eps=1e-8, foreach=False)
+
+
+@contextlib.contextmanager
+def deterministic(device: torch.device) -> Iterator[None]:
+    """Run the block with ``torch.use_deterministic_algorithms(True)``, restoring the previous setting.
+
+    Strict on CPU. On accelerators it only warns (some kernels have no deterministic variant) and
+    sets the cuBLAS workspace that deterministic matmuls need.
+    """
+    before = torch.are_deterministic_algorithms_enabled()
+    before_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    if device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=device.type != "cpu")
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before, warn_only=before_warn)
+
+
+def pretrain(
+    model: LlamaForCausalLM,
+    blocks: torch.Tensor,
+    params: PretrainParams,
+    *,
+    seed: int,
+    progress: bool = True,
+    device: str | torch.device = "cpu",
+) -> list[dict]:
+    """Train ``model`` in place on ``blocks`` for ``params.steps`` steps; one record per step.
+
+    Records are ``{"step", "loss", "lr", "tokens", "seconds"}`` with ``tokens`` and ``seconds``
+    cumulative. The model is left in eval mode.
+    """
+    if blocks.dim() != 2 or blocks.size(0) == 0:
+        raise ValueError(f"blocks must be a non-empty [n_blocks, seq_len] tensor, got {tuple(blocks.shape)}")
+    device = torch.device(device)
+    model.to(device)
+    model.train()
+    optimizer = _optimizer(model, params)
+    generator = torch.Generator().manual_seed(seed)
+    records: list[dict] = []
+    tokens = 0
+    start = time.perf_counter()
+    bar = tqdm(total=params.steps, desc="pretrain", disable=not progress, leave=False,
+               mininterval=0.5 if sys.stderr.isatty() else 15.0)
+    with deterministic(device):
+        for step, idx in enumerate(_batches(blocks.size(0), params.batch_size, params.steps, generator), 1):
+            lr = lr_at(step, params)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            batch = blocks[idx].to(device)
+            loss = model(input_ids=batch, labels=batch, use_cache=False).loss
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if params.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), params.grad_clip, foreach=False)
+            optimizer.step()
+            tokens += batch.numel()
+            value = float(loss.detach())
+            records.append(
+                {"step": step, "loss": value, "lr": lr, "tokens": tokens, "seconds": time.perf_counter() - start}
+            )
+            bar.set_postfix(loss=f"{value:.3f}", lr=f"{lr:.2e}", refresh=False)
+            bar.update(1)
+    bar.close()
+    model.eval()
+    return records
+
+
+@torch.no_grad()
+def evaluate_loss(
+    model: LlamaForCausalLM, blocks: torch.Tensor, *, batch_size: int, device: str | torch.device = "cpu"
+) -> float:
+    """Mean next-token cross-entropy (nats per token) of ``model`` over all ``blocks``."""
+    if blocks.numel() == 0:
+        raise ValueError("evaluate_loss: no blocks")
+    device = torch.device(device)
+    was_training = model.training
+    model.to(device)
+    model.eval()
+    total, count = 0.0, 0
+    for i in range(0, blocks.size(0), batch_size):
+        batch = blocks[i : i + batch_size].to(device)
+        logits = model(input_ids=batch, use_cache=False).logits[:, :-1].float()
+        targets = batch[:, 1:]
+        total += float(F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), reduction="sum"))
+        count += targets.numel()
+    model.train(was_training)
+    return total / count

@@ -1,0 +1,1 @@
+"""Instruction sources: file / Hugging Face readers, per-dataset adapters, and the loader."""

@@ -1,0 +1,418 @@
+"""Multi-step integer word problems for Math_CoT and Math_PoT (one generator, two solution styles).
+
+A problem is a narrative ("Maria has 12 cookies. She then bakes 15 more cookies. ...") whose every
+sentence is one *step*: a small expression tree over earlier quantities and constants. Difficulty is
+the number of arithmetic operations (a step such as "sells 3 a day for 4 days" costs two).
+Integer arithmetic only; every division is exact and every intermediate value is positive.
+
+Reference JSON (``reference`` column)::
+
+    {"family": "math", "template": "gain-lose_rate", "theme": "bakery", "name": "Maria",
+     "givens": [{"var": "cookies_start", "label": "the cookies Maria starts with", "value": 12,
+                 "step": 0}],                      # step: index of the first step that may use it
+     "steps": [{"kind": "gain",
+                "text": "Add 15 to the cookies Maria starts with to get the cookies after baking",
+                "tree": ["+", "cookies_start", 15], # [op, left, right]; str = variable, int = constant
+                "expr": "cookies_start + 15",       # the same tree as Python (ops + - * //)
+                "var": "cookies_after_baking", "label": "the cookies after baking", "value": 27}],
+     "answer_var": "cookies_after_baking", "answer": 27}
+
+Mistakes edit the trees (operator, a constant +-1, a dropped step, a wrong variable, a precedence
+error in a two-operation step) and recompute every later value, so text and code stay consistent.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Union
+
+from preftree.sources.synthetic.common import PEOPLE, PRONOUNS, Problem, capitalize, python_fence, step_lines
+
+Tree = Union[int, str, list]  # noqa: UP007 - a recursive alias reads better this way
+PREC = {"+": 1, "-": 1, "*": 2, "//": 2}
+WRONG_OP = {"+": "-", "-": "+", "*": "+", "//": "*"}
+
+
+@dataclass(frozen=True)
+class Theme:
+    key: str
+    items: str  # plural noun, also the variable stem
+    unit: str  # a container, singular / plural
+    units: str
+    gain: tuple[tuple[str, str], ...]  # (verb, gerund)
+    lose: tuple[tuple[str, str], ...]
+    intro: str  # first sentence, with {name} and {a}
+
+
+THEMES: tuple[Theme, ...] = (
+    Theme("bakery", "cookies", "box", "boxes", (("bakes", "baking"), ("buys", "buying")),
+          (("sells", "selling"), ("eats", "eating"), ("gives away", "giving away")),
+          "{name} runs a small bakery and has {a} cookies on the counter."),
+    Theme("orchard", "apples", "basket", "baskets", (("picks", "picking"), ("buys", "buying")),
+          (("sells", "selling"), ("uses", "using"), ("gives away", "giving away")),
+          "{name} has {a} apples from the family orchard."),
+    Theme("library", "books", "shelf", "shelves", (("buys", "buying"), ("receives", "receiving")),
+          (("lends out", "lending"), ("donates", "donating"), ("sells", "selling")),
+          "{name} keeps {a} books in a home library."),
+    Theme("farm", "eggs", "carton", "cartons", (("collects", "collecting"), ("buys", "buying")),
+          (("sells", "selling"), ("uses", "using"), ("gives away", "giving away")),
+          "On Monday, {name} has {a} eggs from the farm's hens."),
+    Theme("stamps", "stamps", "album", "albums", (("buys", "buying"), ("trades for", "trading")),
+          (("trades away", "trading away"), ("sells", "selling"), ("gives away", "giving away")),
+          "{name} has a collection of {a} stamps."),
+    Theme("marbles", "marbles", "bag", "bags", (("wins", "winning"), ("buys", "buying")),
+          (("loses", "losing"), ("gives away", "giving away")),
+          "{name} starts the school year with {a} marbles."),
+    Theme("garden", "seedlings", "tray", "trays", (("grows", "growing"), ("buys", "buying")),
+          (("plants", "planting"), ("sells", "selling"), ("gives away", "giving away")),
+          "{name} has {a} seedlings in the greenhouse."),
+    Theme("shop", "shirts", "crate", "crates", (("orders", "ordering"), ("receives", "receiving")),
+          (("sells", "selling"), ("sends back", "sending back")),
+          "{name}'s shop has {a} shirts in stock."),
+)
+COST = {"gain": 1, "lose": 1, "times": 1, "split": 1, "friend": 1,
+        "lose_rate": 2, "gain_groups": 2, "aside_split": 2, "start_multiple": 2}
+LIMIT = 5000  # keep every value small
+
+
+# ----------------------------------------------------------------------------- expression trees
+
+
+def evaluate(tree: Tree, env: Mapping[str, int]) -> int:
+    if isinstance(tree, int):
+        return tree
+    if isinstance(tree, str):
+        return env[tree]
+    op, left, right = tree
+    a, b = evaluate(left, env), evaluate(right, env)
+    if op == "+":
+        return a + b
+    if op == "-":
+        return a - b
+    if op == "*":
+        return a * b
+    return a // b  # ZeroDivisionError is the caller's business
+
+
+def render_tree(tree: Tree, leaf: Callable[[int | str], str]) -> str:
+    """Python-style infix with the parentheses the precedence needs (right operands of equal rank too)."""
+    if not isinstance(tree, list):
+        return leaf(tree)
+    op, left, right = tree
+    lt, rt = render_tree(left, leaf), render_tree(right, leaf)
+    if isinstance(left, list) and PREC[left[0]] < PREC[op]:
+        lt = f"({lt})"
+    if isinstance(right, list) and PREC[right[0]] <= PREC[op]:
+        rt = f"({rt})"
+    return f"{lt} {op} {rt}"
+
+
+def describe(tree: Tree, labels: Mapping[str, str], top: bool = True) -> str:
+    if isinstance(tree, int):
+        return str(tree)
+    if isinstance(tree, str):
+        return labels[tree]
+    op, left, right = tree
+    a, b = describe(left, labels, False), describe(right, labels, False)
+    if top:
+        return {"+": f"Add {b} to {a}", "-": f"Subtract {b} from {a}",
+                "*": f"Multiply {a} by {b}", "//": f"Divide {a} by {b}"}[op]
+    return {"+": f"the sum of {a} and {b}", "-": f"{a} minus {b}",
+            "*": f"the product of {a} and {b}", "//": f"{a} divided by {b}"}[op]
+
+
+def paths(tree: Tree, want: Callable[[Tree], bool], here: tuple[int, ...] = ()) -> Iterator[tuple[int, ...]]:
+    if want(tree):
+        yield here
+    if isinstance(tree, list):
+        yield from paths(tree[1], want, (*here, 1))
+        yield from paths(tree[2], want, (*here, 2))
+
+
+def at(tree: Tree, path: tuple[int, ...]) -> Tree:
+    for i in path:
+        tree = tree[i]  # type: ignore[index]
+    return tree
+
+
+def replaced(tree: Tree, path: tuple[int, ...], new: Tree) -> Tree:
+    if not path:
+        return new
+    out = list(tree)  # type: ignore[arg-type]
+    out[path[0]] = replaced(out[path[0]], path[1:], new)
+    return out
+
+
+def rotated(tree: Tree) -> Tree | None:
+    """The precedence slip of a two-operation step: (a o b) p c <-> a o (b p c)."""
+    if not isinstance(tree, list):
+        return None
+    op, left, right = tree
+    if isinstance(left, list):
+        return [left[0], left[1], [op, left[2], right]]
+    if isinstance(right, list):
+        return [right[0], [op, left, right[1]], right[2]]
+    return None
+
+
+def substituted(tree: Tree, old: str, new: str) -> Tree:
+    if isinstance(tree, list):
+        return [tree[0], substituted(tree[1], old, new), substituted(tree[2], old, new)]
+    return new if tree == old else tree
+
+
+def first_var(tree: Tree) -> str | None:
+    return next((at(tree, p) for p in paths(tree, lambda t: isinstance(t, str))), None)  # type: ignore[return-value]
+
+
+# ----------------------------------------------------------------------------- generation
+
+
+class _Story:
+    """Mutable state while a narrative is drawn."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.theme = rng.choice(THEMES)
+        (self.name, sex), helper = rng.sample(PEOPLE, 2)
+        self.helper = helper[0]
+        self.pron = PRONOUNS[sex]
+        a = rng.randint(12, 90)
+        it = self.theme.items
+        self.start = f"{it}_start"
+        self.givens: list[dict[str, Any]] = [
+            {"var": self.start, "label": f"the {it} {self.name} starts with", "value": a, "step": 0}]
+        self.env: dict[str, int] = {self.start: a}
+        self.cur = self.start
+        self.steps: list[dict[str, Any]] = []
+        self.sentences = [self.theme.intro.format(name=self.name, a=a)]
+
+    @property
+    def value(self) -> int:
+        return self.env[self.cur]
+
+    def fresh(self, stem: str) -> str:
+        name, k = stem, 2
+        while name in self.env:
+            name, k = f"{stem}_{k}", k + 1
+        return name
+
+    def add(self, kind: str, sentence: str, tree: Tree, stem: str, label: str) -> bool:
+        value = evaluate(tree, self.env)
+        if not 1 <= value <= LIMIT:
+            return False
+        var = self.fresh(f"{self.theme.items}_{stem}".replace(" ", "_").replace("'", ""))
+        if label in {s["label"] for s in self.steps}:  # keep descriptions unambiguous
+            label = f"{label} (step {len(self.steps) + 1})"
+        self.steps.append({"kind": kind, "tree": tree, "var": var, "label": label})
+        self.env[var] = value
+        self.cur = var
+        self.sentences.append(sentence)
+        return True
+
+
+def _build(story: _Story, kind: str) -> bool:
+    rng, th, v = story.rng, story.theme, story.value
+    he, him = capitalize(story.pron[0]), story.pron[1]
+    cur, it = story.cur, th.items
+    if kind == "gain":
+        verb, ger = rng.choice(th.gain)
+        c = rng.randint(2, 40)
+        return story.add(kind, f"{he} then {verb} {c} more {it}.", ["+", cur, c], f"after_{ger}",
+                         f"the {it} after {ger}")
+    if kind == "lose":
+        if v < 3:
+            return False
+        verb, ger = rng.choice(th.lose)
+        c = rng.randint(1, min(30, v - 1))
+        when = rng.choice(("After that", "Later", "The next day", "Then"))
+        return story.add(kind, f"{when}, {story.pron[0]} {verb} {c} of them.", ["-", cur, c],
+                         f"after_{ger}", f"the {it} after {ger}")
+    if kind == "times":
+        c = rng.randint(2, 4)
+        if v * c > LIMIT // 2:
+            return False
+        return story.add(kind, f"By the end of the month, {story.pron[0]} has {c} times as many {it} as before.",
+                         ["*", cur, c], "end_of_month", f"the {it} at the end of the month")
+    if kind == "split":
+        divisors = [d for d in range(2, 10) if v % d == 0 and v // d >= 2]
+        if not divisors:
+            return False
+        c = rng.choice(divisors)
+        return story.add(kind, f"{he} packs them equally into {c} {th.units} and keeps only one {th.unit}.",
+                         ["//", cur, c], f"per_{th.unit}", f"the {it} in one {th.unit}")
+    if kind == "friend":
+        if len(story.givens) > 1:
+            return False
+        b = rng.randint(3, 40)
+        fvar = f"{story.helper.lower()}_{it}"
+        story.givens.append({"var": fvar, "label": f"{story.helper}'s {it}", "value": b, "step": len(story.steps)})
+        story.env[fvar] = b
+        ok = story.add(kind, f"{story.helper} has {b} {it} and gives all of them to {him}.", ["+", cur, fvar],
+                       f"with_{story.helper.lower()}", f"the {it} after {story.helper}'s gift")
+        if not ok:
+            story.givens.pop()
+            del story.env[fvar]
+        return ok
+    if kind == "lose_rate":
+        verb, ger = rng.choice(th.lose)
+        c, d = rng.randint(2, 9), rng.randint(2, 6)
+        if v <= c * d:
+            return False
+        return story.add(kind, f"For the next {d} days, {story.pron[0]} {verb} {c} {it} each day.",
+                         ["-", cur, ["*", c, d]], f"after_{d}_days", f"the {it} after {d} days of {ger}")
+    if kind == "gain_groups":
+        verb, ger = rng.choice(th.gain)
+        c, d = rng.randint(2, 6), rng.randint(2, 12)
+        return story.add(kind, f"{he} also {verb} {c} {th.units} with {d} {it} in each {th.unit}.",
+                         ["+", cur, ["*", c, d]], f"after_{ger}_{th.units}", f"the {it} after {ger} the {th.units}")
+    if kind == "aside_split":
+        options = [(c, r) for c in range(2, 7) for r in range(2, 13) if v - r >= 2 * c and (v - r) % c == 0]
+        if not options:
+            return False
+        c, r = rng.choice(options)
+        return story.add(kind, f"{he} sets {r} {it} aside, shares the rest equally among {c} {th.units}, "
+                         f"and keeps one {th.unit}.", ["//", ["-", cur, r], c], f"in_kept_{th.unit}",
+                         f"the {it} in the kept {th.unit}")
+    if kind == "start_multiple":
+        if not story.steps:
+            return False
+        c = rng.randint(2, 3)
+        return story.add(kind, f"{story.helper} then gives {him} {c} times as many {it} as {story.name} had "
+                         "at the start.", ["+", cur, ["*", c, story.start]], f"after_{story.helper.lower()}_gift",
+                         f"the {it} after {story.helper}'s gift")
+    raise ValueError(f"unknown step kind {kind!r}")
+
+
+def make(rng: random.Random, steps: int) -> Problem:
+    """A word problem needing exactly ``steps`` arithmetic operations."""
+    story = _Story(rng)
+    left = steps
+    while left > 0:
+        kinds = [k for k in COST if COST[k] <= left]
+        rng.shuffle(kinds)
+        kind = next(k for k in [*kinds, "gain"] if _build(story, k))
+        left -= COST[kind]
+    it = story.theme.items
+    question = f"How many {it} does {story.name} have now?"
+    labels = {g["var"]: g["label"] for g in story.givens} | {s["var"]: s["label"] for s in story.steps}
+    for s in story.steps:
+        s["text"] = f"{describe(s['tree'], labels)} to get {s['label']}"
+        s["expr"] = render_tree(s["tree"], str)
+        s["value"] = story.env[s["var"]]
+    answer = story.env[story.cur]
+    ref = {"family": "math", "template": "-".join(s["kind"] for s in story.steps), "theme": story.theme.key,
+           "name": story.name, "givens": story.givens, "steps": story.steps, "answer_var": story.cur,
+           "answer": answer}
+    text = " ".join(story.sentences) + " " + question
+    return Problem("math", ref["template"], text, str(answer), steps, ref)
+
+
+# ----------------------------------------------------------------------------- solutions and mistakes
+
+
+Edit = tuple[list[dict[str, Any]], str, dict[str, int]]  # (steps, final variable, given values)
+
+
+def _trace(ref: Mapping[str, Any], steps: list[dict[str, Any]], final: str,
+           givens: Mapping[str, int]) -> tuple[list[dict[str, Any]], int]:
+    """Recompute values for (possibly edited) steps and givens; raises ZeroDivisionError."""
+    env = dict(givens)
+    labels = {g["var"]: g["label"] for g in ref["givens"]} | {s["var"]: s["label"] for s in ref["steps"]}
+    out = []
+    for s in steps:
+        shown = render_tree(s["tree"], lambda t: str(env[t]) if isinstance(t, str) else str(t))
+        env[s["var"]] = evaluate(s["tree"], env)
+        out.append({**s, "text": f"{describe(s['tree'], labels)} to get {s['label']}",
+                    "expr": render_tree(s["tree"], str), "shown": shown, "value": env[s["var"]]})
+    return out, env[final]
+
+
+def _givens(ref: Mapping[str, Any]) -> dict[str, int]:
+    return {g["var"]: g["value"] for g in ref["givens"]}
+
+
+def _edits(ref: Mapping[str, Any], mistake: str) -> list[Edit]:
+    """Every way to make ``mistake`` once: (edited steps, final variable, given values)."""
+    steps, final, givens = ref["steps"], ref["answer_var"], _givens(ref)
+    out: list[Edit] = []
+
+    def with_tree(i: int, tree: Tree) -> None:
+        edited = copy.deepcopy(steps)
+        edited[i]["tree"] = tree
+        out.append((edited, final, givens))
+
+    if mistake == "off_by_one":  # a misread quantity in the statement
+        out += [(copy.deepcopy(steps), final, {**givens, var: v + d}) for var, v in givens.items() for d in (1, -1)
+                if v + d > 0]
+
+    for i, s in enumerate(steps):
+        tree = s["tree"]
+        if mistake == "wrong_operator":
+            for p in paths(tree, lambda t: isinstance(t, list)):
+                node = at(tree, p)
+                with_tree(i, replaced(tree, p, [WRONG_OP[node[0]], node[1], node[2]]))  # type: ignore[index]
+        elif mistake == "off_by_one":
+            for p in paths(tree, lambda t: isinstance(t, int)):
+                for delta in (1, -1):
+                    if at(tree, p) + delta > 0:  # type: ignore[operator]
+                        with_tree(i, replaced(tree, p, at(tree, p) + delta))  # type: ignore[operator]
+        elif mistake == "wrong_variable":
+            avail = [g["var"] for g in ref["givens"] if g["step"] <= i] + [t["var"] for t in steps[:i]]
+            for p in paths(tree, lambda t: isinstance(t, str)):
+                for other in avail:
+                    if other != at(tree, p):
+                        with_tree(i, replaced(tree, p, other))
+        elif mistake == "wrong_formula":
+            rot = rotated(tree)
+            if rot is not None:
+                with_tree(i, rot)
+        elif mistake == "dropped_step" and len(steps) > 1:
+            keep = first_var(tree)
+            if keep is None:
+                continue
+            rest = [{**t, "tree": substituted(t["tree"], s["var"], keep)} for t in steps[i + 1 :]]
+            out.append((copy.deepcopy(steps[:i]) + rest, keep if final == s["var"] else final, givens))
+    return out
+
+
+def _format(ref: Mapping[str, Any], task: str, steps: list[dict[str, Any]], final: str, answer: int,
+            givens: Mapping[str, int]) -> str:
+    if task == "Math_CoT":
+        lines = [f"{capitalize(s['text'])}: {s['shown']} = {s['value']}." for s in steps]
+        return f"{step_lines(lines)}\n\nAnswer:\n\\boxed{{{answer}}}"
+    texts = [capitalize(s["text"]) + "." for s in steps]  # never empty: a lone step is never dropped
+    code: list[str] = []
+    assigned: set[str] = set()
+    for k, s in enumerate(steps, start=1):
+        code.append(f"# Step {k}: {texts[k - 1]}")
+        for p in paths(s["tree"], lambda t: isinstance(t, str)):
+            var = at(s["tree"], p)
+            if var in givens and var not in assigned:
+                code.append(f"{var} = {givens[var]}")
+                assigned.add(var)  # type: ignore[arg-type]
+        code.append(f"{s['var']} = {s['expr']}")
+    if final in givens and final not in assigned:
+        code.append(f"{final} = {givens[final]}")
+    code.append(f"print({final})")
+    return f"{step_lines(texts)}\n{python_fence(chr(10).join(code))}"
+
+
+def render(ref: Mapping[str, Any], task: str, mistake: str | None, rng: random.Random) -> str | None:
+    if mistake is None:
+        givens = _givens(ref)
+        steps, answer = _trace(ref, copy.deepcopy(ref["steps"]), ref["answer_var"], givens)
+        return _format(ref, task, steps, ref["answer_var"], answer, givens)
+    candidates = _edits(ref, mistake)
+    rng.shuffle(candidates)
+    for edited, final, givens in candidates:
+        try:
+            steps, answer = _trace(ref, edited, final, givens)
+        except ZeroDivisionError:
+            continue
+        if answer != ref["answer"]:
+            return _format(ref, task, steps, final, answer, givens)
+    return None

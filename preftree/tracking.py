@@ -1,0 +1,185 @@
+"""MLflow tracking: one parent run per pipeline execution, one child run per stage.
+
+The parent groups a pipeline execution: ``PREFTREE_RUN_GROUP`` (``make repro`` sets one per call),
+else ``DVC_EXP_NAME`` (``dvc exp run``), else the git rev. Each stage's child run is tagged with the
+stage name, git rev, a hash of its declared params and the md5 of each upstream output read from
+``dvc.lock``; it holds the declared params and the stage's metrics, which also go to
+``metrics/<stage>.json`` (git-tracked) so ``dvc metrics show`` / ``dvc exp show`` see them.
+
+The store defaults to ``sqlite:///<repo root>/mlflow.db`` (``DVC_ROOT`` is the main repo even in
+queued / temp experiments, whose cwd is a temp copy); ``MLFLOW_TRACKING_URI`` overrides it.
+Creating the database and the parent run happen under a file lock, so stages that start at
+once (``dvc queue start -j 2``) neither race alembic's migrations nor create two parents.
+``dvc.lock`` stays the authoritative record: run-cache hits skip a stage's script, and then no
+child run exists for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import subprocess
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from preftree.config import StageParams, workspace_root
+from preftree.io import write_json
+
+EXPERIMENT = "preftree"
+
+
+def tracking_root() -> Path:
+    """The main repository root (DVC_ROOT under DVC, else the folder holding dvc.yaml)."""
+    return Path(os.environ["DVC_ROOT"]).resolve() if os.environ.get("DVC_ROOT") else workspace_root()
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{tracking_root() / 'mlflow.db'}"
+
+
+def _git(root: Path, *args: str) -> str:
+    try:
+        out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def git_rev(root: Path) -> str:
+    return _git(root, "rev-parse", "HEAD") or "nogit"
+
+
+def group_key(root: Path) -> str:
+    return os.environ.get("PREFTREE_RUN_GROUP") or os.environ.get("DVC_EXP_NAME") or git_rev(root)[:12]
+
+
+def params_hash(raw: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+@contextlib.contextmanager
+def _store_lock(uri: str) -> Iterator[None]:
+    """Serialise DB creation and parent lookup for a local sqlite store (no-op otherwise)."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    lock_path = Path(uri.removeprefix("sqlite:///") + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _experiment_id(client: Any, root: Path) -> str:
+    name = os.environ.get("MLFLOW_EXPERIMENT_NAME", EXPERIMENT)
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    # Anchor artifacts at the repo root too: the default is ./mlruns relative to cwd.
+    return client.create_experiment(name, artifact_location=(root / "mlruns").as_uri())
+
+
+def parent_run_id(client: Any, experiment_id: str, group: str, root: Path) -> str:
+    """The pipeline run for this group, created on first use (call under _store_lock)."""
+    query = f"tags.`preftree.group` = '{group}' and tags.`preftree.role` = 'pipeline'"
+    runs = client.search_runs([experiment_id], filter_string=query, max_results=1)
+    if runs:
+        return runs[0].info.run_id
+    run = client.create_run(
+        experiment_id,
+        run_name=f"pipeline {group}",
+        tags={
+            "preftree.group": group,
+            "preftree.role": "pipeline",
+            "git.rev": git_rev(root),
+            "dvc.exp_name": os.environ.get("DVC_EXP_NAME", ""),
+            "dvc.baseline_rev": os.environ.get("DVC_EXP_BASELINE_REV", ""),
+        },
+    )
+    return run.info.run_id
+
+
+@dataclass
+class StageRun:
+    """A stage's child run: log metrics here; they also land in metrics/<stage>.json on exit."""
+
+    stage: str
+    run_id: str
+    metrics: dict[str, Any]
+
+    def log_metrics(self, values: Mapping[str, Any], step: int | None = None) -> None:
+        """Log numeric values (nested keys flattened with '.'); without a step they are summary metrics."""
+        import mlflow
+
+        flat = {k: float(v) for k, v in flatten(values).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        if flat:
+            mlflow.log_metrics(flat, step=step)
+        if step is None:
+            self.metrics.update(values)
+
+    def log_artifact(self, path: Path, folder: str | None = None) -> None:
+        import mlflow
+
+        mlflow.log_artifact(str(path), artifact_path=folder)
+
+
+def metrics_path(root: Path, stage: str) -> Path:
+    """metrics/<stage>.json; a foreach stage `align@kto` writes metrics/align/kto.json."""
+    return root / "metrics" / (stage.replace("@", "/") + ".json")
+
+
+@contextlib.contextmanager
+def stage_run(params: StageParams) -> Iterator[StageRun]:
+    """Open the stage's child run under the pipeline's parent; write metrics/<stage>.json on success."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from preftree.dvcinfo import stage_info, upstream_md5s
+
+    root = workspace_root()
+    uri = tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    group = group_key(root)
+    with _store_lock(uri):
+        client = MlflowClient(uri)  # builds the store: first use creates and migrates the DB
+        experiment_id = _experiment_id(client, tracking_root())
+        parent = parent_run_id(client, experiment_id, group, root)
+    info = stage_info(params.stage, root.resolve())
+    tags = {
+        "preftree.group": group,
+        "preftree.role": "stage",
+        "dvc.stage": params.stage,
+        "git.rev": git_rev(root),
+        "git.dirty": str(bool(_git(root, "status", "--porcelain", "--untracked-files=no"))).lower(),
+        "params.sha256": params_hash(params.raw),
+        "dvc.exp_name": os.environ.get("DVC_EXP_NAME", ""),
+        "dvc.baseline_rev": os.environ.get("DVC_EXP_BASELINE_REV", ""),
+        "dvc.cmd": info.cmd,
+        **{f"dep.{path}": md5 for path, md5 in upstream_md5s(info.deps, root).items()},
+    }
+    mlflow.set_experiment(experiment_id=experiment_id)
+    with mlflow.start_run(run_name=params.stage, parent_run_id=parent, tags=tags) as active:
+        flat = {k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in flatten(params.raw).items()}
+        mlflow.log_params({k: str(v)[:500] for k, v in flat.items()})
+        run = StageRun(stage=params.stage, run_id=active.info.run_id, metrics={})
+        yield run
+        write_json(metrics_path(root, params.stage), run.metrics)

@@ -1,0 +1,1 @@
+"""Thin DVC stage modules, one per stage: `python -m stages.<name>` (see dvc.yaml)."""

@@ -1,0 +1,154 @@
+"""Composition, freshness of params.yaml, typed validation and the runtime/param boundary."""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from preftree.compose import composed
+from preftree.config import (
+    Params,
+    ParamsError,
+    RuntimeParams,
+    build,
+    load_runtime,
+    load_stage_params,
+    stage_params_from,
+    validate_all,
+)
+
+from .conftest import REPO
+
+CONF = REPO / "conf"
+GROUPS = {g.name: sorted(p.stem for p in g.glob("*.yaml")) for g in CONF.iterdir() if g.is_dir()}
+# Options that need a value from the user to validate (the composed file carries '???' until set).
+NEEDS = {("model", "local"): ["model.path=/ckpt"]}
+
+
+def test_params_yaml_is_fresh() -> None:
+    """Fails when conf/ was edited without `make params`, or an -S override was left behind."""
+    on_disk = yaml.safe_load((REPO / "params.yaml").read_text())
+    assert on_disk == composed(REPO), "params.yaml is stale: run `make params` and commit it"
+
+
+def test_compose_check_command_detects_staleness(tmp_path: Path) -> None:
+    shutil.copytree(CONF, tmp_path / "conf")
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    run = lambda *a: subprocess.run([sys.executable, "-m", "preftree.compose", *a], cwd=tmp_path,  # noqa: E731
+                                    capture_output=True, text=True)
+    assert run().returncode == 0
+    assert run("--check").returncode == 0
+    text = (tmp_path / "params.yaml").read_text().replace("seed: 0", "seed: 7")
+    (tmp_path / "params.yaml").write_text(text)
+    stale = run("--check")
+    assert stale.returncode == 1 and "stale" in stale.stderr
+
+
+@pytest.mark.parametrize(
+    "choice", [dict(zip(GROUPS, combo)) for combo in itertools.product(*GROUPS.values())], ids=str
+)
+def test_every_group_combination_composes_and_validates(choice: dict[str, str]) -> None:
+    overrides = [f"{group}={option}" for group, option in choice.items()]
+    for key in choice.items():
+        overrides += NEEDS.get(key, [])
+    params = validate_all(composed(REPO, overrides))
+    assert isinstance(params, Params)
+
+
+def test_local_model_without_path_fails_naming_the_key() -> None:
+    with pytest.raises(ParamsError, match=r"model\.path: is required"):
+        validate_all(composed(REPO, ["model=local"]))
+
+
+def test_experiment_smoke_reduces_the_run() -> None:
+    smoke = validate_all(composed(REPO, ["experiment=smoke"]))
+    default = validate_all(composed(REPO))
+    assert smoke.model.pretrain.steps < default.model.pretrain.steps
+    assert smoke.sources.synthetic and default.sources.synthetic
+    assert smoke.sources.synthetic.n < default.sources.synthetic.n
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"select": {"dedup": {"near_treshold": 0.9}}}, "unknown key 'select.dedup.near_treshold'"),
+        ({"select": {"dedup": {"near_threshold": "high"}}}, "select.dedup.near_threshold: expected float, got str"),
+        ({"model": {"pretrain": {"steps": 1.5}}}, "model.pretrain.steps: expected int, got float"),
+        ({"seed": True}, "seed: expected int, got bool"),
+        ({"runtime": {"engine": "tgi"}}, "runtime.engine: expected one of"),
+        ({"sources": {"files": {"g": {"path": "x.jsonl"}}}}, "missing required key 'sources.files.g.adapter'"),
+        ({"sources": {"synthetic": {"tasks": {"Math_CoT": "a lot"}}}}, "sources.synthetic.tasks.Math_CoT"),
+    ],
+)
+def test_bad_values_fail_with_one_line_naming_the_key(data: dict, message: str) -> None:
+    with pytest.raises(ParamsError) as info:
+        build(Params, data)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_stage_params_are_exactly_the_declared_keys() -> None:
+    full = composed(REPO)
+    params = stage_params_from("select", ["seed", "sources", "select"], full)
+    assert set(params.raw) == {"seed", "sources", "select"}
+    assert params["select"].dedup.near_threshold == full["select"]["dedup"]["near_threshold"]
+    with pytest.raises(KeyError, match="does not declare 'model'"):
+        params["model"]
+    partial = stage_params_from("x", ["model.pretrain.lr"], full)
+    assert partial.raw == {"model": {"pretrain": {"lr": full["model"]["pretrain"]["lr"]}}}
+    assert partial["model.pretrain.lr"] == pytest.approx(full["model"]["pretrain"]["lr"])
+
+
+def _dvc_project(tmp_path: Path, params: dict) -> Path:
+    subprocess.run([sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], cwd=tmp_path, check=True)
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": {
+        "select": {"cmd": "true", "params": ["seed", "select"], "outs": ["out"]},
+        "align": {"foreach": ["kto", "nca"], "do": {"cmd": "true", "params": ["seed", "select.dedup.${item}"],
+                                                     "outs": ["o_${item}"]}},
+    }}))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    return tmp_path
+
+
+def test_load_stage_params_reads_dvc_yaml(tmp_path: Path) -> None:
+    full = composed(REPO)
+    root = _dvc_project(tmp_path, full)
+    params = load_stage_params("select", root=root)
+    assert params.keys == ("seed", "select")
+    assert params["seed"] == full["seed"]
+    assert load_runtime(root) == build(RuntimeParams, full["runtime"])
+
+
+def test_load_stage_params_rejects_unknown_key_before_work(tmp_path: Path) -> None:
+    full = composed(REPO)
+    full["select"]["caps"]["per_patern"] = 3
+    root = _dvc_project(tmp_path, full)
+    with pytest.raises(ParamsError, match=r"unknown key 'select\.caps\.per_patern'"):
+        load_stage_params("select", root=root)
+
+
+def test_runtime_is_never_a_stage_param() -> None:
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    for name, stage in stages.items():
+        body = stage.get("do", stage)
+        for key in body.get("params", []):
+            key = key if isinstance(key, str) else next(iter(key))
+            assert not key.startswith("runtime"), f"stage {name} declares {key}"
+
+
+def test_stages_declare_their_own_code_and_run_as_modules() -> None:
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    for name, stage in stages.items():
+        body = stage.get("do", stage)
+        module = name.split("@")[0]
+        assert body["cmd"].startswith(f"python -m stages.{module}"), name
+        assert f"stages/{module}.py" in body["deps"], name
+        assert body.get("desc"), name
+        for dep in body["deps"]:
+            assert (REPO / dep).exists(), f"stage {name}: dep {dep} does not exist"

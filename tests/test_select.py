@@ -1,0 +1,320 @@
+"""Behaviour and figures of the selection library on tiny hand-built frames."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from preftree.config import CapsParams, DecontaminateParams, DifficultyParams, HeldoutParams, SelectParams
+from preftree.schema import INSTRUCTION_SCHEMA, REJECTED_SCHEMA, REMOVED_SCHEMA, make_instruction, record_ids
+from preftree.select import (
+    REASONS,
+    SelectError,
+    apply_caps,
+    build_ngram_index,
+    check_rejections,
+    decontaminate,
+    difficulty_filter,
+    exact_dedup,
+    near_dedup,
+    normalize,
+    read_solved_ids,
+    rejection_rates,
+    run_select,
+    split_heldout,
+)
+from preftree.text import words
+
+GSM8K_TEST = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "gsm8k" / "test.jsonl"
+
+
+def row(problem: str, *, task: str = "Math_CoT", dataset: str = "ds", pattern: str = "",
+        difficulty: int | None = None, source_row: int = 0) -> dict:
+    rid, pid = record_ids(task, dataset, problem)
+    return {
+        "id": rid, "problem_id": pid, "task": task, "dataset": dataset, "problem": problem,
+        "instruction": make_instruction(task, problem), "answer": "1", "tests": [], "reference": "{}",
+        "pattern": pattern, "difficulty": difficulty, "source_row": source_row, "split": "train",
+    }
+
+
+def frame(rows: list[dict]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=INSTRUCTION_SCHEMA)
+
+
+def text(rng: np.random.Generator, n: int = 40, vocab: int = 5000) -> str:
+    return " ".join(f"w{i}" for i in rng.integers(0, vocab, size=n))
+
+
+def both_tasks(problem: str, **kw) -> list[dict]:
+    return [row(problem, task="Math_CoT", **kw), row(problem, task="Math_PoT", **kw)]
+
+
+NEAR = dict(threshold=0.8, num_perm=64, seed=0)
+
+
+# ---------------------------------------------------------------------------------- normalize / dedup
+
+
+def test_normalize_rebuilds_instruction_and_ids() -> None:
+    df = normalize(frame([row("  What is 2+2?  \r\nAnswer  plainly.\n\n\n\n", task="Math_PoT")]))
+    r = df.row(0, named=True)
+    assert r["problem"] == "What is 2+2?\nAnswer  plainly."
+    assert r["instruction"] == make_instruction("Math_PoT", r["problem"])
+    assert (r["id"], r["problem_id"]) == record_ids("Math_PoT", "ds", r["problem"])
+    assert df.schema == INSTRUCTION_SCHEMA
+
+
+def test_exact_dedup_across_datasets() -> None:
+    df = frame([
+        row("How many apples are left?", dataset="a"),
+        row("how many   APPLES are left?", dataset="b"),
+        row("How many apples are left?", dataset="b", task="Math_PoT"),
+        row("A different question entirely.", dataset="b"),
+    ])
+    kept, removed = exact_dedup(df)
+    assert kept["dataset"].to_list() == ["a", "b", "b"]
+    assert removed.schema == REMOVED_SCHEMA
+    assert removed.height == 1
+    r = removed.row(0, named=True)
+    assert r["reason"] == "exact_duplicate" and r["dataset"] == "b"
+    assert df["id"][0] in r["detail"]
+
+
+def test_near_dedup_removes_one_word_change_keeps_different() -> None:
+    rng = np.random.default_rng(1)
+    base = text(rng).split()
+    edited = base.copy()
+    edited[20] = "changed"  # interior word: 3 of 38 shingles differ -> Jaccard 35/41 = 0.85
+    df = frame([row(" ".join(base)), row(text(rng)), row(" ".join(edited))])
+    kept, removed = near_dedup(df, shingle=3, **NEAR)
+    assert kept["id"].to_list() == df["id"][:2].to_list()
+    assert removed["reason"].to_list() == ["near_duplicate"]
+    assert df["id"][0] in removed["detail"][0] and "jaccard 0.854" in removed["detail"][0]
+    # default shingle 5: a changed last word touches one shingle (35/37), still a near-dup
+    edited = base[:-1] + ["changed"]
+    kept, removed = near_dedup(frame([row(" ".join(base)), row(" ".join(edited))]), shingle=5, **NEAR)
+    assert kept.height == 1 and removed.height == 1
+
+
+def test_near_dedup_is_per_task_so_cot_pot_variants_survive() -> None:
+    rng = np.random.default_rng(2)
+    problem = text(rng)
+    near = problem + " please"
+    df = frame([*both_tasks(problem), *both_tasks(text(rng)), row(near, task="Math_PoT")])
+    kept, removed = near_dedup(df, shingle=3, **NEAR)
+    assert kept.height == 4
+    assert kept.filter(pl.col("problem") == problem)["task"].to_list() == ["Math_CoT", "Math_PoT"]
+    assert removed["task"].to_list() == ["Math_PoT"]
+
+
+def test_short_texts_use_whole_text_as_one_shingle() -> None:
+    df = frame([row("add two numbers"), row("Add two numbers!"), row("add three numbers")])
+    kept, removed = near_dedup(df, shingle=5, **NEAR)
+    assert kept["problem"].to_list() == ["add two numbers", "add three numbers"]
+    assert removed.height == 1
+
+
+# ---------------------------------------------------------------------------------- decontamination
+
+
+def gsm8k_questions() -> list[str]:
+    if not GSM8K_TEST.is_file():
+        pytest.skip(f"GSM8K test set not found at {GSM8K_TEST}")
+    lines = GSM8K_TEST.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line)["question"] for line in lines if line.strip()]
+
+
+def test_acceptance_gsm8k_8gram_removed_7gram_kept() -> None:
+    """Paper App. A.3: an instruction sharing an 8-gram with a test question is dropped."""
+    questions = gsm8k_questions()
+    toks = words(questions[0])
+    assert len(toks) >= 13
+    eight, seven = " ".join(toks[4:12]), " ".join(toks[4:11])
+    lead = "A zookeeper paints striped fences while"
+    tail = "zebrafish quietly sketch hexagonal kites. How many kites?"
+    contaminated = row(f"{lead} {eight} {tail}", dataset="synthetic")
+    borderline = row(f"{lead} {seven} {tail}", dataset="synthetic")
+    clean = row("A zookeeper paints 7 fences and 5 gates. How many items?", dataset="synthetic")
+    df = frame([contaminated, borderline, clean])
+    index = build_ngram_index({"gsm8k": questions}, 8)
+    kept, removed = decontaminate(df, index, n=8)
+    assert kept["id"].to_list() == [borderline["id"], clean["id"]]
+    assert removed["id"].to_list() == [contaminated["id"]]
+    assert removed["reason"][0] == "contaminated"
+    assert "gsm8k" in removed["detail"][0] and eight in removed["detail"][0]
+
+    # ... and counted in the stage stats
+    params = SelectParams(heldout=HeldoutParams(fraction=0.0),
+                          decontaminate=DecontaminateParams(ngram=8, against=["gsm8k"]))
+    res = run_select(df, pl.DataFrame(schema=REJECTED_SCHEMA), params=params, eval_sets={"gsm8k": questions},
+                     solved_ids=set(), seed=0, n_rows_by_dataset={"synthetic": 3})
+    assert res.stats["datasets"]["synthetic"]["removed_contaminated"] == 1
+    assert res.stats["total"]["removed_contaminated"] == 1
+    assert res.train.height == 2
+
+
+def test_decontaminate_names_first_eval_set_and_checks_n() -> None:
+    index = build_ngram_index({"a": ["one two three four"], "b": ["three four five six", "x"]}, 4)
+    kept, removed = decontaminate(frame([row("zero three four five six seven")]), index, n=4)
+    assert kept.height == 0 and removed["detail"][0] == "shares 4-gram with b: 'three four five six'"
+    with pytest.raises(ValueError, match="n=4"):
+        decontaminate(frame([row("x")]), index, n=8)
+
+
+# ---------------------------------------------------------------------------------- difficulty / solved
+
+
+def test_difficulty_range_and_solved_ids(tmp_path: Path) -> None:
+    rows = [row(f"problem {i}", difficulty=d, source_row=i) for i, d in enumerate([1, 2, 5, 6, None, 3])]
+    df = frame(rows)
+    solved = {rows[5]["id"], rows[1]["id"]}
+    (tmp_path / "solved.txt").write_text(f"{rows[5]['id']}\n\n{rows[1]['id']}\n")
+    pl.DataFrame({"id": sorted(solved), "x": [1, 2]}).write_parquet(tmp_path / "solved.parquet")
+    (tmp_path / "solved.jsonl").write_text("".join(json.dumps({"id": i}) + "\n" for i in solved))
+    for name in ("solved.txt", "solved.parquet", "solved.jsonl"):
+        assert read_solved_ids(tmp_path / name) == solved
+    with pytest.raises(FileNotFoundError, match="nope.txt"):
+        read_solved_ids(tmp_path / "nope.txt")
+
+    kept, removed = difficulty_filter(df, min_steps=2, max_steps=5, solved_ids=solved)
+    assert kept["source_row"].to_list() == [2, 4]
+    assert dict(zip(removed["source_row"], removed["reason"], strict=True)) == {
+        0: "difficulty", 3: "difficulty", 1: "solved", 5: "solved"}
+    assert "difficulty 6 outside [2, 5]" in removed.filter(pl.col("source_row") == 3)["detail"][0]
+    kept, removed = difficulty_filter(df, min_steps=None, max_steps=None, solved_ids=set())
+    assert kept.height == 6 and removed.height == 0
+
+
+# ---------------------------------------------------------------------------------- caps / split
+
+
+def test_per_pattern_cap_keeps_five_and_pairs_together() -> None:
+    rows = [r for i in range(20) for r in both_tasks(f"common problem {i}", dataset="mathqa", pattern="p20")]
+    rows += [r for i in range(2) for r in both_tasks(f"rare problem {i}", dataset="mathqa", pattern="p2")]
+    rows += [row(f"unknown {i}", dataset="mathqa") for i in range(8)]
+    kept, removed = apply_caps(frame(rows), per_pattern=5, per_dataset={}, seed=0)
+    per = kept.group_by("pattern").agg(pl.col("problem_id").n_unique().alias("p"), pl.len().alias("rows"))
+    assert dict(zip(per["pattern"], per["p"], strict=True)) == {"p20": 5, "p2": 2, "": 8}
+    assert dict(zip(per["pattern"], per["rows"], strict=True)) == {"p20": 10, "p2": 4, "": 8}
+    assert removed.height == 30 and set(removed["reason"]) == {"cap"}
+    removed_problems = frame(rows).filter(pl.col("id").is_in(removed["id"]))["problem_id"]
+    assert set(kept["problem_id"]).isdisjoint(set(removed_problems))
+
+
+def test_per_dataset_cap_prioritises_long_tail() -> None:
+    sizes = {"common": 30, "mid": 5, "rare1": 1, "rare2": 1, "rare3": 2}
+    rows = [r for pat, n in sizes.items() for i in range(n)
+            for r in both_tasks(f"{pat} q{i}", dataset="mq", pattern=pat)]
+    rows += [row(f"other {i}", dataset="other", pattern="x") for i in range(50)]
+    kept, removed = apply_caps(frame(rows), per_pattern=None, per_dataset={"mq": 10, "other": 100}, seed=3)
+    mq = kept.filter(pl.col("dataset") == "mq")
+    got = dict(mq.group_by("pattern").agg(pl.col("problem_id").n_unique()).iter_rows())
+    assert got == {"rare1": 1, "rare2": 1, "rare3": 2, "mid": 3, "common": 3}
+    assert mq.height == 20  # every kept problem keeps both its CoT and PoT rows
+    assert kept.filter(pl.col("dataset") == "other").height == 50
+    assert removed.height == 2 * (39 - 10) and "per_dataset cap 10" in removed["detail"][0]
+
+
+def test_split_heldout_sizes_no_leakage_deterministic() -> None:
+    rows = [r for i in range(20) for r in both_tasks(f"a{i}", dataset="a")]
+    rows += [row(f"b{i}", dataset="b") for i in range(3)] + [row("c0", dataset="c")]
+    df = frame(rows)
+    train, held = split_heldout(df, fraction=0.1, max_per_dataset=None, seed=7)
+    assert train.height + held.height == df.height
+    assert set(train["problem_id"]).isdisjoint(set(held["problem_id"]))
+    held_problems = dict(held.group_by("dataset").agg(pl.col("problem_id").n_unique()).iter_rows())
+    assert held_problems == {"a": 2, "b": 1}  # round(0.1*20)=2; b: at least 1; c: a single problem
+    assert held.filter(pl.col("dataset") == "a").height == 4
+    again, held2 = split_heldout(df.reverse(), fraction=0.1, max_per_dataset=None, seed=7)
+    assert set(held2["id"]) == set(held["id"]) and set(again["id"]) == set(train["id"])
+    _, capped = split_heldout(df, fraction=0.5, max_per_dataset=1, seed=7)
+    assert dict(capped.group_by("dataset").agg(pl.col("problem_id").n_unique()).iter_rows()) == {"a": 1, "b": 1}
+    seeds = {frozenset(split_heldout(df, fraction=0.1, max_per_dataset=None, seed=s)[1]["id"])
+             for s in range(5)}
+    assert len(seeds) > 1
+
+
+# ---------------------------------------------------------------------------------- rejections / pipeline
+
+
+def rejected_rows(dataset: str, n: int) -> pl.DataFrame:
+    return pl.DataFrame({"dataset": [dataset] * n, "file": ["f.jsonl"] * n, "source_row": list(range(n)),
+                         "field": ["question"] * n, "reason": ["empty"] * n, "raw": ["{}"] * n},
+                        schema=REJECTED_SCHEMA)
+
+
+def test_rejection_rate_check() -> None:
+    rejected = pl.concat([rejected_rows("gsm8k", 12), rejected_rows("mbpp", 2)])
+    rates = rejection_rates({"gsm8k": 100, "mbpp": 200}, rejected)
+    assert rates == {"gsm8k": 0.12, "mbpp": 0.01}
+    with pytest.raises(SelectError) as err:
+        check_rejections(rates, 0.05, "data/selected/rejected.parquet")
+    msg = str(err.value)
+    assert "gsm8k (12.0%)" in msg and "5.0%" in msg and "data/selected/rejected.parquet" in msg
+    assert "mbpp" not in msg and "\n" not in msg
+    check_rejections(rates, 0.2, "data/selected/rejected.parquet")
+    assert isinstance(err.value, ValueError)
+
+
+def test_run_select_end_to_end_stats_add_up() -> None:
+    rng = np.random.default_rng(5)
+    rows: list[dict] = []
+    for i in range(70):  # 140 synthetic rows: CoT + PoT per problem, 7 patterns, difficulty 1..6
+        rows += both_tasks(text(rng, 30), dataset="synthetic", pattern=f"t{i % 7}",
+                           difficulty=1 + i % 6, source_row=i)
+    for i in range(50):
+        rows.append(row(text(rng, 30), dataset="gsm8k", source_row=i))
+    rows.append(row(rows[0]["problem"].upper(), dataset="gsm8k", source_row=50))  # exact dup
+    rows.append(row(rows[-2]["problem"] + " now", dataset="gsm8k", source_row=51))  # near dup
+    evals = {"gsm8k_test": [rows[-5]["problem"]]}  # contaminates one gsm8k row
+    solved = {rows[-10]["id"]}
+    rejected = rejected_rows("gsm8k", 2)
+    params = SelectParams(
+        difficulty=DifficultyParams(min_steps=2, max_steps=5),
+        caps=CapsParams(per_pattern=7, per_dataset={"gsm8k": 40}),
+        heldout=HeldoutParams(fraction=0.2),
+    )
+    res = run_select(frame(rows), rejected, params=params, eval_sets=evals, solved_ids=solved, seed=0,
+                     n_rows_by_dataset={"synthetic": 70, "gsm8k": 54})
+    stats = json.loads(json.dumps(res.stats))
+    for ds, s in stats["datasets"].items():
+        assert s["loaded"] == s["rejected"] + s["removed"] + s["train"] + s["heldout"], ds
+        assert s["removed"] == sum(s[f"removed_{r}"] for r in REASONS)
+    total = stats["total"]
+    assert total["loaded"] == len(rows) + 2
+    assert total["train"] == res.train.height and total["heldout"] == res.heldout.height
+    assert total["removed"] == res.removed.height and total["rejected"] == res.rejected.height == 2
+    assert {r: total[f"removed_{r}"] > 0 for r in REASONS} == dict.fromkeys(REASONS, True)
+    assert total["removed_exact_duplicate"] == 1 and total["removed_near_duplicate"] == 1
+    assert total["removed_contaminated"] == 1 and total["removed_solved"] == 1
+    assert stats["datasets"]["gsm8k"]["reject_rate"] == pytest.approx(2 / 54, abs=1e-6)
+    assert set(res.train["problem_id"]).isdisjoint(set(res.heldout["problem_id"]))
+    assert res.train.schema == INSTRUCTION_SCHEMA and res.removed.schema == REMOVED_SCHEMA
+    ids = [*res.train["id"], *res.heldout["id"], *res.removed["id"]]
+    assert sorted(ids) == sorted(r["id"] for r in rows)
+
+    with pytest.raises(SelectError, match="gsm8k"):
+        run_select(frame(rows), rejected_rows("gsm8k", 20), params=params, eval_sets=evals, solved_ids=solved,
+                   seed=0, n_rows_by_dataset={"synthetic": 70, "gsm8k": 72})
+
+
+def test_scale_near_dedup_and_decontaminate_20k_rows() -> None:
+    rng = np.random.default_rng(9)
+    problems = [text(rng, int(n)) for n in rng.integers(40, 60, size=20_000)]
+    for i in range(0, 2000, 100):  # 20 near duplicates of the same task (one extra word appended)
+        problems[i + 2] = problems[i] + " again"
+    evals = {"bench": [text(rng, 50) for _ in range(1000)] + [problems[5000]]}
+    tasks = ["Math_CoT", "Math_PoT"]
+    df = frame([row(p, task=tasks[i % 2], source_row=i) for i, p in enumerate(problems)])
+    start = time.perf_counter()
+    kept, near = near_dedup(df, threshold=0.8, num_perm=64, shingle=5, seed=0)
+    kept, dirty = decontaminate(kept, build_ngram_index(evals, 8), n=8)
+    elapsed = time.perf_counter() - start
+    print(f"near_dedup + decontaminate on 20,000 rows: {elapsed:.2f}s")
+    assert near.height == 20 and dirty.height == 1
