@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: install params repro test test-fast clean-venv
+.PHONY: install params repro test test-fast lint clean-venv
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -36,3 +36,7 @@ test-fast: $(STAMP)
 
 clean-venv:
 	rm -rf $(VENV)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check preftree stages tests
+	$(VENV)/bin/ruff format --check preftree stages tests

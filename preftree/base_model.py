@@ -71,8 +71,9 @@ def use_checkpoint(model: ModelParams, out_dir: Path) -> BaseResult:
     return BaseResult(metrics=metrics)
 
 
-def train_from_scratch(model: ModelParams, *, seed: int, out_dir: Path, device: torch.device,
-                       progress: bool) -> BaseResult:
+def train_from_scratch(
+    model: ModelParams, *, seed: int, out_dir: Path, device: torch.device, progress: bool
+) -> BaseResult:
     """Tokenizer + tiny Llama pretrained on mixed-quality synthetic solutions, saved as an HF folder."""
     from preftree.models.checkpoint import save_model_folder
     from preftree.models.tiny import build_model, count_parameters, evaluate_loss, pack_documents, pretrain
@@ -80,8 +81,13 @@ def train_from_scratch(model: ModelParams, *, seed: int, out_dir: Path, device: 
     from preftree.sources.synthetic import pretraining_documents
 
     p = model.pretrain
-    docs = pretraining_documents(p.documents + p.heldout_documents, seed=seed, min_steps=p.min_steps,
-                                 max_steps=p.max_steps, correct_fraction=p.correct_fraction)
+    docs = pretraining_documents(
+        p.documents + p.heldout_documents,
+        seed=seed,
+        min_steps=p.min_steps,
+        max_steps=p.max_steps,
+        correct_fraction=p.correct_fraction,
+    )
     train_docs, held_docs = docs[: p.documents], docs[p.documents :]
     tokenizer = train_tokenizer((t for d in train_docs for t in (d["instruction"], d["response"])), model.tokenizer)
     train_text = [chat_document(tokenizer, d["instruction"], d["response"]) for d in train_docs]

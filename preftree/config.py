@@ -351,7 +351,9 @@ class StageParams:
 
     def __getitem__(self, key: str) -> Any:
         if key not in self.typed:
-            raise KeyError(f"stage {self.stage} does not declare '{key}' in dvc.yaml (declared: {', '.join(self.keys)})")
+            raise KeyError(
+                f"stage {self.stage} does not declare '{key}' in dvc.yaml (declared: {', '.join(self.keys)})"
+            )
         return self.typed[key]
 
 

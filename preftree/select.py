@@ -22,8 +22,7 @@ import polars as pl
 
 from preftree.config import SelectParams
 from preftree.dedup import NgramIndex, build_ngram_index, near_duplicates, ngram_hits
-from preftree.schema import INSTRUCTION_SCHEMA, REJECTED_SCHEMA, REMOVED_SCHEMA, conform
-from preftree.schema import make_instruction, record_ids
+from preftree.schema import INSTRUCTION_SCHEMA, REJECTED_SCHEMA, REMOVED_SCHEMA, conform, make_instruction, record_ids
 from preftree.text import canonical, normalize_text
 
 __all__ = [
@@ -127,9 +126,7 @@ def exact_dedup(df: pl.DataFrame) -> Split:
     pairs = zip(df["task"].to_list(), df["problem"].to_list(), strict=True)
     keys = [f"{task}\x1f{canonical(problem)}" for task, problem in pairs]
     marked = df.with_columns(_key=pl.Series(keys, dtype=pl.String), _i=pl.int_range(pl.len()))
-    marked = marked.with_columns(
-        _first=pl.col("_i").first().over("_key"), _kept=pl.col("id").first().over("_key")
-    )
+    marked = marked.with_columns(_first=pl.col("_i").first().over("_key"), _kept=pl.col("id").first().over("_key"))
     kept, dup = _partition(marked, pl.col("_i") != pl.col("_first"))
     detail = pl.format("same task and problem as kept id {}", pl.col("_kept"))
     return kept.select(df.columns), _removed(dup, "exact_duplicate", detail)
@@ -165,9 +162,7 @@ def decontaminate(df: pl.DataFrame, index: NgramIndex, *, n: int) -> Split:
     return kept, _removed(removed, "contaminated", details)
 
 
-def difficulty_filter(
-    df: pl.DataFrame, *, min_steps: int | None, max_steps: int | None, solved_ids: set[str]
-) -> Split:
+def difficulty_filter(df: pl.DataFrame, *, min_steps: int | None, max_steps: int | None, solved_ids: set[str]) -> Split:
     """Drop rows with a known difficulty outside [min_steps, max_steps], then ids a policy solved."""
     d = pl.col("difficulty")
     out_of_range = pl.lit(False)
@@ -213,9 +208,7 @@ def read_solved_ids(path: str | Path) -> set[str]:
     return ids
 
 
-def apply_caps(
-    df: pl.DataFrame, *, per_pattern: int | None, per_dataset: Mapping[str, int], seed: int
-) -> Split:
+def apply_caps(df: pl.DataFrame, *, per_pattern: int | None, per_dataset: Mapping[str, int], seed: int) -> Split:
     """At most ``per_pattern`` problems per (dataset, pattern), then a long-tail-first stratified
     sample of at most ``per_dataset[name]`` problems per dataset. Counts problems, not rows."""
     removed: list[pl.DataFrame] = []

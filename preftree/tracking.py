@@ -130,7 +130,9 @@ class StageRun:
         """Log numeric values (nested keys flattened with '.'); without a step they are summary metrics."""
         import mlflow
 
-        flat = {k: float(v) for k, v in flatten(values).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        flat = {
+            k: float(v) for k, v in flatten(values).items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+        }
         if flat:
             mlflow.log_metrics(flat, step=step)
         if step is None:

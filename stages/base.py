@@ -36,8 +36,9 @@ def main() -> None:
         if model.path:
             result = use_checkpoint(model, OUT)
         else:
-            result = train_from_scratch(model, seed=seed, out_dir=OUT, device=resolve_device(runtime.device),
-                                        progress=runtime.progress)
+            result = train_from_scratch(
+                model, seed=seed, out_dir=OUT, device=resolve_device(runtime.device), progress=runtime.progress
+            )
         write_loss_csv(result.history, LOSS_CSV)
         for record in result.history[:: max(1, len(result.history) // 200)]:
             run.log_metrics({"train/loss": record["loss"], "train/lr": record["lr"]}, step=record["step"])

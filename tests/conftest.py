@@ -19,8 +19,19 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 # What a copy of the project needs (everything else, e.g. .venv, data/, models/, is left behind).
-PROJECT_FILES = ("conf", "preftree", "stages", "dvc.yaml", "params.yaml", "pyproject.toml", "Makefile",
-                 ".dvc/config", ".dvcignore", ".gitignore", "metrics")
+PROJECT_FILES = (
+    "conf",
+    "preftree",
+    "stages",
+    "dvc.yaml",
+    "params.yaml",
+    "pyproject.toml",
+    "Makefile",
+    ".dvc/config",
+    ".dvcignore",
+    ".gitignore",
+    "metrics",
+)
 
 
 def run_env(root: Path) -> dict[str, str]:
@@ -31,8 +42,15 @@ def run_env(root: Path) -> dict[str, str]:
     env.pop("MLFLOW_TRACKING_URI", None)
     env.pop("DVC_ROOT", None)
     env.pop("DVC_STAGE", None)
-    env.update({"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t",
-                "PREFTREE_PROGRESS": "0", "DVC_NO_ANALYTICS": "1"})
+    env.update(
+        {
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@t",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@t",
+            "DVC_NO_ANALYTICS": "1",
+        }
+    )
     return env
 
 
@@ -40,7 +58,9 @@ def sh(root: Path, *cmd: str, check: bool = True, timeout: float = 900) -> subpr
     """Run a command in `root`, failing the test with its output when it fails."""
     proc = subprocess.run(cmd, cwd=root, env=run_env(root), capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
-        pytest.fail(f"{' '.join(cmd)} exited {proc.returncode}\nstdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}")
+        pytest.fail(
+            f"{' '.join(cmd)} exited {proc.returncode}\nstdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}"
+        )
     return proc
 
 

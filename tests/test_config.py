@@ -40,8 +40,15 @@ def test_params_yaml_is_fresh() -> None:
 def test_compose_check_command_detects_staleness(tmp_path: Path) -> None:
     shutil.copytree(CONF, tmp_path / "conf")
     (tmp_path / "dvc.yaml").write_text("stages: {}\n")
-    run = lambda *a: subprocess.run([sys.executable, "-m", "preftree.compose", *a], cwd=tmp_path,  # noqa: E731
-                                    capture_output=True, text=True)
+
+    def run(*a):
+        return subprocess.run(
+            [sys.executable, "-m", "preftree.compose", *a],
+            cwd=tmp_path,  # noqa: E731
+            capture_output=True,
+            text=True,
+        )
+
     assert run().returncode == 0
     assert run("--check").returncode == 0
     text = (tmp_path / "params.yaml").read_text().replace("seed: 0", "seed: 7")
@@ -50,9 +57,10 @@ def test_compose_check_command_detects_staleness(tmp_path: Path) -> None:
     assert stale.returncode == 1 and "stale" in stale.stderr
 
 
-@pytest.mark.parametrize(
-    "choice", [dict(zip(GROUPS, combo)) for combo in itertools.product(*GROUPS.values())], ids=str
-)
+COMBINATIONS = [dict(zip(GROUPS, combo, strict=True)) for combo in itertools.product(*GROUPS.values())]
+
+
+@pytest.mark.parametrize("choice", COMBINATIONS, ids=str)
 def test_every_group_combination_composes_and_validates(choice: dict[str, str]) -> None:
     overrides = [f"{group}={option}" for group, option in choice.items()]
     for key in choice.items():
@@ -107,11 +115,19 @@ def test_stage_params_are_exactly_the_declared_keys() -> None:
 
 def _dvc_project(tmp_path: Path, params: dict) -> Path:
     subprocess.run([sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], cwd=tmp_path, check=True)
-    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": {
-        "select": {"cmd": "true", "params": ["seed", "select"], "outs": ["out"]},
-        "align": {"foreach": ["kto", "nca"], "do": {"cmd": "true", "params": ["seed", "select.dedup.${item}"],
-                                                     "outs": ["o_${item}"]}},
-    }}))
+    (tmp_path / "dvc.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "stages": {
+                    "select": {"cmd": "true", "params": ["seed", "select"], "outs": ["out"]},
+                    "align": {
+                        "foreach": ["kto", "nca"],
+                        "do": {"cmd": "true", "params": ["seed", "select.dedup.${item}"], "outs": ["o_${item}"]},
+                    },
+                }
+            }
+        )
+    )
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     return tmp_path
 

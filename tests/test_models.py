@@ -25,7 +25,11 @@ from preftree.models.tiny import build_model, count_parameters, evaluate_loss, l
 from preftree.models.tokenizer import SPECIAL_TOKENS, train_tokenizer
 
 TINY_ARCH = ArchParams(
-    hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    num_key_value_heads=1,
     max_position_embeddings=128,
 )
 TINY_PRETRAIN = dataclasses.replace(PretrainParams(), steps=30, batch_size=8, seq_len=64, warmup_steps=5, lr=1e-2)
@@ -138,7 +142,7 @@ def test_assistant_mask_covers_content_and_end(tokenizer):
     ids, mask = out["input_ids"], out["assistant_masks"]
     assert len(ids) == len(mask)
     spans, current = [], []
-    for i, m in zip(ids, mask):
+    for i, m in zip(ids, mask, strict=False):
         if m:
             current.append(i)
         elif current:

@@ -33,13 +33,30 @@ from preftree.text import words
 GSM8K_TEST = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "gsm8k" / "test.jsonl"
 
 
-def row(problem: str, *, task: str = "Math_CoT", dataset: str = "ds", pattern: str = "",
-        difficulty: int | None = None, source_row: int = 0) -> dict:
+def row(
+    problem: str,
+    *,
+    task: str = "Math_CoT",
+    dataset: str = "ds",
+    pattern: str = "",
+    difficulty: int | None = None,
+    source_row: int = 0,
+) -> dict:
     rid, pid = record_ids(task, dataset, problem)
     return {
-        "id": rid, "problem_id": pid, "task": task, "dataset": dataset, "problem": problem,
-        "instruction": make_instruction(task, problem), "answer": "1", "tests": [], "reference": "{}",
-        "pattern": pattern, "difficulty": difficulty, "source_row": source_row, "split": "train",
+        "id": rid,
+        "problem_id": pid,
+        "task": task,
+        "dataset": dataset,
+        "problem": problem,
+        "instruction": make_instruction(task, problem),
+        "answer": "1",
+        "tests": [],
+        "reference": "{}",
+        "pattern": pattern,
+        "difficulty": difficulty,
+        "source_row": source_row,
+        "split": "train",
     }
 
 
@@ -71,12 +88,14 @@ def test_normalize_rebuilds_instruction_and_ids() -> None:
 
 
 def test_exact_dedup_across_datasets() -> None:
-    df = frame([
-        row("How many apples are left?", dataset="a"),
-        row("how many   APPLES are left?", dataset="b"),
-        row("How many apples are left?", dataset="b", task="Math_PoT"),
-        row("A different question entirely.", dataset="b"),
-    ])
+    df = frame(
+        [
+            row("How many apples are left?", dataset="a"),
+            row("how many   APPLES are left?", dataset="b"),
+            row("How many apples are left?", dataset="b", task="Math_PoT"),
+            row("A different question entirely.", dataset="b"),
+        ]
+    )
     kept, removed = exact_dedup(df)
     assert kept["dataset"].to_list() == ["a", "b", "b"]
     assert removed.schema == REMOVED_SCHEMA
@@ -150,10 +169,18 @@ def test_acceptance_gsm8k_8gram_removed_7gram_kept() -> None:
     assert "gsm8k" in removed["detail"][0] and eight in removed["detail"][0]
 
     # ... and counted in the stage stats
-    params = SelectParams(heldout=HeldoutParams(fraction=0.0),
-                          decontaminate=DecontaminateParams(ngram=8, against=["gsm8k"]))
-    res = run_select(df, pl.DataFrame(schema=REJECTED_SCHEMA), params=params, eval_sets={"gsm8k": questions},
-                     solved_ids=set(), seed=0, n_rows_by_dataset={"synthetic": 3})
+    params = SelectParams(
+        heldout=HeldoutParams(fraction=0.0), decontaminate=DecontaminateParams(ngram=8, against=["gsm8k"])
+    )
+    res = run_select(
+        df,
+        pl.DataFrame(schema=REJECTED_SCHEMA),
+        params=params,
+        eval_sets={"gsm8k": questions},
+        solved_ids=set(),
+        seed=0,
+        n_rows_by_dataset={"synthetic": 3},
+    )
     assert res.stats["datasets"]["synthetic"]["removed_contaminated"] == 1
     assert res.stats["total"]["removed_contaminated"] == 1
     assert res.train.height == 2
@@ -185,7 +212,11 @@ def test_difficulty_range_and_solved_ids(tmp_path: Path) -> None:
     kept, removed = difficulty_filter(df, min_steps=2, max_steps=5, solved_ids=solved)
     assert kept["source_row"].to_list() == [2, 4]
     assert dict(zip(removed["source_row"], removed["reason"], strict=True)) == {
-        0: "difficulty", 3: "difficulty", 1: "solved", 5: "solved"}
+        0: "difficulty",
+        3: "difficulty",
+        1: "solved",
+        5: "solved",
+    }
     assert "difficulty 6 outside [2, 5]" in removed.filter(pl.col("source_row") == 3)["detail"][0]
     kept, removed = difficulty_filter(df, min_steps=None, max_steps=None, solved_ids=set())
     assert kept.height == 6 and removed.height == 0
@@ -209,8 +240,9 @@ def test_per_pattern_cap_keeps_five_and_pairs_together() -> None:
 
 def test_per_dataset_cap_prioritises_long_tail() -> None:
     sizes = {"common": 30, "mid": 5, "rare1": 1, "rare2": 1, "rare3": 2}
-    rows = [r for pat, n in sizes.items() for i in range(n)
-            for r in both_tasks(f"{pat} q{i}", dataset="mq", pattern=pat)]
+    rows = [
+        r for pat, n in sizes.items() for i in range(n) for r in both_tasks(f"{pat} q{i}", dataset="mq", pattern=pat)
+    ]
     rows += [row(f"other {i}", dataset="other", pattern="x") for i in range(50)]
     kept, removed = apply_caps(frame(rows), per_pattern=None, per_dataset={"mq": 10, "other": 100}, seed=3)
     mq = kept.filter(pl.col("dataset") == "mq")
@@ -235,8 +267,7 @@ def test_split_heldout_sizes_no_leakage_deterministic() -> None:
     assert set(held2["id"]) == set(held["id"]) and set(again["id"]) == set(train["id"])
     _, capped = split_heldout(df, fraction=0.5, max_per_dataset=1, seed=7)
     assert dict(capped.group_by("dataset").agg(pl.col("problem_id").n_unique()).iter_rows()) == {"a": 1, "b": 1}
-    seeds = {frozenset(split_heldout(df, fraction=0.1, max_per_dataset=None, seed=s)[1]["id"])
-             for s in range(5)}
+    seeds = {frozenset(split_heldout(df, fraction=0.1, max_per_dataset=None, seed=s)[1]["id"]) for s in range(5)}
     assert len(seeds) > 1
 
 
@@ -244,9 +275,17 @@ def test_split_heldout_sizes_no_leakage_deterministic() -> None:
 
 
 def rejected_rows(dataset: str, n: int) -> pl.DataFrame:
-    return pl.DataFrame({"dataset": [dataset] * n, "file": ["f.jsonl"] * n, "source_row": list(range(n)),
-                         "field": ["question"] * n, "reason": ["empty"] * n, "raw": ["{}"] * n},
-                        schema=REJECTED_SCHEMA)
+    return pl.DataFrame(
+        {
+            "dataset": [dataset] * n,
+            "file": ["f.jsonl"] * n,
+            "source_row": list(range(n)),
+            "field": ["question"] * n,
+            "reason": ["empty"] * n,
+            "raw": ["{}"] * n,
+        },
+        schema=REJECTED_SCHEMA,
+    )
 
 
 def test_rejection_rate_check() -> None:
@@ -266,8 +305,7 @@ def test_run_select_end_to_end_stats_add_up() -> None:
     rng = np.random.default_rng(5)
     rows: list[dict] = []
     for i in range(70):  # 140 synthetic rows: CoT + PoT per problem, 7 patterns, difficulty 1..6
-        rows += both_tasks(text(rng, 30), dataset="synthetic", pattern=f"t{i % 7}",
-                           difficulty=1 + i % 6, source_row=i)
+        rows += both_tasks(text(rng, 30), dataset="synthetic", pattern=f"t{i % 7}", difficulty=1 + i % 6, source_row=i)
     for i in range(50):
         rows.append(row(text(rng, 30), dataset="gsm8k", source_row=i))
     rows.append(row(rows[0]["problem"].upper(), dataset="gsm8k", source_row=50))  # exact dup
@@ -280,8 +318,15 @@ def test_run_select_end_to_end_stats_add_up() -> None:
         caps=CapsParams(per_pattern=7, per_dataset={"gsm8k": 40}),
         heldout=HeldoutParams(fraction=0.2),
     )
-    res = run_select(frame(rows), rejected, params=params, eval_sets=evals, solved_ids=solved, seed=0,
-                     n_rows_by_dataset={"synthetic": 70, "gsm8k": 54})
+    res = run_select(
+        frame(rows),
+        rejected,
+        params=params,
+        eval_sets=evals,
+        solved_ids=solved,
+        seed=0,
+        n_rows_by_dataset={"synthetic": 70, "gsm8k": 54},
+    )
     stats = json.loads(json.dumps(res.stats))
     for ds, s in stats["datasets"].items():
         assert s["loaded"] == s["rejected"] + s["removed"] + s["train"] + s["heldout"], ds
@@ -300,8 +345,15 @@ def test_run_select_end_to_end_stats_add_up() -> None:
     assert sorted(ids) == sorted(r["id"] for r in rows)
 
     with pytest.raises(SelectError, match="gsm8k"):
-        run_select(frame(rows), rejected_rows("gsm8k", 20), params=params, eval_sets=evals, solved_ids=solved,
-                   seed=0, n_rows_by_dataset={"synthetic": 70, "gsm8k": 72})
+        run_select(
+            frame(rows),
+            rejected_rows("gsm8k", 20),
+            params=params,
+            eval_sets=evals,
+            solved_ids=solved,
+            seed=0,
+            n_rows_by_dataset={"synthetic": 70, "gsm8k": 72},
+        )
 
 
 def test_scale_near_dedup_and_decontaminate_20k_rows() -> None:

@@ -41,8 +41,14 @@ def run_batch(codes: Sequence[str]) -> list[tuple[bool, str]]:
     """Execute each snippet in a fresh namespace inside one subprocess: (ran without error, stdout)."""
     if not codes:
         return []
-    proc = subprocess.run([sys.executable, "-c", RUNNER], input=json.dumps(list(codes)), capture_output=True,
-                          text=True, timeout=120, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", RUNNER],
+        input=json.dumps(list(codes)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return [(ok, out) for ok, out in json.loads(proc.stdout.splitlines()[-1])]
 
 
@@ -100,8 +106,9 @@ def test_schema_and_fields() -> None:
         assert ref["family"] == family and ref["template"] == template
         if row["task"] == "Coding":
             assert family == "coding" and row["answer"] == ""
-            assert 4 <= len(row["tests"]) <= 6 and all(t.startswith(f"assert {ref['entry_point']}(")
-                                                       for t in row["tests"])
+            assert 4 <= len(row["tests"]) <= 6 and all(
+                t.startswith(f"assert {ref['entry_point']}(") for t in row["tests"]
+            )
             assert {"entry_point", "signature", "steps", "body", "slots", "cases"} <= set(ref)
         elif row["task"] == "Logic":
             assert family == "logic" and re.fullmatch(r"[A-E]", row["answer"]) and row["tests"] == []
@@ -118,8 +125,11 @@ def test_task_proportions() -> None:
     frame = generate(200, seed=4)
     assert dict(Counter(frame["task"])) == {"Math_CoT": 60, "Math_PoT": 60, "Coding": 50, "Logic": 30}
     # largest remainder: 10 / 3 each -> the leftover goes to the first task in TASKS order
-    assert synthetic.task_counts(10, {"Logic": 1, "Math_CoT": 1, "Coding": 1}) == {"Coding": 4, "Math_CoT": 3,
-                                                                                    "Logic": 3}
+    assert synthetic.task_counts(10, {"Logic": 1, "Math_CoT": 1, "Coding": 1}) == {
+        "Coding": 4,
+        "Math_CoT": 3,
+        "Logic": 3,
+    }
     assert synthetic.task_counts(7, {"Math_PoT": 0.9, "Logic": 0.1}) == {"Math_PoT": 6, "Logic": 1}
     only = generate(30, seed=4, tasks={"Logic": 2.0, "Coding": 0.0})
     assert set(only["task"]) == {"Logic"} and only.height == 30
@@ -196,8 +206,10 @@ def test_mistakes_make_wrong_solutions(sample: dict[str, list[dict[str, Any]]]) 
     for task, records in sample.items():
         correct = [render(r, rng=random.Random(0)) for r in records]
         for mistake in MISTAKES:
-            made = [(rec, render(rec, mistake=mistake, rng=random.Random(i)), good)
-                    for i, (rec, good) in enumerate(zip(records, correct, strict=True))]
+            made = [
+                (rec, render(rec, mistake=mistake, rng=random.Random(i)), good)
+                for i, (rec, good) in enumerate(zip(records, correct, strict=True))
+            ]
             made = [m for m in made if m[1] is not None]
             assert all(resp != good for _, resp, good in made)
             assert not any(verdicts([m[0] for m in made], [m[1] for m in made])), (task, mistake)  # type: ignore[misc]
@@ -220,8 +232,9 @@ def test_render_is_deterministic_and_validates(sample: dict[str, list[dict[str, 
     for records in sample.values():
         rec = records[5]
         for mistake in (None, *MISTAKES):
-            assert render(rec, mistake=mistake, rng=random.Random(3)) == render(rec, mistake=mistake,
-                                                                                rng=random.Random(3))
+            assert render(rec, mistake=mistake, rng=random.Random(3)) == render(
+                rec, mistake=mistake, rng=random.Random(3)
+            )
         listed = applicable_mistakes(rec)
         assert listed == [m for m in MISTAKES if render(rec, mistake=m, rng=random.Random(9)) is not None]
     with pytest.raises(ValueError, match="unknown mistake"):

@@ -19,14 +19,30 @@ LOCK_MD5 = "0123456789abcdef0123456789abcdef.dir"
 
 def _project(root: Path) -> Path:
     subprocess.run([sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], cwd=root, check=True)
-    (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": {
-        "make": {"cmd": "true", "outs": ["data/made"]},
-        "use": {"cmd": "true", "deps": ["data/made", "code.py"], "params": ["seed", "select.heldout"],
-                "outs": ["data/used"]},
-    }}))
+    (root / "dvc.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "stages": {
+                    "make": {"cmd": "true", "outs": ["data/made"]},
+                    "use": {
+                        "cmd": "true",
+                        "deps": ["data/made", "code.py"],
+                        "params": ["seed", "select.heldout"],
+                        "outs": ["data/used"],
+                    },
+                }
+            }
+        )
+    )
     (root / "params.yaml").write_text(yaml.safe_dump({"seed": 3, "select": {"heldout": {"fraction": 0.2}}}))
-    (root / "dvc.lock").write_text(yaml.safe_dump({"schema": "2.0", "stages": {
-        "make": {"cmd": "true", "outs": [{"path": "data/made", "hash": "md5", "md5": LOCK_MD5}]}}}))
+    (root / "dvc.lock").write_text(
+        yaml.safe_dump(
+            {
+                "schema": "2.0",
+                "stages": {"make": {"cmd": "true", "outs": [{"path": "data/made", "hash": "md5", "md5": LOCK_MD5}]}},
+            }
+        )
+    )
     return root
 
 
@@ -68,20 +84,21 @@ def test_child_run_carries_lineage_tags_params_and_metrics(project: Path) -> Non
     assert child.data.metrics == {"rows": 12.0, "per.gsm8k": 0.5}
     written = json.loads((project / "metrics" / "use.json").read_text())
     assert written == {"rows": 12, "per": {"gsm8k": 0.5}, "note": "text is not a metric"}
-    assert (project / "mlruns").exists() or True  # artifacts are anchored at the root when used
 
 
 def test_same_group_reuses_the_parent_and_a_failed_stage_is_marked(project: Path) -> None:
     params = load_stage_params("use", root=project)
-    with stage_run(params):
-        pass
+    with stage_run(params) as run:
+        run.log_metrics({"ok": 1})
+    metrics_file = project / "metrics" / "use.json"
+    metrics_file.unlink()
     with pytest.raises(RuntimeError), stage_run(params):
         raise RuntimeError("boom")
     runs = _runs(project)
     assert sum(r.data.tags.get("preftree.role") == "pipeline" for r in runs) == 1
     statuses = sorted(r.info.status for r in runs if r.data.tags.get("preftree.role") == "stage")
     assert statuses == ["FAILED", "FINISHED"]
-    assert not (project / "metrics" / "use.json").exists() or json.loads((project / "metrics" / "use.json").read_text()) == {}
+    assert not metrics_file.exists()  # a failed stage writes no metrics
 
 
 def test_foreach_stage_metrics_path() -> None:
@@ -102,10 +119,15 @@ def test_concurrent_first_use_creates_one_db_and_one_parent(tmp_path: Path) -> N
             run.log_metrics({"x": 1})
         """
     )
-    env = {**__import__("os").environ, "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
-           "PREFTREE_RUN_GROUP": "concurrent"}
-    procs = [subprocess.Popen([sys.executable, "-c", script], cwd=root, env=env, stderr=subprocess.PIPE, text=True)
-             for _ in range(4)]
+    env = {
+        **__import__("os").environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+        "PREFTREE_RUN_GROUP": "concurrent",
+    }
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script], cwd=root, env=env, stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
     errors = [p.communicate(timeout=240)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
     runs = _runs(root)

@@ -15,19 +15,17 @@ All folder writes are atomic: a temp sibling is filled, then swapped in.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
 import os
-import shutil
 import struct
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from preftree.io import atomic_dir
 
 SMALL_FILE = 1 << 20  # files below this size are hashed in full; larger ones by head and tail
 CHUNK = 1 << 20  # bytes hashed at each end of a large file
@@ -42,29 +40,6 @@ class CheckpointChangedError(RuntimeError):
 
 # --------------------------------------------------------------------------------------------
 # atomic folders and cards
-
-
-@contextlib.contextmanager
-def atomic_dir(out_dir: Path) -> Iterator[Path]:
-    """Yield a temp sibling of ``out_dir``; on success it replaces ``out_dir``, on error it is removed."""
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{tag}"
-    tmp.mkdir()
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = out_dir.parent / f".{out_dir.name}.old-{tag}"
-    if out_dir.exists() or out_dir.is_symlink():
-        os.replace(out_dir, old)
-    os.replace(tmp, out_dir)
-    if old.is_dir() and not old.is_symlink():
-        shutil.rmtree(old, ignore_errors=True)
-    elif old.exists() or old.is_symlink():
-        old.unlink()
 
 
 def _json_text(obj: Any) -> str:

@@ -154,8 +154,13 @@ def pretrain(
     records: list[dict] = []
     tokens = 0
     start = time.perf_counter()
-    bar = tqdm(total=params.steps, desc="pretrain", disable=not progress, leave=False,
-               mininterval=0.5 if sys.stderr.isatty() else 15.0)
+    bar = tqdm(
+        total=params.steps,
+        desc="pretrain",
+        disable=not progress,
+        leave=False,
+        mininterval=0.5 if sys.stderr.isatty() else 15.0,
+    )
     with deterministic(device):
         for step, idx in enumerate(_batches(blocks.size(0), params.batch_size, params.steps, generator), 1):
             lr = lr_at(step, params)

@@ -95,7 +95,7 @@ def last_boxed(text: str) -> str | None:
     starts = [m for m in re.finditer(r"\\(?:boxed|fbox)\s*(\{)?", text)]
     for m in reversed(starts):
         if m.group(1) is None:  # "\boxed 5"
-            tail = re.match(r"\s*([^\s$]+)", text[m.end():])
+            tail = re.match(r"\s*([^\s$]+)", text[m.end() :])
             if tail:
                 return tail.group(1)
             continue

@@ -129,9 +129,12 @@ def _json_rows(data: bytes, path: Path) -> Iterator[tuple[int, dict[str, Any] | 
         if isinstance(row, dict):
             yield index, row
         else:
-            yield index, RowError(
-                f"wrong type: expected object, got {type(row).__name__}",
-                json.dumps(row, ensure_ascii=False, default=str)[:_RAW_LIMIT],
+            yield (
+                index,
+                RowError(
+                    f"wrong type: expected object, got {type(row).__name__}",
+                    json.dumps(row, ensure_ascii=False, default=str)[:_RAW_LIMIT],
+                ),
             )
 
 

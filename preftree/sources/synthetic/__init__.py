@@ -28,15 +28,26 @@ from preftree.sources.synthetic import coding, logic
 from preftree.sources.synthetic import math as math_problems
 from preftree.sources.synthetic.common import MISTAKES, Problem
 
-__all__ = ["MISTAKES", "POOLS", "applicable_mistakes", "generate", "in_pool", "pretraining_documents",
-           "render_solution", "task_counts"]
+__all__ = [
+    "MISTAKES",
+    "POOLS",
+    "applicable_mistakes",
+    "generate",
+    "in_pool",
+    "pretraining_documents",
+    "render_solution",
+    "task_counts",
+]
 
 DATASET = "synthetic"
 POOLS = ("pretrain", "instruct")
 PRETRAIN_MODULUS = 8  # pool "pretrain" owns 1/8 of the problem space
 FAMILY = {"Math_CoT": "math", "Math_PoT": "math", "Coding": "coding", "Logic": "logic"}
 MAKERS: dict[str, Callable[[random.Random, int], Problem]] = {
-    "math": math_problems.make, "coding": coding.make, "logic": logic.make}
+    "math": math_problems.make,
+    "coding": coding.make,
+    "logic": logic.make,
+}
 DEFAULT_TASKS: dict[str, float] = {"Math_CoT": 0.3, "Math_PoT": 0.3, "Coding": 0.25, "Logic": 0.15}
 
 
@@ -72,15 +83,32 @@ def task_counts(n: int, tasks: Mapping[str, float] | None) -> dict[str, int]:
 
 def _row(problem: Problem, task: str, pool: str) -> dict[str, Any]:
     rid, pid = record_ids(task, DATASET, problem.problem)
-    return {"id": rid, "problem_id": pid, "task": task, "dataset": DATASET, "problem": problem.problem,
-            "instruction": make_instruction(task, problem.problem), "answer": problem.answer,
-            "tests": list(problem.tests), "reference": json.dumps(problem.reference, sort_keys=True),
-            "pattern": f"{problem.family}:{problem.template}", "difficulty": problem.steps, "source_row": 0,
-            "split": pool}
+    return {
+        "id": rid,
+        "problem_id": pid,
+        "task": task,
+        "dataset": DATASET,
+        "problem": problem.problem,
+        "instruction": make_instruction(task, problem.problem),
+        "answer": problem.answer,
+        "tests": list(problem.tests),
+        "reference": json.dumps(problem.reference, sort_keys=True),
+        "pattern": f"{problem.family}:{problem.template}",
+        "difficulty": problem.steps,
+        "source_row": 0,
+        "split": pool,
+    }
 
 
-def generate(n: int, *, seed: int, pool: str = "instruct", tasks: Mapping[str, float] | None = None,
-             min_steps: int = 2, max_steps: int = 5) -> pl.DataFrame:
+def generate(
+    n: int,
+    *,
+    seed: int,
+    pool: str = "instruct",
+    tasks: Mapping[str, float] | None = None,
+    min_steps: int = 2,
+    max_steps: int = 5,
+) -> pl.DataFrame:
     """n distinct problems (INSTRUCTION_SCHEMA) from ``pool``; deterministic for all the arguments.
 
     dataset="synthetic", split=pool, source_row=0..n-1, pattern="{family}:{template}", difficulty =
@@ -145,8 +173,15 @@ def applicable_mistakes(record: Mapping[str, Any]) -> list[str]:
     return [m for m in MISTAKES if render_solution(record, mistake=m, rng=random.Random(0)) is not None]
 
 
-def pretraining_documents(n: int, *, seed: int, min_steps: int, max_steps: int, correct_fraction: float,
-                          tasks: Mapping[str, float] | None = None) -> list[dict[str, Any]]:
+def pretraining_documents(
+    n: int,
+    *,
+    seed: int,
+    min_steps: int,
+    max_steps: int,
+    correct_fraction: float,
+    tasks: Mapping[str, float] | None = None,
+) -> list[dict[str, Any]]:
     """n documents {"task", "instruction", "response", "correct"} from pool "pretrain".
 
     About ``correct_fraction`` of the responses are correct; the others carry one random applicable
@@ -167,6 +202,7 @@ def pretraining_documents(n: int, *, seed: int, min_steps: int, max_steps: int, 
                     break
         if response is None:
             response = render_solution(record, rng=rng)
-        docs.append({"task": record["task"], "instruction": record["instruction"], "response": response,
-                     "correct": correct})
+        docs.append(
+            {"task": record["task"], "instruction": record["instruction"], "response": response, "correct": correct}
+        )
     return docs

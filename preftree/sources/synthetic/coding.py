@@ -26,19 +26,27 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from preftree.sources.synthetic.coding_templates import TEMPLATES, CodeTemplate, CStep, Params, Slot, S
+from preftree.sources.synthetic.coding_templates import TEMPLATES, CodeTemplate, CStep, Params, S, Slot
 from preftree.sources.synthetic.common import Problem, passes, python_fence, step_lines
 
 BY_KEY: dict[str, CodeTemplate] = {t.key: t for t in TEMPLATES}
 PRE_STEPS: dict[str, tuple[str, CStep, dict[str, Slot]]] = {
-    "list": (" Ignore the negative numbers in `{arg}`.",
-             CStep("Drop the negative numbers, keeping each `x` of `{arg}` with `x {pre_cmp} 0`",
-                   ("{arg} = [x for x in {arg} if x {pre_cmp} 0]",), droppable=True),
-             {"pre_cmp": S(">=", off_by_one=(">",), wrong_operator=("<",))}),
-    "str": (" Convert `{arg}` to lowercase before anything else.",
-            CStep("Convert `{arg}` to lowercase with `{arg}.{pre_case}()`", ("{arg} = {arg}.{pre_case}()",),
-                  droppable=True),
-            {"pre_case": S("lower", wrong_formula=("upper",))}),
+    "list": (
+        " Ignore the negative numbers in `{arg}`.",
+        CStep(
+            "Drop the negative numbers, keeping each `x` of `{arg}` with `x {pre_cmp} 0`",
+            ("{arg} = [x for x in {arg} if x {pre_cmp} 0]",),
+            droppable=True,
+        ),
+        {"pre_cmp": S(">=", off_by_one=(">",), wrong_operator=("<",))},
+    ),
+    "str": (
+        " Convert `{arg}` to lowercase before anything else.",
+        CStep(
+            "Convert `{arg}` to lowercase with `{arg}.{pre_case}()`", ("{arg} = {arg}.{pre_case}()",), droppable=True
+        ),
+        {"pre_case": S("lower", wrong_formula=("upper",))},
+    ),
 }
 
 
@@ -126,21 +134,33 @@ def make(rng: random.Random, steps: int) -> Problem:
     statement = t.statement.format(**params)
     if pre and t.pre is not None:
         statement += PRE_STEPS[t.pre][0].format(arg=_first_arg(t))
-    problem = (f"{statement}\n\nWrite a function `{t.entry}({t.args}) -> {t.returns}`.\n\n"
-               f"Example: `{call[0]}` returns `{expected[0]!r}`.")
+    problem = (
+        f"{statement}\n\nWrite a function `{t.entry}({t.args}) -> {t.returns}`.\n\n"
+        f"Example: `{call[0]}` returns `{expected[0]!r}`."
+    )
     texts, code = _code(t, body_steps, values)
     if not passes(code, tests):  # a template bug, never a data problem
         raise RuntimeError(f"coding template {t.key!r} fails its own tests:\n{code}\n{tests}")
     ref = {
-        "family": "coding", "template": t.key, "entry_point": t.entry, "signature": code.split("\n", 1)[0],
-        "params": params, "pre": pre,
-        "steps": [{"text": txt, "lines": [ln.format(**values) for ln in s.lines], "droppable": s.droppable}
-                  for s, txt in zip(body_steps, texts, strict=True)],
+        "family": "coding",
+        "template": t.key,
+        "entry_point": t.entry,
+        "signature": code.split("\n", 1)[0],
+        "params": params,
+        "pre": pre,
+        "steps": [
+            {"text": txt, "lines": [ln.format(**values) for ln in s.lines], "droppable": s.droppable}
+            for s, txt in zip(body_steps, texts, strict=True)
+        ],
         "body": [ln.format(**values) for s in body_steps for ln in s.lines],
-        "slots": {k: {"value": s.value, "alternatives": {m: list(a) for m, a in s.alts.items() if a}}
-                  for k, s in slots.items()},
-        "cases": [{"args": ", ".join(repr(a) for a in args), "expected": repr(e)}
-                  for args, e in zip(cases, expected, strict=True)],
+        "slots": {
+            k: {"value": s.value, "alternatives": {m: list(a) for m, a in s.alts.items() if a}}
+            for k, s in slots.items()
+        },
+        "cases": [
+            {"args": ", ".join(repr(a) for a in args), "expected": repr(e)}
+            for args, e in zip(cases, expected, strict=True)
+        ],
     }
     return Problem("coding", t.key, problem, "", len(body_steps), ref, tests)
 

@@ -18,10 +18,30 @@ MISTAKES: Final[tuple[str, ...]] = ("wrong_operator", "off_by_one", "dropped_ste
 
 # Given names with their pronoun (subject, object, possessive): the math narratives and logic puzzles.
 PEOPLE: Final[tuple[tuple[str, str], ...]] = (
-    ("Maria", "f"), ("James", "m"), ("Aisha", "f"), ("Kenji", "m"), ("Lena", "f"), ("Omar", "m"),
-    ("Sofia", "f"), ("Diego", "m"), ("Priya", "f"), ("Lucas", "m"), ("Hana", "f"), ("Noah", "m"),
-    ("Chloe", "f"), ("Ivan", "m"), ("Zara", "f"), ("Felix", "m"), ("Mei", "f"), ("Tariq", "m"),
-    ("Elena", "f"), ("Samuel", "m"), ("Nadia", "f"), ("Owen", "m"), ("Ruth", "f"), ("Pablo", "m"),
+    ("Maria", "f"),
+    ("James", "m"),
+    ("Aisha", "f"),
+    ("Kenji", "m"),
+    ("Lena", "f"),
+    ("Omar", "m"),
+    ("Sofia", "f"),
+    ("Diego", "m"),
+    ("Priya", "f"),
+    ("Lucas", "m"),
+    ("Hana", "f"),
+    ("Noah", "m"),
+    ("Chloe", "f"),
+    ("Ivan", "m"),
+    ("Zara", "f"),
+    ("Felix", "m"),
+    ("Mei", "f"),
+    ("Tariq", "m"),
+    ("Elena", "f"),
+    ("Samuel", "m"),
+    ("Nadia", "f"),
+    ("Owen", "m"),
+    ("Ruth", "f"),
+    ("Pablo", "m"),
 )
 PRONOUNS: Final[dict[str, tuple[str, str, str]]] = {"f": ("she", "her", "her"), "m": ("he", "him", "his")}
 

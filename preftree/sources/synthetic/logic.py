@@ -46,11 +46,38 @@ ATTRIBUTES = (
 )
 ORDINALS = ("", "second ", "third ", "fourth ", "fifth ", "sixth ", "seventh ", "eighth ", "ninth ", "tenth ")
 COUNTS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
-CATEGORIES = ("blorps", "zindles", "quaffs", "mibbles", "trovs", "plinks", "snargs", "vexils", "dorbs", "florns",
-              "grelts", "wumps", "yarks", "clemms", "tazzles", "fendrils", "gloams", "pribbets", "skorns", "vints",
-              "drulls", "nebbets", "humlocks", "quills")
+CATEGORIES = (
+    "blorps",
+    "zindles",
+    "quaffs",
+    "mibbles",
+    "trovs",
+    "plinks",
+    "snargs",
+    "vexils",
+    "dorbs",
+    "florns",
+    "grelts",
+    "wumps",
+    "yarks",
+    "clemms",
+    "tazzles",
+    "fendrils",
+    "gloams",
+    "pribbets",
+    "skorns",
+    "vints",
+    "drulls",
+    "nebbets",
+    "humlocks",
+    "quills",
+)
 LANDS = ("Zorvia", "Quellmark", "Andoria", "Pemberly Isle", "the valley of Tesk", "Orvane")
-PREMISE_FORMS = ("All {a} are {b}.", "Every one of the {a} is one of the {b}.", "Each of the {a} is also one of the {b}.")
+PREMISE_FORMS = (
+    "All {a} are {b}.",
+    "Every one of the {a} is one of the {b}.",
+    "Each of the {a} is also one of the {b}.",
+)
 Fact = tuple[str, str, int]  # (more / subset, less / superset, clue index)
 
 
@@ -81,12 +108,25 @@ def _make_ordering(rng: random.Random, k: int) -> Problem:
     count = COUNTS[n] if n < len(COUNTS) else str(n)
     ordinal = ORDINALS[rank] if rank < len(ORDINALS) else f"number {rank + 1} "
     question = f"Who is the {ordinal}{attr[4] if end == 'top' else attr[5]}?"
-    text = (f"Context:\n{capitalize(count)} friends, {', '.join(people[:-1])} and {people[-1]}, compare their "
-            f"{attr[1]}; no two are the same. " + " ".join(c["text"] for c in clues) +
-            f"\n\nQuestion:\n{question}\n\nOptions:\n{_options_block(options)}")
-    ref = {"family": "logic", "kind": "ordering", "template": f"ordering-{attr[0]}", "attribute": list(attr),
-           "people": people, "order": order, "clues": clues, "question": {"end": end, "rank": rank},
-           "options": options, "answer_index": idx, "answer": LETTERS[idx]}
+    text = (
+        f"Context:\n{capitalize(count)} friends, {', '.join(people[:-1])} and {people[-1]}, compare their "
+        f"{attr[1]}; no two are the same. "
+        + " ".join(c["text"] for c in clues)
+        + f"\n\nQuestion:\n{question}\n\nOptions:\n{_options_block(options)}"
+    )
+    ref = {
+        "family": "logic",
+        "kind": "ordering",
+        "template": f"ordering-{attr[0]}",
+        "attribute": list(attr),
+        "people": people,
+        "order": order,
+        "clues": clues,
+        "question": {"end": end, "rank": rank},
+        "options": options,
+        "answer_index": idx,
+        "answer": LETTERS[idx],
+    }
     facts = [(c["more"], c["less"], i) for i, c in enumerate(clues)]
     ref["steps"] = _ordering_steps(ref, facts, rank, end)[0]
     return Problem("logic", ref["template"], text, LETTERS[idx], k, ref)
@@ -148,17 +188,31 @@ def _make_syllogism(rng: random.Random, k: int) -> Problem:
     *chain, dis = rng.sample(CATEGORIES, k + 2)
     m = rng.randint(1, k)
     pairs = [(chain[i], chain[i + 1]) for i in range(k)] + [(dis, chain[m])]
-    premises = [{"text": rng.choice(PREMISE_FORMS).format(a=a, b=b), "sub": a, "sup": b}
-                for a, b in rng.sample(pairs, len(pairs))]
+    premises = [
+        {"text": rng.choice(PREMISE_FORMS).format(a=a, b=b), "sub": a, "sup": b}
+        for a, b in rng.sample(pairs, len(pairs))
+    ]
     stmts = [(chain[0], chain[-1]), (chain[-1], chain[0]), (chain[0], dis), (dis, chain[0])]
     options = [{"sub": a, "sup": b, "text": f"All {a} are {b}."} for a, b in rng.sample(stmts, len(stmts))]
     idx = next(i for i, o in enumerate(options) if (o["sub"], o["sup"]) == stmts[0])
     land = rng.choice(LANDS)
-    text = (f"Context:\nIn {land}, the following is known. " + " ".join(p["text"] for p in premises) +
-            f"\n\nQuestion:\nWhich of the following must be true?\n\nOptions:\n"
-            f"{_options_block([o['text'] for o in options])}")
-    ref = {"family": "logic", "kind": "syllogism", "template": "syllogism", "chain": chain, "distractor": dis,
-           "premises": premises, "options": options, "answer_index": idx, "answer": LETTERS[idx]}
+    text = (
+        f"Context:\nIn {land}, the following is known. "
+        + " ".join(p["text"] for p in premises)
+        + f"\n\nQuestion:\nWhich of the following must be true?\n\nOptions:\n"
+        f"{_options_block([o['text'] for o in options])}"
+    )
+    ref = {
+        "family": "logic",
+        "kind": "syllogism",
+        "template": "syllogism",
+        "chain": chain,
+        "distractor": dis,
+        "premises": premises,
+        "options": options,
+        "answer_index": idx,
+        "answer": LETTERS[idx],
+    }
     ref["steps"] = _syllogism_steps(ref, _premise_facts(ref), set(), False)[0]
     return Problem("logic", "syllogism", text, LETTERS[idx], k, ref)
 
@@ -167,8 +221,9 @@ def _premise_facts(ref: Mapping[str, Any]) -> list[Fact]:
     return [(p["sub"], p["sup"], i) for i, p in enumerate(ref["premises"])]
 
 
-def _syllogism_steps(ref: Mapping[str, Any], facts: Sequence[Fact], misread: set[int],
-                     converse: bool) -> tuple[list[str], str]:
+def _syllogism_steps(
+    ref: Mapping[str, Any], facts: Sequence[Fact], misread: set[int], converse: bool
+) -> tuple[list[str], str]:
     """Walk from the chain's first category along the facts (misread ones first, then premise order)."""
     start = cur = ref["chain"][0]
     seen, steps = {start}, []
@@ -177,7 +232,9 @@ def _syllogism_steps(ref: Mapping[str, Any], facts: Sequence[Fact], misread: set
         if not outs:
             break
         sub, sup, i = outs[0]
-        steps.append(f"Premise {i + 1} says all {sub} are {sup}" + (f", so all {start} are {sup}" if sub != start else ""))
+        steps.append(
+            f"Premise {i + 1} says all {sub} are {sup}" + (f", so all {start} are {sup}" if sub != start else "")
+        )
         cur = sup
         seen.add(cur)
     claim = (cur, start) if converse else (start, cur)

@@ -48,33 +48,90 @@ class Theme:
 
 
 THEMES: tuple[Theme, ...] = (
-    Theme("bakery", "cookies", "box", "boxes", (("bakes", "baking"), ("buys", "buying")),
-          (("sells", "selling"), ("eats", "eating"), ("gives away", "giving away")),
-          "{name} runs a small bakery and has {a} cookies on the counter."),
-    Theme("orchard", "apples", "basket", "baskets", (("picks", "picking"), ("buys", "buying")),
-          (("sells", "selling"), ("uses", "using"), ("gives away", "giving away")),
-          "{name} has {a} apples from the family orchard."),
-    Theme("library", "books", "shelf", "shelves", (("buys", "buying"), ("receives", "receiving")),
-          (("lends out", "lending"), ("donates", "donating"), ("sells", "selling")),
-          "{name} keeps {a} books in a home library."),
-    Theme("farm", "eggs", "carton", "cartons", (("collects", "collecting"), ("buys", "buying")),
-          (("sells", "selling"), ("uses", "using"), ("gives away", "giving away")),
-          "On Monday, {name} has {a} eggs from the farm's hens."),
-    Theme("stamps", "stamps", "album", "albums", (("buys", "buying"), ("trades for", "trading")),
-          (("trades away", "trading away"), ("sells", "selling"), ("gives away", "giving away")),
-          "{name} has a collection of {a} stamps."),
-    Theme("marbles", "marbles", "bag", "bags", (("wins", "winning"), ("buys", "buying")),
-          (("loses", "losing"), ("gives away", "giving away")),
-          "{name} starts the school year with {a} marbles."),
-    Theme("garden", "seedlings", "tray", "trays", (("grows", "growing"), ("buys", "buying")),
-          (("plants", "planting"), ("sells", "selling"), ("gives away", "giving away")),
-          "{name} has {a} seedlings in the greenhouse."),
-    Theme("shop", "shirts", "crate", "crates", (("orders", "ordering"), ("receives", "receiving")),
-          (("sells", "selling"), ("sends back", "sending back")),
-          "{name}'s shop has {a} shirts in stock."),
+    Theme(
+        "bakery",
+        "cookies",
+        "box",
+        "boxes",
+        (("bakes", "baking"), ("buys", "buying")),
+        (("sells", "selling"), ("eats", "eating"), ("gives away", "giving away")),
+        "{name} runs a small bakery and has {a} cookies on the counter.",
+    ),
+    Theme(
+        "orchard",
+        "apples",
+        "basket",
+        "baskets",
+        (("picks", "picking"), ("buys", "buying")),
+        (("sells", "selling"), ("uses", "using"), ("gives away", "giving away")),
+        "{name} has {a} apples from the family orchard.",
+    ),
+    Theme(
+        "library",
+        "books",
+        "shelf",
+        "shelves",
+        (("buys", "buying"), ("receives", "receiving")),
+        (("lends out", "lending"), ("donates", "donating"), ("sells", "selling")),
+        "{name} keeps {a} books in a home library.",
+    ),
+    Theme(
+        "farm",
+        "eggs",
+        "carton",
+        "cartons",
+        (("collects", "collecting"), ("buys", "buying")),
+        (("sells", "selling"), ("uses", "using"), ("gives away", "giving away")),
+        "On Monday, {name} has {a} eggs from the farm's hens.",
+    ),
+    Theme(
+        "stamps",
+        "stamps",
+        "album",
+        "albums",
+        (("buys", "buying"), ("trades for", "trading")),
+        (("trades away", "trading away"), ("sells", "selling"), ("gives away", "giving away")),
+        "{name} has a collection of {a} stamps.",
+    ),
+    Theme(
+        "marbles",
+        "marbles",
+        "bag",
+        "bags",
+        (("wins", "winning"), ("buys", "buying")),
+        (("loses", "losing"), ("gives away", "giving away")),
+        "{name} starts the school year with {a} marbles.",
+    ),
+    Theme(
+        "garden",
+        "seedlings",
+        "tray",
+        "trays",
+        (("grows", "growing"), ("buys", "buying")),
+        (("plants", "planting"), ("sells", "selling"), ("gives away", "giving away")),
+        "{name} has {a} seedlings in the greenhouse.",
+    ),
+    Theme(
+        "shop",
+        "shirts",
+        "crate",
+        "crates",
+        (("orders", "ordering"), ("receives", "receiving")),
+        (("sells", "selling"), ("sends back", "sending back")),
+        "{name}'s shop has {a} shirts in stock.",
+    ),
 )
-COST = {"gain": 1, "lose": 1, "times": 1, "split": 1, "friend": 1,
-        "lose_rate": 2, "gain_groups": 2, "aside_split": 2, "start_multiple": 2}
+COST = {
+    "gain": 1,
+    "lose": 1,
+    "times": 1,
+    "split": 1,
+    "friend": 1,
+    "lose_rate": 2,
+    "gain_groups": 2,
+    "aside_split": 2,
+    "start_multiple": 2,
+}
 LIMIT = 5000  # keep every value small
 
 
@@ -118,10 +175,18 @@ def describe(tree: Tree, labels: Mapping[str, str], top: bool = True) -> str:
     op, left, right = tree
     a, b = describe(left, labels, False), describe(right, labels, False)
     if top:
-        return {"+": f"Add {b} to {a}", "-": f"Subtract {b} from {a}",
-                "*": f"Multiply {a} by {b}", "//": f"Divide {a} by {b}"}[op]
-    return {"+": f"the sum of {a} and {b}", "-": f"{a} minus {b}",
-            "*": f"the product of {a} and {b}", "//": f"{a} divided by {b}"}[op]
+        return {
+            "+": f"Add {b} to {a}",
+            "-": f"Subtract {b} from {a}",
+            "*": f"Multiply {a} by {b}",
+            "//": f"Divide {a} by {b}",
+        }[op]
+    return {
+        "+": f"the sum of {a} and {b}",
+        "-": f"{a} minus {b}",
+        "*": f"the product of {a} and {b}",
+        "//": f"{a} divided by {b}",
+    }[op]
 
 
 def paths(tree: Tree, want: Callable[[Tree], bool], here: tuple[int, ...] = ()) -> Iterator[tuple[int, ...]]:
@@ -184,7 +249,8 @@ class _Story:
         it = self.theme.items
         self.start = f"{it}_start"
         self.givens: list[dict[str, Any]] = [
-            {"var": self.start, "label": f"the {it} {self.name} starts with", "value": a, "step": 0}]
+            {"var": self.start, "label": f"the {it} {self.name} starts with", "value": a, "step": 0}
+        ]
         self.env: dict[str, int] = {self.start: a}
         self.cur = self.start
         self.steps: list[dict[str, Any]] = []
@@ -221,29 +287,41 @@ def _build(story: _Story, kind: str) -> bool:
     if kind == "gain":
         verb, ger = rng.choice(th.gain)
         c = rng.randint(2, 40)
-        return story.add(kind, f"{he} then {verb} {c} more {it}.", ["+", cur, c], f"after_{ger}",
-                         f"the {it} after {ger}")
+        return story.add(
+            kind, f"{he} then {verb} {c} more {it}.", ["+", cur, c], f"after_{ger}", f"the {it} after {ger}"
+        )
     if kind == "lose":
         if v < 3:
             return False
         verb, ger = rng.choice(th.lose)
         c = rng.randint(1, min(30, v - 1))
         when = rng.choice(("After that", "Later", "The next day", "Then"))
-        return story.add(kind, f"{when}, {story.pron[0]} {verb} {c} of them.", ["-", cur, c],
-                         f"after_{ger}", f"the {it} after {ger}")
+        return story.add(
+            kind, f"{when}, {story.pron[0]} {verb} {c} of them.", ["-", cur, c], f"after_{ger}", f"the {it} after {ger}"
+        )
     if kind == "times":
         c = rng.randint(2, 4)
         if v * c > LIMIT // 2:
             return False
-        return story.add(kind, f"By the end of the month, {story.pron[0]} has {c} times as many {it} as before.",
-                         ["*", cur, c], "end_of_month", f"the {it} at the end of the month")
+        return story.add(
+            kind,
+            f"By the end of the month, {story.pron[0]} has {c} times as many {it} as before.",
+            ["*", cur, c],
+            "end_of_month",
+            f"the {it} at the end of the month",
+        )
     if kind == "split":
         divisors = [d for d in range(2, 10) if v % d == 0 and v // d >= 2]
         if not divisors:
             return False
         c = rng.choice(divisors)
-        return story.add(kind, f"{he} packs them equally into {c} {th.units} and keeps only one {th.unit}.",
-                         ["//", cur, c], f"per_{th.unit}", f"the {it} in one {th.unit}")
+        return story.add(
+            kind,
+            f"{he} packs them equally into {c} {th.units} and keeps only one {th.unit}.",
+            ["//", cur, c],
+            f"per_{th.unit}",
+            f"the {it} in one {th.unit}",
+        )
     if kind == "friend":
         if len(story.givens) > 1:
             return False
@@ -251,8 +329,13 @@ def _build(story: _Story, kind: str) -> bool:
         fvar = f"{story.helper.lower()}_{it}"
         story.givens.append({"var": fvar, "label": f"{story.helper}'s {it}", "value": b, "step": len(story.steps)})
         story.env[fvar] = b
-        ok = story.add(kind, f"{story.helper} has {b} {it} and gives all of them to {him}.", ["+", cur, fvar],
-                       f"with_{story.helper.lower()}", f"the {it} after {story.helper}'s gift")
+        ok = story.add(
+            kind,
+            f"{story.helper} has {b} {it} and gives all of them to {him}.",
+            ["+", cur, fvar],
+            f"with_{story.helper.lower()}",
+            f"the {it} after {story.helper}'s gift",
+        )
         if not ok:
             story.givens.pop()
             del story.env[fvar]
@@ -262,28 +345,46 @@ def _build(story: _Story, kind: str) -> bool:
         c, d = rng.randint(2, 9), rng.randint(2, 6)
         if v <= c * d:
             return False
-        return story.add(kind, f"For the next {d} days, {story.pron[0]} {verb} {c} {it} each day.",
-                         ["-", cur, ["*", c, d]], f"after_{d}_days", f"the {it} after {d} days of {ger}")
+        return story.add(
+            kind,
+            f"For the next {d} days, {story.pron[0]} {verb} {c} {it} each day.",
+            ["-", cur, ["*", c, d]],
+            f"after_{d}_days",
+            f"the {it} after {d} days of {ger}",
+        )
     if kind == "gain_groups":
         verb, ger = rng.choice(th.gain)
         c, d = rng.randint(2, 6), rng.randint(2, 12)
-        return story.add(kind, f"{he} also {verb} {c} {th.units} with {d} {it} in each {th.unit}.",
-                         ["+", cur, ["*", c, d]], f"after_{ger}_{th.units}", f"the {it} after {ger} the {th.units}")
+        return story.add(
+            kind,
+            f"{he} also {verb} {c} {th.units} with {d} {it} in each {th.unit}.",
+            ["+", cur, ["*", c, d]],
+            f"after_{ger}_{th.units}",
+            f"the {it} after {ger} the {th.units}",
+        )
     if kind == "aside_split":
         options = [(c, r) for c in range(2, 7) for r in range(2, 13) if v - r >= 2 * c and (v - r) % c == 0]
         if not options:
             return False
         c, r = rng.choice(options)
-        return story.add(kind, f"{he} sets {r} {it} aside, shares the rest equally among {c} {th.units}, "
-                         f"and keeps one {th.unit}.", ["//", ["-", cur, r], c], f"in_kept_{th.unit}",
-                         f"the {it} in the kept {th.unit}")
+        return story.add(
+            kind,
+            f"{he} sets {r} {it} aside, shares the rest equally among {c} {th.units}, and keeps one {th.unit}.",
+            ["//", ["-", cur, r], c],
+            f"in_kept_{th.unit}",
+            f"the {it} in the kept {th.unit}",
+        )
     if kind == "start_multiple":
         if not story.steps:
             return False
         c = rng.randint(2, 3)
-        return story.add(kind, f"{story.helper} then gives {him} {c} times as many {it} as {story.name} had "
-                         "at the start.", ["+", cur, ["*", c, story.start]], f"after_{story.helper.lower()}_gift",
-                         f"the {it} after {story.helper}'s gift")
+        return story.add(
+            kind,
+            f"{story.helper} then gives {him} {c} times as many {it} as {story.name} had at the start.",
+            ["+", cur, ["*", c, story.start]],
+            f"after_{story.helper.lower()}_gift",
+            f"the {it} after {story.helper}'s gift",
+        )
     raise ValueError(f"unknown step kind {kind!r}")
 
 
@@ -304,9 +405,16 @@ def make(rng: random.Random, steps: int) -> Problem:
         s["expr"] = render_tree(s["tree"], str)
         s["value"] = story.env[s["var"]]
     answer = story.env[story.cur]
-    ref = {"family": "math", "template": "-".join(s["kind"] for s in story.steps), "theme": story.theme.key,
-           "name": story.name, "givens": story.givens, "steps": story.steps, "answer_var": story.cur,
-           "answer": answer}
+    ref = {
+        "family": "math",
+        "template": "-".join(s["kind"] for s in story.steps),
+        "theme": story.theme.key,
+        "name": story.name,
+        "givens": story.givens,
+        "steps": story.steps,
+        "answer_var": story.cur,
+        "answer": answer,
+    }
     text = " ".join(story.sentences) + " " + question
     return Problem("math", ref["template"], text, str(answer), steps, ref)
 
@@ -317,8 +425,9 @@ def make(rng: random.Random, steps: int) -> Problem:
 Edit = tuple[list[dict[str, Any]], str, dict[str, int]]  # (steps, final variable, given values)
 
 
-def _trace(ref: Mapping[str, Any], steps: list[dict[str, Any]], final: str,
-           givens: Mapping[str, int]) -> tuple[list[dict[str, Any]], int]:
+def _trace(
+    ref: Mapping[str, Any], steps: list[dict[str, Any]], final: str, givens: Mapping[str, int]
+) -> tuple[list[dict[str, Any]], int]:
     """Recompute values for (possibly edited) steps and givens; raises ZeroDivisionError."""
     env = dict(givens)
     labels = {g["var"]: g["label"] for g in ref["givens"]} | {s["var"]: s["label"] for s in ref["steps"]}
@@ -326,8 +435,15 @@ def _trace(ref: Mapping[str, Any], steps: list[dict[str, Any]], final: str,
     for s in steps:
         shown = render_tree(s["tree"], lambda t: str(env[t]) if isinstance(t, str) else str(t))
         env[s["var"]] = evaluate(s["tree"], env)
-        out.append({**s, "text": f"{describe(s['tree'], labels)} to get {s['label']}",
-                    "expr": render_tree(s["tree"], str), "shown": shown, "value": env[s["var"]]})
+        out.append(
+            {
+                **s,
+                "text": f"{describe(s['tree'], labels)} to get {s['label']}",
+                "expr": render_tree(s["tree"], str),
+                "shown": shown,
+                "value": env[s["var"]],
+            }
+        )
     return out, env[final]
 
 
@@ -346,8 +462,12 @@ def _edits(ref: Mapping[str, Any], mistake: str) -> list[Edit]:
         out.append((edited, final, givens))
 
     if mistake == "off_by_one":  # a misread quantity in the statement
-        out += [(copy.deepcopy(steps), final, {**givens, var: v + d}) for var, v in givens.items() for d in (1, -1)
-                if v + d > 0]
+        out += [
+            (copy.deepcopy(steps), final, {**givens, var: v + d})
+            for var, v in givens.items()
+            for d in (1, -1)
+            if v + d > 0
+        ]
 
     for i, s in enumerate(steps):
         tree = s["tree"]
@@ -379,8 +499,9 @@ def _edits(ref: Mapping[str, Any], mistake: str) -> list[Edit]:
     return out
 
 
-def _format(ref: Mapping[str, Any], task: str, steps: list[dict[str, Any]], final: str, answer: int,
-            givens: Mapping[str, int]) -> str:
+def _format(
+    ref: Mapping[str, Any], task: str, steps: list[dict[str, Any]], final: str, answer: int, givens: Mapping[str, int]
+) -> str:
     if task == "Math_CoT":
         lines = [f"{capitalize(s['text'])}: {s['shown']} = {s['value']}." for s in steps]
         return f"{step_lines(lines)}\n\nAnswer:\n\\boxed{{{answer}}}"

@@ -1,0 +1,223 @@
+"""The real dvc.yaml on a reduced config: no-op repro, invalidation, experiments, MLflow lineage,
+and the two stages' user-facing failure modes. Each test works in a temp copy of the project."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+
+from .conftest import copy_project, sh
+
+pytestmark = pytest.mark.slow
+
+
+def _status(root: Path) -> dict:
+    return json.loads(sh(root, "dvc", "status", "--json").stdout or "{}")
+
+
+def _edit(root: Path, key: str, value: object) -> None:
+    path = root / "params.yaml"
+    data = yaml.safe_load(path.read_text())
+    node = data
+    *parents, last = key.split(".")
+    for part in parents:
+        node = node[part]
+    node[last] = value
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def test_second_repro_does_nothing(smoke_project: Path) -> None:
+    out = sh(smoke_project, "dvc", "repro").stdout
+    assert "Running stage" not in out
+    assert _status(smoke_project) == {}
+    assert "Data and pipelines are up to date" in sh(smoke_project, "dvc", "status").stdout
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("select.heldout.fraction", 0.25, {"select"}),
+        ("select.dedup.near_threshold", 0.9, {"select"}),
+        ("sources.synthetic.n", 150, {"select"}),
+        ("model.pretrain.steps", 21, {"base"}),
+        ("model.arch.hidden_size", 32, {"base"}),
+        ("seed", 1, {"base", "select"}),
+        ("runtime.device", "cuda", set()),
+        ("runtime.threads", 1, set()),
+        ("runtime.engine", "vllm", set()),
+    ],
+)
+def test_a_param_change_invalidates_exactly_its_readers(
+    smoke_project: Path, key: str, value: object, expected: set[str]
+) -> None:
+    original = (smoke_project / "params.yaml").read_text()
+    try:
+        _edit(smoke_project, key, value)
+        assert set(_status(smoke_project)) == expected
+    finally:
+        (smoke_project / "params.yaml").write_text(original)
+
+
+def test_changing_select_really_reruns_select_only(smoke_project: Path) -> None:
+    original = (smoke_project / "params.yaml").read_text()
+    try:
+        _edit(smoke_project, "select.heldout.fraction", 0.3)
+        out = sh(smoke_project, "dvc", "repro").stdout
+        assert "Running stage 'select'" in out and "Running stage 'base'" not in out
+        held = pl.read_parquet(smoke_project / "data/selected/heldout.parquet")
+        train = pl.read_parquet(smoke_project / "data/selected/train.parquet")
+        share = held["problem_id"].n_unique() / (held["problem_id"].n_unique() + train["problem_id"].n_unique())
+        assert 0.25 < share < 0.35
+    finally:
+        (smoke_project / "params.yaml").write_text(original)
+        sh(smoke_project, "dvc", "repro")  # back to the committed state (restored from the run-cache)
+    assert _status(smoke_project) == {}
+
+
+def test_mlflow_holds_one_parent_and_a_tagged_child_per_stage(smoke_project: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{smoke_project / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("preftree").experiment_id])
+    rev = sh(smoke_project, "git", "rev-list", "--max-parents=0", "HEAD").stdout.strip()
+    group = [r for r in runs if r.data.tags.get("preftree.group") == rev[:12]]
+    parents = [r for r in group if r.data.tags["preftree.role"] == "pipeline"]
+    children = [r for r in group if r.data.tags["preftree.role"] == "stage"]
+    assert len(parents) == 1
+    assert sorted(r.data.tags["dvc.stage"] for r in children) == ["base", "select"]
+    for child in children:
+        assert child.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
+        assert child.data.tags["git.rev"] == rev
+        assert len(child.data.tags["params.sha256"]) == 16
+        assert child.data.tags["dvc.cmd"] == f"python -m stages.{child.data.tags['dvc.stage']}"
+    base = next(r for r in children if r.data.tags["dvc.stage"] == "base")
+    assert base.data.metrics["loss_heldout"] < base.data.metrics["loss_initial_heldout"]
+    assert "model.pretrain.steps" in base.data.params and "select.heldout.fraction" not in base.data.params
+    assert len(client.get_metric_history(base.info.run_id, "train/loss")) >= 10
+
+
+def test_exp_run_in_a_temp_dir_is_listed_and_logs_to_the_root_db(smoke_project: Path) -> None:
+    sh(
+        smoke_project,
+        "dvc",
+        "exp",
+        "run",
+        "--temp",
+        "-n",
+        "frac25",
+        "-S",
+        "experiment=smoke",
+        "-S",
+        "select.heldout.fraction=0.25",
+    )
+    shown = json.loads(sh(smoke_project, "dvc", "exp", "show", "--json").stdout)
+    found = {}
+    for entry in shown:
+        for exp in entry.get("experiments") or []:
+            for rev in exp.get("revs", []):
+                data = rev.get("data") or {}
+                found[rev.get("name") or data.get("name")] = data
+    assert "frac25" in found, list(found)
+    params = found["frac25"]["params"]["params.yaml"]["data"]
+    assert params["select"]["heldout"]["fraction"] == 0.25
+    total = found["frac25"]["metrics"]["metrics/select.json"]["data"]["total"]
+    assert total["heldout_problems"] / (total["heldout_problems"] + total["train_problems"]) > 0.2
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{smoke_project / 'mlflow.db'}")
+    runs = client.search_runs(
+        [client.get_experiment_by_name("preftree").experiment_id], filter_string="tags.`preftree.group` = 'frac25'"
+    )
+    assert {r.data.tags["preftree.role"] for r in runs} == {"pipeline", "stage"}
+    assert [r.data.tags["dvc.stage"] for r in runs if r.data.tags["preftree.role"] == "stage"] == ["select"]
+
+
+def _with_params(tmp_path: Path, edits: dict[str, object]) -> Path:
+    root = copy_project(tmp_path / "proj", ["experiment=smoke"])
+    for key, value in edits.items():
+        _edit(root, key, value)
+    return root
+
+
+def test_select_writes_malformed_rows_to_the_rejected_file(tmp_path: Path) -> None:
+    bad = tmp_path / "mixed.jsonl"
+    good = [
+        {"question": f"Ann has {i} apples and buys {i + 2} more. How many now?", "answer": f"add\n#### {2 * i + 2}"}
+        for i in range(30)
+    ]
+    lines = [json.dumps(r) for r in good] + [
+        '{"question": "no answer field"}',
+        "{not json",
+        json.dumps({"question": 7, "answer": "#### 1"}),
+    ]
+    bad.write_text("\n".join(lines) + "\n")
+    root = _with_params(
+        tmp_path, {"sources.files": {"mine": {"adapter": "gsm8k", "path": str(bad)}}, "select.max_reject_rate": 0.2}
+    )
+    sh(root, sys.executable, "-m", "stages.select")
+    rejected = pl.read_parquet(root / "data/selected/rejected.parquet").sort("source_row")
+    assert rejected["source_row"].to_list() == [30, 31, 32]
+    assert rejected["field"].to_list() == ["answer", "", "question"]
+    assert rejected["reason"][0] == "missing" and "invalid JSON" in rejected["reason"][1]
+    assert rejected["reason"][2].startswith("wrong type")
+    stats = json.loads((root / "metrics/select.json").read_text())["datasets"]["mine"]
+    assert stats["rejected"] == 3 and stats["source_rows"] == 33
+
+
+def test_select_fails_above_the_rejection_rate_naming_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "q1", "answer": "#### 1"}\n{"question": ""}\n{"answer": "#### 2"}\n')
+    root = _with_params(tmp_path, {"sources.files": {"mine": {"adapter": "gsm8k", "path": str(bad)}}})
+    proc = sh(root, sys.executable, "-m", "stages.select", check=False)
+    assert proc.returncode != 0
+    message = proc.stderr.strip().splitlines()[-1]
+    assert "mine (66.7%)" in message and "data/selected/rejected.parquet" in message
+    assert pl.read_parquet(root / "data/selected/rejected.parquet").height == 2
+
+
+def test_unknown_param_stops_a_stage_before_work(tmp_path: Path) -> None:
+    root = _with_params(tmp_path, {"select.dedup.near_treshold": 0.5})
+    proc = sh(root, sys.executable, "-m", "stages.select", check=False)
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "select: error: params.yaml: unknown key 'select.dedup.near_treshold' "
+        "(known here: exact, near, near_threshold, num_perm, shingle)"
+    )
+    assert not (root / "data").exists()
+
+
+def test_base_with_a_local_checkpoint_records_it_without_copying(tmp_path: Path) -> None:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from preftree.config import TokenizerParams
+    from preftree.models.tokenizer import train_tokenizer
+
+    ckpt = tmp_path / "ckpt"
+    tok = train_tokenizer(["some text to learn merges from " * 20], TokenizerParams(vocab_size=300))
+    LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=len(tok),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+        )
+    ).save_pretrained(ckpt)
+    tok.save_pretrained(ckpt)
+    root = _with_params(tmp_path, {"model": {"name": "local", "path": str(ckpt)}})
+    sh(root, sys.executable, "-m", "stages.base")
+    pointer = json.loads((root / "models/base/checkpoint.json").read_text())
+    assert pointer["path"] == str(ckpt.resolve()) and pointer["model_type"] == "llama"
+    assert sorted(p.name for p in (root / "models/base").iterdir()) == ["README.md", "card.json", "checkpoint.json"]
+    assert json.loads((root / "metrics/base.json").read_text())["identity_digest"] == pointer["identity"]["digest"]
+
+    _edit(root, "model.path", str(tmp_path / "nowhere"))
+    proc = sh(root, sys.executable, "-m", "stages.base", check=False)
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines()[-1] == f"base: error: model.path={tmp_path / 'nowhere'} does not exist"
