@@ -8,16 +8,30 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: install params repro test test-fast lint clean-venv
+.PHONY: install sandbox-deps params repro test test-fast lint clean-venv
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
 
 # torch first, pinned: it installs the CPU wheel quickly, and a later resolver run then keeps it.
 $(STAMP): pyproject.toml | $(VENV)/bin/python
-	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@$(MAKE) --no-print-directory sandbox-deps
+	$(PY) -m pip install -qq --disable-pip-version-check torch==2.13.0
+	$(PY) -m pip install -qq --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
+
+# bubblewrap isolates model-written code (preftree.sandbox). Installed with apt when running as
+# root; otherwise say how (or choose sandbox.isolation=process, which warns about weaker guarantees).
+sandbox-deps:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing bubblewrap (apt)"; \
+	    apt-get install -y -qq bubblewrap >/dev/null 2>&1 || \
+	    { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq bubblewrap >/dev/null 2>&1; } || \
+	    echo "warning: could not install bubblewrap; the sandbox tests will fail"; \
+	  else \
+	    echo "warning: bubblewrap (bwrap) is missing: sudo apt-get install bubblewrap"; \
+	  fi; }
 
 install: $(STAMP)
 

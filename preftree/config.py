@@ -158,6 +158,62 @@ class SelectParams:
 
 
 # --------------------------------------------------------------------------------------------
+# sandbox, agents and interact (stage `interact`)
+
+
+@dataclass(frozen=True)
+class SandboxParams:
+    """Limits for model-written code. They can change a verdict, so they are stage params."""
+
+    isolation: Literal["bwrap", "process"] = "bwrap"  # process = rlimits + process group only (weaker; warns)
+    timeout_s: float = 5.0  # wall clock, the whole process tree is killed
+    cpu_s: int = 5  # RLIMIT_CPU
+    memory_mb: int = 512  # RLIMIT_AS
+    max_output_bytes: int = 65536  # stdout/stderr read at most this much each, then the run is killed
+    nproc: int = 64  # RLIMIT_NPROC (applies to the unprivileged uid the code runs as)
+    fsize_mb: int = 16  # RLIMIT_FSIZE
+    tmpfs_mb: int = 64  # size of the private writable /tmp
+
+
+@dataclass(frozen=True)
+class AgentParams:
+    """An actor or critic backend. `scripted` is the offline default; the others call real models."""
+
+    backend: Literal["scripted", "hf", "openai", "vllm"] = "scripted"
+    # scripted actor: probability that an action contains a realistic mistake at turn 1; after each
+    # critique it is multiplied by `mistake_decay` (mistakes fall after critique). `weak` = always wrong.
+    mistake_rate: float = 0.6
+    mistake_decay: float = 0.6
+    weak: bool = False
+    mistakes: dict[str, float] = field(
+        default_factory=lambda: {
+            "wrong_operator": 1.0,
+            "off_by_one": 1.0,
+            "dropped_step": 1.0,
+            "wrong_variable": 1.0,
+            "wrong_formula": 1.0,
+        }
+    )
+    # hf / vllm / openai
+    model: str = ""  # hf/vllm: a local folder (e.g. models/base) or hub id; openai: the model name
+    base_url: str | None = None  # openai: e.g. http://127.0.0.1:8000/v1
+    api_key_env: str = "OPENAI_API_KEY"  # openai: the NAME of the env var holding the key (never the key)
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 512
+
+
+@dataclass(frozen=True)
+class InteractParams:
+    max_turns: int = 5  # paper: at most 5 turns
+    samples_per_turn: int = 4  # K actions sampled from the actor per turn
+    escalation_rounds: int = 2  # extra rounds of K samples when none is correct, before guided generation
+    guided: bool = True  # last resort: the actor sees the ground truth (paper App. A.2 step 3)
+    limit: int | None = 400  # process at most this many selected instructions (None = all)
+    shard_size: int = 50  # instructions per shard: the unit of checkpointing and resume
+
+
+# --------------------------------------------------------------------------------------------
 # runtime: speed and placement only (never a DVC param)
 
 
@@ -166,10 +222,13 @@ class RuntimeParams:
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     threads: int = 0  # torch intra-op threads; 0 = torch's default
     progress: bool = True  # progress bars
-    workers: int = 1  # CPU worker processes for parallel work
+    workers: int = 2  # parallel sandbox runs / CPU workers
     launcher: Literal["python", "accelerate"] = "python"
     accelerate_config: str | None = None
     engine: Literal["hf", "vllm"] = "hf"
+    request_timeout_s: float = 120.0  # openai backend: per request
+    max_retries: int = 5  # openai backend: on 429 / 5xx / connection errors, with exponential backoff
+    concurrency: int = 8  # openai backend: requests in flight
 
 
 @dataclass(frozen=True)
@@ -180,6 +239,11 @@ class Params:
     model: ModelParams = field(default_factory=ModelParams)
     sources: SourcesParams = field(default_factory=SourcesParams)
     select: SelectParams = field(default_factory=SelectParams)
+    sandbox: SandboxParams = field(default_factory=SandboxParams)
+    actor: AgentParams = field(default_factory=AgentParams)
+    weak: AgentParams = field(default_factory=lambda: AgentParams(weak=True))
+    critic: AgentParams = field(default_factory=AgentParams)
+    interact: InteractParams = field(default_factory=InteractParams)
     runtime: RuntimeParams = field(default_factory=RuntimeParams)
 
 

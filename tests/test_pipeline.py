@@ -46,8 +46,13 @@ def test_second_repro_does_nothing(smoke_project: Path) -> None:
         ("sources.synthetic.n", 150, {"select"}),
         ("model.pretrain.steps", 21, {"base"}),
         ("model.arch.hidden_size", 32, {"base"}),
-        ("seed", 1, {"base", "select"}),
+        ("seed", 1, {"base", "select", "interact"}),
+        ("interact.max_turns", 3, {"interact"}),
+        ("sandbox.timeout_s", 3.0, {"interact"}),
+        ("actor.mistake_rate", 0.5, {"interact"}),
+        ("critic.temperature", 0.7, {"interact"}),
         ("runtime.device", "cuda", set()),
+        ("runtime.workers", 1, set()),
         ("runtime.threads", 1, set()),
         ("runtime.engine", "vllm", set()),
     ],
@@ -89,7 +94,7 @@ def test_mlflow_holds_one_parent_and_a_tagged_child_per_stage(smoke_project: Pat
     parents = [r for r in group if r.data.tags["preftree.role"] == "pipeline"]
     children = [r for r in group if r.data.tags["preftree.role"] == "stage"]
     assert len(parents) == 1
-    assert sorted(r.data.tags["dvc.stage"] for r in children) == ["base", "select"]
+    assert sorted(r.data.tags["dvc.stage"] for r in children) == ["base", "interact", "select"]
     for child in children:
         assert child.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
         assert child.data.tags["git.rev"] == rev
@@ -134,7 +139,10 @@ def test_exp_run_in_a_temp_dir_is_listed_and_logs_to_the_root_db(smoke_project: 
         [client.get_experiment_by_name("preftree").experiment_id], filter_string="tags.`preftree.group` = 'frac25'"
     )
     assert {r.data.tags["preftree.role"] for r in runs} == {"pipeline", "stage"}
-    assert [r.data.tags["dvc.stage"] for r in runs if r.data.tags["preftree.role"] == "stage"] == ["select"]
+    stages = sorted(r.data.tags["dvc.stage"] for r in runs if r.data.tags["preftree.role"] == "stage")
+    assert stages == ["interact", "select"]  # base is untouched; interact reads the new selection
+    interact = next(r for r in runs if r.data.tags.get("dvc.stage") == "interact")
+    assert interact.data.tags["dep.data/selected"].endswith(".dir")  # upstream md5 from dvc.lock
 
 
 def _with_params(tmp_path: Path, edits: dict[str, object]) -> Path:

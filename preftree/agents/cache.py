@@ -1,0 +1,261 @@
+"""A persistent call cache in front of any actor or critic backend, plus stable keys and seeds.
+
+Every model call is keyed by the sha256 of the canonical JSON of what determines its output: the
+backend identity, the messages actually sent (after the prompt layout), the sampling params, the
+seed and n (``act_key`` / ``critique_key`` on the backend; a default is derived from the request
+when a backend has none). The value is the JSON list of texts, with a per-sample metadata list next
+to it (sampling, the writer's identity, a scripted mistake) so that a hit rebuilds exactly the
+``Action`` a miss returned.
+
+The store is one sqlite file in WAL mode with a busy timeout: several threads share a connection
+under a lock, several processes may open the same file. Rows are only ever inserted (first writer
+wins), never updated, so a rerun with the same config is served entirely from the file and makes
+zero model calls (``hits`` / ``misses`` / ``calls`` count that).
+
+Secrets never reach the cache: identities and keys are built from model names, folders, URLs
+without credentials and the messages; an API key is read at call time and never stored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from preftree.agents.base import Action, ActRequest, CritiqueRequest
+
+SCHEMA_VERSION = 1
+_CHUNK = 500  # keys per SELECT ... IN (...)
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {str(k): v for k, v in obj.items()}
+    if isinstance(obj, (tuple, set, frozenset)):
+        return sorted(obj) if isinstance(obj, (set, frozenset)) else list(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    raise TypeError(f"cannot put {type(obj).__name__} into a cache key")
+
+
+def canonical_json(obj: Any) -> str:
+    """JSON with sorted keys and no whitespace: equal content gives equal text."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain)
+
+
+def sha256_json(obj: Any) -> str:
+    return hashlib.sha256(canonical_json(obj).encode("utf-8")).hexdigest()
+
+
+def stable_seed(*parts: Any) -> int:
+    """A 63-bit seed from JSON-able parts (never Python's salted ``hash``)."""
+    return int(sha256_json(["preftree.seed", *parts])[:16], 16) >> 1
+
+
+def record_digest(record: Mapping[str, Any]) -> str:
+    """Digest of what a record's ground truth consists of (a stale reference can never be served)."""
+    fields = ("id", "task", "dataset", "instruction", "answer", "tests", "reference")
+    return sha256_json({k: record.get(k) for k in fields})
+
+
+def default_act_key(request: ActRequest) -> dict[str, Any]:
+    return {
+        "messages": [dict(m) for m in request.messages],
+        "record": record_digest(request.record),
+        "turn": request.turn,
+        "n": request.n,
+        "seed": request.seed,
+        "guided": request.guided,
+    }
+
+
+def default_critique_key(request: CritiqueRequest) -> dict[str, Any]:
+    return {
+        "messages": [dict(m) for m in request.messages],
+        "observation": request.observation,
+        "record": record_digest(request.record),
+        "turn": request.turn,
+        "seed": request.seed,
+    }
+
+
+class CallCache:
+    """sqlite (WAL) store: key -> (JSON list of texts, JSON list of per-sample metadata)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(self.path, timeout=60.0, check_same_thread=False, isolation_level=None)
+        with self._lock:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS calls ("
+                " key TEXT PRIMARY KEY, kind TEXT NOT NULL, identity TEXT NOT NULL,"
+                " texts TEXT NOT NULL, meta TEXT NOT NULL, created REAL NOT NULL)"
+            )
+            self._conn.execute("CREATE TABLE IF NOT EXISTS info (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            self._conn.execute(
+                "INSERT OR IGNORE INTO info (name, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, tuple[list[str], list[dict]]]:
+        unique = list(dict.fromkeys(keys))
+        found: dict[str, tuple[list[str], list[dict]]] = {}
+        with self._lock:
+            for i in range(0, len(unique), _CHUNK):
+                chunk = unique[i : i + _CHUNK]
+                marks = ",".join("?" * len(chunk))
+                rows = self._conn.execute(f"SELECT key, texts, meta FROM calls WHERE key IN ({marks})", chunk)
+                for key, texts, meta in rows:
+                    found[key] = (json.loads(texts), json.loads(meta))
+        return found
+
+    def put_many(self, rows: Sequence[tuple[str, str, str, list[str], list[dict]]]) -> None:
+        """Insert (key, kind, identity, texts, meta) rows; existing keys are kept as they are."""
+        if not rows:
+            return
+        now = time.time()
+        data = [
+            (k, kind, ident, canonical_json(texts), canonical_json(meta), now) for k, kind, ident, texts, meta in rows
+        ]
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.executemany(
+                    "INSERT OR IGNORE INTO calls (key, kind, identity, texts, meta, created) VALUES (?, ?, ?, ?, ?, ?)",
+                    data,
+                )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> CallCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"CallCache({str(self.path)!r})"
+
+
+class _Counted:
+    """hits: requests served from the cache; misses: requests sent to the backend; calls: backend calls."""
+
+    def __init__(self, backend: Any, cache: CallCache) -> None:
+        self.backend = backend
+        self.cache = cache
+        self.identity: str = backend.identity
+        self.hits = 0
+        self.misses = 0
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def stats(self) -> dict[str, int]:
+        return {"hits": self.hits, "misses": self.misses, "calls": self.calls}
+
+    def _count(self, hits: int, misses: int, calls: int) -> None:
+        with self._lock:
+            self.hits += hits
+            self.misses += misses
+            self.calls += calls
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.identity!r}, {self.cache!r})"
+
+
+class CachedActor(_Counted):
+    """An ``Actor`` that answers from the cache and sends only the misses to ``backend`` (one call)."""
+
+    def key(self, request: ActRequest) -> str:
+        make = getattr(self.backend, "act_key", None)
+        spec = make(request) if make is not None else default_act_key(request)
+        return sha256_json({"kind": "act", "identity": self.identity, "spec": spec})
+
+    def act(self, requests: Sequence[ActRequest]) -> list[list[Action]]:
+        keys = [self.key(r) for r in requests]
+        found = self.cache.get_many(keys)
+        todo: dict[str, int] = {}
+        for i, key in enumerate(keys):
+            if key not in found and key not in todo:
+                todo[key] = i
+        if todo:
+            batch = [requests[i] for i in todo.values()]
+            produced = self.backend.act(batch)
+            if len(produced) != len(batch):
+                raise RuntimeError(f"{self.identity}: act returned {len(produced)} lists for {len(batch)} requests")
+            rows = []
+            for key, request, actions in zip(todo, batch, produced, strict=True):
+                if len(actions) != request.n:
+                    raise RuntimeError(f"{self.identity}: act returned {len(actions)} actions, expected n={request.n}")
+                texts = [a.text for a in actions]
+                meta = [{"actor": a.actor, "sampling": dict(a.sampling), "mistake": a.mistake} for a in actions]
+                rows.append((key, "act", self.identity, texts, json.loads(canonical_json(meta))))
+                found[key] = (texts, rows[-1][4])
+            self.cache.put_many(rows)
+        self._count(len(requests) - len(todo), len(todo), int(bool(todo)))
+        out = []
+        for key in keys:
+            texts, meta = found[key]
+            out.append(
+                [
+                    Action(
+                        text=t,
+                        actor=m.get("actor", self.identity),
+                        sampling=m.get("sampling", {}),
+                        mistake=m.get("mistake"),
+                    )  # fmt: skip
+                    for t, m in zip(texts, meta, strict=True)
+                ]
+            )
+        return out
+
+
+class CachedCritic(_Counted):
+    """A ``Critic`` that answers from the cache and sends only the misses to ``backend`` (one call)."""
+
+    def key(self, request: CritiqueRequest) -> str:
+        make = getattr(self.backend, "critique_key", None)
+        spec = make(request) if make is not None else default_critique_key(request)
+        return sha256_json({"kind": "critique", "identity": self.identity, "spec": spec})
+
+    def critique(self, requests: Sequence[CritiqueRequest]) -> list[str]:
+        keys = [self.key(r) for r in requests]
+        found = self.cache.get_many(keys)
+        todo: dict[str, int] = {}
+        for i, key in enumerate(keys):
+            if key not in found and key not in todo:
+                todo[key] = i
+        if todo:
+            batch = [requests[i] for i in todo.values()]
+            produced = self.backend.critique(batch)
+            if len(produced) != len(batch):
+                raise RuntimeError(
+                    f"{self.identity}: critique returned {len(produced)} texts for {len(batch)} requests"
+                )
+            rows = []
+            for key, text in zip(todo, produced, strict=True):
+                rows.append((key, "critique", self.identity, [text], [{}]))
+                found[key] = ([text], [{}])
+            self.cache.put_many(rows)
+        self._count(len(requests) - len(todo), len(todo), int(bool(todo)))
+        return [found[key][0][0] for key in keys]

@@ -1,0 +1,87 @@
+"""interact: data/selected/train.parquet -> data/interact/{nodes,trees}.parquet.
+
+    dvc repro interact
+    dvc exp run -S interact.samples_per_turn=8 -S interact.max_turns=3
+    dvc exp run -S actor=openai -S actor.model=gpt-3.5-turbo      # key from $OPENAI_API_KEY
+
+Reads params `seed`, `sandbox`, `actor`, `weak`, `critic`, `interact` (runtime.workers and the
+OpenAI timeouts / retries / concurrency only change speed). Grows one preference tree per selected
+instruction (preftree.interact), in shards checkpointed under .preftree-cache/interact/<key>/: after
+a kill, rerunning resumes from the finished shards. Model calls go through a call cache
+(.preftree-cache/calls.sqlite), so a rerun with the same config makes no model call. Writes
+metrics/interact.json (the paper's Table 1 per task) and an MLflow child run.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import polars as pl
+
+from preftree.agents import make_actor, make_critic
+from preftree.config import ParamsError, load_runtime, load_stage_params, workspace_root
+from preftree.dvcinfo import stage_info
+from preftree.env import evaluate_actions
+from preftree.interact import Agents, TreeBuilder, table1
+from preftree.io import atomic_dir, write_parquet
+from preftree.sandbox import SandboxUnavailable, check_available
+from preftree.shards import files_digest, run_key, run_sharded
+from preftree.tracking import stage_run, tracking_root
+
+SELECTED = Path("data/selected/train.parquet")
+OUT = Path("data/interact")
+
+
+def main() -> None:
+    params = load_stage_params("interact")
+    runtime = load_runtime()
+    cfg, limits, seed = params["interact"], params["sandbox"], params["seed"]
+    check_available(limits.isolation)
+    cache = tracking_root() / ".preftree-cache"
+    with stage_run(params) as run:
+        records = pl.read_parquet(SELECTED)
+        records = records.head(cfg.limit) if cfg.limit is not None else records
+        agents = Agents(
+            actor=make_actor(params["actor"], runtime, cache_path=cache / "calls.sqlite", name="actor"),
+            weak=make_actor(params["weak"], runtime, cache_path=cache / "calls.sqlite", name="weak"),
+            critic=make_critic(params["critic"], runtime, cache_path=cache / "calls.sqlite", name="critic"),
+        )
+
+        def evaluate(record, texts, prior):  # noqa: ANN001, ANN202 - the TreeBuilder's Evaluate
+            return evaluate_actions(record, texts, prior_code=prior, limits=limits, workers=1)
+
+        builder = TreeBuilder(agents, evaluate, cfg, seed=seed, workers=runtime.workers)
+        code = [workspace_root() / d for d in stage_info("interact", workspace_root()).deps if not d.startswith("data")]
+        key = run_key(params.raw, files_digest([SELECTED]), files_digest(code))
+        outputs, shards = run_sharded(
+            records,
+            shard_size=cfg.shard_size,
+            ckpt_dir=cache / "interact" / key,
+            fn=lambda shard: dict(zip(("nodes", "trees"), builder.build(shard.to_dicts()), strict=True)),
+            names=("nodes", "trees"),
+            progress=runtime.progress,
+            desc="interact",
+        )
+        with atomic_dir(OUT) as tmp:
+            write_parquet(outputs["nodes"], tmp / "nodes.parquet")
+            write_parquet(outputs["trees"], tmp / "trees.parquet")
+        calls = {
+            name: {"calls": getattr(agent, "calls", 0), "cache_hits": getattr(agent, "hits", 0)}
+            for name, agent in (("actor", agents.actor), ("weak", agents.weak), ("critic", agents.critic))
+        }
+        stats = table1(outputs["nodes"], outputs["trees"], cfg.max_turns)
+        run.log_metrics({"tasks": stats, "shards": shards, "model_calls": calls})
+        total = stats["all"]
+        print(
+            f"interact: {total['instructions']} trees, {total['pairs']} pairs, {total['correct_actions']} correct "
+            f"actions, turns {[total[f'T{k}'] for k in range(1, cfg.max_turns + 1)]} -> {OUT}/ "
+            f"({shards['resumed']} of {shards['shards']} shards resumed)"
+        )
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (ParamsError, SandboxUnavailable, FileNotFoundError) as err:
+        sys.exit(f"interact: error: {err}")

@@ -1,0 +1,182 @@
+"""The tree protocol on hand-made agents (exact node layouts), and the resumable sharded runner."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from preftree.agents.base import Action, CritiqueRequest
+from preftree.config import InteractParams
+from preftree.interact import NODE_SCHEMA, Agents, TreeBuilder, derive_seed, table1
+from preftree.shards import run_sharded
+
+
+@dataclass(frozen=True)
+class Obs:
+    text: str
+    correct: bool
+    mode: str = "cot"
+    code: str = ""
+    status: str = "ok"
+    syntax_ok: bool = True
+
+
+class ListActor:
+    """Writes 'ok' / 'bad' / 'syntax' actions from a per-(record, turn) script."""
+
+    def __init__(self, script: dict[tuple[str, int], list[str]], identity: str = "fake:actor") -> None:
+        self.script, self.identity, self.requests = script, identity, []
+
+    def act(self, requests):  # noqa: ANN001, ANN201
+        out = []
+        for r in requests:
+            self.requests.append(r)
+            plan = self.script.get((r.record["id"], r.turn), ["ok"])
+            if r.guided:
+                plan = ["ok"]
+            texts = [plan[i % len(plan)] for i in range(r.n)]
+            out.append(
+                [
+                    Action(text=f"{t}#{r.turn}#{i}#{r.guided}", actor=self.identity, sampling={"i": i})
+                    for i, t in enumerate(texts)
+                ]
+            )
+        return out
+
+
+class WeakActor:
+    identity = "fake:weak"
+
+    def act(self, requests):  # noqa: ANN001, ANN201
+        return [[Action(text=f"bad#weak#{r.turn}", actor=self.identity)] for r in requests]
+
+
+class EchoCritic:
+    identity = "fake:critic"
+
+    def __init__(self) -> None:
+        self.seen: list[CritiqueRequest] = []
+
+    def critique(self, requests):  # noqa: ANN001, ANN201
+        self.seen.extend(requests)
+        return [f"fix turn {r.turn}" for r in requests]
+
+
+def evaluate(record, texts, prior):  # noqa: ANN001, ANN201
+    return [
+        Obs(
+            text=f"Your answer is {'correct' if t.startswith('ok') else 'wrong'}.",
+            correct=t.startswith("ok"),
+            syntax_ok=not t.startswith("syntax"),
+        )
+        for t in texts
+    ]
+
+
+def record(i: int, task: str = "Math_CoT") -> dict:
+    return {
+        "id": f"{i:064x}",
+        "problem_id": f"p{i}",
+        "task": task,
+        "dataset": "synthetic",
+        "source_row": i,
+        "instruction": f"problem {i}",
+    }
+
+
+def build(script, params: InteractParams, records):  # noqa: ANN001, ANN201
+    actor, critic = ListActor(script), EchoCritic()
+    builder = TreeBuilder(Agents(actor, WeakActor(), critic), evaluate, params, seed=0)
+    nodes, trees = builder.build(records)
+    return nodes, trees, actor, critic
+
+
+P = InteractParams(max_turns=5, samples_per_turn=2, escalation_rounds=1, guided=True, limit=None, shard_size=10)
+
+
+def test_correct_first_action_ends_at_turn_one_with_a_weak_rejected() -> None:
+    nodes, trees, _, critic = build({}, P, [record(1)])
+    assert nodes.schema == NODE_SCHEMA
+    rid = record(1)["id"]
+    assert nodes["node_id"].to_list() == [f"{rid}_1_1_c", f"{rid}_1_1_r"]
+    assert nodes["origin"].to_list() == ["sample", "weak"]
+    assert nodes["expanded"].to_list() == [False, False] and critic.seen == []
+    tree = trees.row(0, named=True)
+    assert (tree["end_turn"], tree["solved"], tree["pairs"], tree["depth"]) == (1, True, 1, 1)
+
+
+def test_wrong_actions_are_expanded_with_observation_and_critique_until_correct() -> None:
+    rid = record(2)["id"]
+    script = {(rid, 1): ["bad", "ok"], (rid, 2): ["bad", "bad"], (rid, 3): ["ok"]}
+    nodes, trees, actor, critic = build(script, P, [record(2)])
+    assert trees["end_turn"].to_list() == [3] and trees["depth"].to_list() == [3]
+    by_id = {r["node_id"]: r for r in nodes.to_dicts()}
+    assert set(by_id) == {f"{rid}_3_{t}_{s}" for t in (1, 2, 3) for s in "cr"}
+    # turn 1: own action wrong (expanded), a correct sibling sample is chosen
+    assert by_id[f"{rid}_3_1_r"]["expanded"] and by_id[f"{rid}_3_1_r"]["critique"] == "fix turn 1"
+    assert by_id[f"{rid}_3_1_c"]["action"].startswith("ok#1#1")
+    # turn 2: no correct sample -> escalation also fails -> guided
+    assert by_id[f"{rid}_3_2_c"]["origin"] == "guided"
+    assert by_id[f"{rid}_3_2_r"]["parent_id"] == f"{rid}_3_1_r"
+    assert by_id[f"{rid}_3_3_c"]["parent_id"] == f"{rid}_3_2_r"
+    # the history the actor saw at turn 3: instruction, then (action, observation + critique) twice
+    turn3 = [r for r in actor.requests if r.turn == 3][0]
+    assert [m["role"] for m in turn3.messages] == ["user", "assistant", "user", "assistant", "user"]
+    assert turn3.messages[2]["content"] == "Your answer is wrong.\nfix turn 1"
+    assert [r.turn for r in critic.seen] == [1, 2]
+    assert trees["escalations"].to_list() == [1] and trees["guided"].to_list() == [1]
+
+
+def test_cap_at_max_turns_and_syntax_errors_are_never_kept() -> None:
+    rid = record(3)["id"]
+    script = {(rid, t): ["syntax", "bad"] for t in range(1, 6)}
+    params = InteractParams(
+        max_turns=3, samples_per_turn=2, escalation_rounds=0, guided=False, limit=None, shard_size=10
+    )
+    nodes, trees, _, critic = build(script, params, [record(3)])
+    assert trees["end_turn"].to_list() == [3] and trees["solved"].to_list() == [False]
+    assert nodes.filter(pl.col("action").str.starts_with("syntax")).height == 0
+    assert nodes["role"].to_list() == ["rejected"] * 3  # no correct action was ever found
+    assert trees["pairs"].to_list() == [0] and trees["syntax_dropped"].to_list() == [3]
+    assert len(critic.seen) == 2  # the capped last turn needs no critique
+
+
+def test_seeds_depend_on_the_instruction_not_its_shard_neighbours() -> None:
+    rid = record(4)["id"]
+    alone = build({}, P, [record(4)])[2].requests
+    crowd = build({}, P, [record(9), record(4), record(7)])[2].requests
+    seeds = lambda reqs: [r.seed for r in reqs if r.record["id"] == rid]  # noqa: E731
+    assert seeds(alone) == seeds(crowd)
+    assert derive_seed(0, rid, 1, 0, "sample") != derive_seed(1, rid, 1, 0, "sample")
+
+
+def test_table1_counts_trajectories_by_end_turn() -> None:
+    rid = record(5)["id"]
+    nodes, trees, _, _ = build({(rid, 1): ["bad"], (rid, 2): ["ok"]}, P, [record(5), record(6, "Coding")])
+    stats = table1(nodes, trees, 5)
+    assert stats["Math_CoT"]["T2"] == 1 and stats["Coding"]["T1"] == 1
+    assert stats["all"]["instructions"] == 2 and stats["all"]["pairs"] == 3
+    assert stats["all"]["correct_actions"] == 3
+
+
+def test_sharded_runner_resumes_without_duplicates(tmp_path: Path) -> None:
+    items = pl.DataFrame({"x": list(range(23))})
+    calls: list[int] = []
+
+    def fn(shard: pl.DataFrame) -> dict[str, pl.DataFrame]:
+        calls.append(shard["x"][0])
+        if len(calls) == 3 and not (tmp_path / "crashed").exists():
+            (tmp_path / "crashed").touch()
+            raise KeyboardInterrupt  # a crash in the middle of the third shard
+        return {"out": shard.with_columns(y=pl.col("x") * 2)}
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sharded(items, shard_size=5, ckpt_dir=tmp_path / "ck", fn=fn, names=("out",), progress=False)
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir() if p.is_dir()) == ["shard-00000", "shard-00001"]
+    merged, counts = run_sharded(items, shard_size=5, ckpt_dir=tmp_path / "ck", fn=fn, names=("out",), progress=False)
+    assert merged["out"]["x"].to_list() == list(range(23))
+    assert counts == {"shards": 5, "resumed": 2, "computed": 3}
+    assert calls == [0, 5, 10, 10, 15, 20]

@@ -1,0 +1,641 @@
+"""Hostile programs against preftree.sandbox: each must be contained, with the right status.
+
+Every test also checks (autouse fixture) that the test process itself is unaffected: same open fds,
+no child processes left, no sandbox process left carrying this test's token.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from preftree import sandbox
+from preftree.config import SandboxParams
+
+REPO = Path(__file__).resolve().parents[1]
+CAP = 65536
+
+
+def _bwrap_problem() -> str | None:
+    if not os.access(sandbox.PYTHON, os.X_OK) or not os.access(sandbox.PRLIMIT, os.X_OK):
+        return f"{sandbox.PYTHON} or {sandbox.PRLIMIT} missing"
+    try:
+        sandbox.run("pass", timeout_s=10)
+    except sandbox.SandboxUnavailable as err:
+        return str(err)
+    return None
+
+
+PROBLEM = _bwrap_problem()
+needs_bwrap = pytest.mark.skipif(PROBLEM is not None, reason=f"bwrap sandbox unavailable: {PROBLEM}")
+
+
+def lim(**kw) -> SandboxParams:
+    base = {"timeout_s": 2.0, "cpu_s": 5}
+    base.update(kw)
+    return SandboxParams(**base)
+
+
+def run(code: str, **kw) -> sandbox.ExecResult:
+    stdin = kw.pop("stdin", "")
+    return sandbox.run(textwrap.dedent(code), stdin=stdin, limits=lim(**kw))
+
+
+def _children() -> set[int]:
+    kids: set[int] = set()
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            kids |= {int(p) for p in Path(f"/proc/self/task/{tid}/children").read_text().split()}
+        except OSError:
+            pass
+    return kids
+
+
+def _fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def procs_with(token: str) -> list[int]:
+    """Host pids whose comm, cmdline or environ mention `token`."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            blob = b"".join(Path(f"/proc/{name}/{part}").read_bytes() for part in ("comm", "cmdline", "environ"))
+        except OSError:
+            continue
+        if token.encode() in blob:
+            found.append(int(name))
+    return found
+
+
+def _host_tmp() -> set[str]:
+    return {n for n in os.listdir(tempfile.gettempdir()) if n.startswith("preftree-sandbox-")}
+
+
+@pytest.fixture(autouse=True)
+def harness_unaffected():
+    fds, kids, tmp = _fds(), _children(), _host_tmp()
+    yield
+    assert _children() == kids, "a child process of the test process was left behind"
+    assert _host_tmp() <= tmp, "a process-mode temp dir was left behind"
+    assert _fds() - fds == set(), "a file descriptor of the test process was left open"
+
+
+@pytest.fixture
+def token() -> str:
+    return "pt" + secrets.token_hex(6)
+
+
+# --------------------------------------------------------------------------------------------
+# positive behaviour
+
+
+@needs_bwrap
+def test_ok_and_identity_and_environment():
+    os.environ["PREFTREE_TEST_SECRET"] = "hunter2-" + secrets.token_hex(4)
+    try:
+        res = run(
+            """
+            import os, json
+            print(json.dumps({"uid": os.getuid(), "gid": os.getgid(), "cwd": os.getcwd(),
+                              "root": sorted(os.listdir("/")), "env": dict(os.environ), "hash": hash("abc"),
+                              "pids": sorted(int(p) for p in os.listdir("/proc") if p.isdigit())}))
+            """
+        )
+    finally:
+        secret = os.environ.pop("PREFTREE_TEST_SECRET")
+    assert res.status == "ok" and res.returncode == 0, res
+    import json
+
+    info = json.loads(res.stdout)
+    assert info["uid"] == 65534 and info["gid"] == 65534
+    assert info["cwd"] == "/tmp"
+    assert set(info["root"]) <= {"bin", "code", "dev", "lib", "lib64", "proc", "sbin", "tmp", "usr"}
+    assert "PREFTREE_TEST_SECRET" not in info["env"] and secret not in res.stdout
+    assert info["env"]["HOME"] == "/tmp" and info["env"]["PYTHONHASHSEED"] == "0"
+    assert max(info["pids"]) < 10  # its own PID namespace
+    assert run("print(hash('abc'))").stdout == f"{info['hash']}\n"  # deterministic hash seed
+
+
+@needs_bwrap
+def test_stdin_passes_through_then_eof():
+    big = "".join(f"{i}\n" for i in range(200_000))  # > pipe buffer, written while the program reads
+    res = run("import sys\ndata = sys.stdin.read()\nprint(len(data), data.count('\\n'))", stdin=big)
+    assert res.status == "ok", res
+    assert res.stdout.split() == [str(len(big)), "200000"]
+    res = run("a = input(); b = input(); print(int(a) + int(b))", stdin="2\n40\n")
+    assert res.stdout == "42\n"
+
+
+@needs_bwrap
+def test_run_tests_passes_a_correct_solution_and_fails_a_wrong_one():
+    program = "def add(a, b):\n    print('debug')\n    return a + b"
+    ok, res = sandbox.run_tests(program, ["assert add(1, 2) == 3", "assert add(-1, 1) == 0"], limits=lim())
+    assert ok, res
+    assert res.stdout == "debug\ndebug\n"  # the nonce line is not handed back
+    ok, res = sandbox.run_tests(program.replace("a + b", "a - b"), ["assert add(1, 2) == 3"], limits=lim())
+    assert not ok and res.status == "error" and "AssertionError" in res.stderr
+
+
+@needs_bwrap
+def test_run_tests_survives_redirected_stdout():
+    program = "import io, sys\nsys.stdout = io.StringIO()\ndef f():\n    return 1"
+    ok, res = sandbox.run_tests(program, ["assert f() == 1"], limits=lim())
+    assert ok, res
+
+
+@needs_bwrap
+def test_run_many_preserves_order_and_runs_in_parallel():
+    jobs = [sandbox.Job(f"import time\ntime.sleep(0.6)\nprint({i})", limits=lim()) for i in range(4)]
+    jobs.append(sandbox.Job("print(input())", stdin="last", limits=lim()))
+    t0 = time.monotonic()
+    results = sandbox.run_many(jobs, workers=5)
+    wall = time.monotonic() - t0
+    assert [r.stdout.strip() for r in results] == ["0", "1", "2", "3", "last"]
+    assert all(r.status == "ok" for r in results)
+    assert wall < 4 * 0.6, f"not parallel: {wall:.2f}s"
+
+
+@needs_bwrap
+def test_explicit_kwargs_override_limits():
+    params = SandboxParams(timeout_s=30.0, max_output_bytes=10)
+    res = sandbox.run("import time; time.sleep(5)", timeout_s=0.5, limits=params)
+    assert res.status == "timeout" and res.wall_s < 2
+    res = sandbox.run("print('x' * 100)", limits=params)
+    assert res.status == "output_limit" and res.stdout == "x" * 10
+    res = sandbox.run("print('x' * 100)", max_output_bytes=1000, limits=params)
+    assert res.status == "ok"
+
+
+@needs_bwrap
+def test_large_program_does_not_hit_argv_limits():
+    body = "\n".join(f"v{i} = {i}" for i in range(60_000))  # ~700 KB, far above MAX_ARG_STRLEN
+    res = run(body + "\nprint(v59999)")
+    assert res.status == "ok" and res.stdout == "59999\n", res.stderr[-500:]
+
+
+def test_missing_bwrap_raises_with_install_hint(monkeypatch, tmp_path):
+    monkeypatch.setattr(sandbox, "BWRAP_CANDIDATES", ("/nonexistent/bwrap",))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(sandbox.SandboxUnavailable, match="apt-get install") as err:
+        sandbox.run("pass")
+    assert "isolation=process" in str(err.value)
+
+
+def test_check_available(monkeypatch):
+    monkeypatch.setattr(sandbox, "BWRAP_CANDIDATES", ("/nonexistent/bwrap",))
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(sandbox.SandboxUnavailable, match="apt-get install"):
+        sandbox.check_available("bwrap")
+    with pytest.raises(ValueError):
+        sandbox.check_available("docker")
+
+
+def test_a_bwrap_that_cannot_start_raises(monkeypatch):
+    monkeypatch.setattr(sandbox, "BWRAP_CANDIDATES", ("/usr/bin/false",))  # exits 1, like a refused bwrap
+    with pytest.raises(sandbox.SandboxUnavailable, match="cannot start a sandbox"):
+        sandbox.run("pass")
+
+
+# --------------------------------------------------------------------------------------------
+# time and CPU
+
+
+@needs_bwrap
+def test_infinite_loop_times_out():
+    res = run("while True:\n    pass", timeout_s=1.0)
+    assert res.status == "timeout" and 0.9 < res.wall_s < 2.0
+
+
+@needs_bwrap
+def test_cpu_spin_is_killed_by_the_cpu_limit():
+    res = run("while True:\n    pass", timeout_s=5.0, cpu_s=1)
+    assert res.status == "killed" and res.returncode == -signal.SIGXCPU, res
+    assert res.wall_s < 3
+
+
+@needs_bwrap
+def test_cpu_spin_ignoring_sigxcpu_gets_sigkill():
+    code = "import signal\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)\nwhile True:\n    pass"
+    res = run(code, timeout_s=5, cpu_s=1)
+    assert res.status == "killed" and res.returncode == -signal.SIGKILL, res
+
+
+@needs_bwrap
+def test_sleeping_past_the_timeout():
+    res = run("import time\nprint('before', flush=True)\ntime.sleep(60)\nprint('after')", timeout_s=1.0)
+    assert res.status == "timeout" and res.stdout == "before\n" and res.wall_s < 2
+
+
+@needs_bwrap
+def test_ignoring_sigterm_is_still_killed():
+    code = """
+    import signal, time
+    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(s, signal.SIG_IGN)
+    time.sleep(60)
+    """
+    res = run(code, timeout_s=1.0)
+    assert res.status == "timeout" and res.wall_s < 2
+
+
+@needs_bwrap
+def test_blocking_on_stdin_gets_eof():
+    res = run("x = input()")
+    assert res.status == "error" and "EOFError" in res.stderr and res.wall_s < 1.5
+    res = run("import sys\nprint(repr(sys.stdin.read()))")
+    assert res.status == "ok" and res.stdout == "''\n"
+
+
+# --------------------------------------------------------------------------------------------
+# memory and recursion
+
+
+@needs_bwrap
+def test_huge_allocation_is_a_memory_error():
+    res = run("x = bytearray(4 << 30)", memory_mb=256)
+    assert res.status == "memory" and "MemoryError" in res.stderr
+    res = run("x = []\nwhile True:\n    x.append(' ' * 10**6)", memory_mb=256)
+    assert res.status == "memory", res
+
+
+@needs_bwrap
+def test_deep_recursion_is_an_error():
+    res = run("def f(n):\n    return f(n + 1)\nf(0)")
+    assert res.status == "error" and "RecursionError" in res.stderr
+
+
+@needs_bwrap
+def test_c_stack_overflow_is_contained():
+    # Python-to-Python calls do not use the C stack in 3.11; recursion through a C builtin does
+    res = run("import sys\nsys.setrecursionlimit(10**6)\ndef f(n):\n    return list(map(f, [n]))\nf(0)")
+    assert res.status == "killed" and res.returncode == -signal.SIGSEGV, res
+    assert run("print('host fine')").stdout == "host fine\n"
+
+
+# --------------------------------------------------------------------------------------------
+# processes
+
+
+@needs_bwrap
+def test_fork_bomb_is_contained_and_does_not_starve_a_parallel_sandbox(token):
+    bomb = sandbox.Job(
+        f"import ctypes, os\nctypes.CDLL(None).prctl(15, b'{token}', 0, 0, 0)\n"
+        "while True:\n    try:\n        os.fork()\n    except OSError:\n        pass",
+        limits=lim(timeout_s=2.0, nproc=32),
+    )
+    probe = sandbox.Job(
+        "import os, time\ntime.sleep(0.7)\npids = []\nfor _ in range(8):\n    pid = os.fork()\n"
+        "    if pid == 0:\n        os._exit(0)\n    pids.append(pid)\nfor p in pids:\n    os.waitpid(p, 0)\n"
+        "print('forked', len(pids))",
+        limits=lim(timeout_s=2.0, nproc=32),
+    )
+    bomb_res, probe_res = sandbox.run_many([bomb, probe], workers=2)
+    assert bomb_res.status == "timeout", bomb_res
+    assert probe_res.status == "ok" and probe_res.stdout == "forked 8\n", probe_res
+    assert procs_with(token) == []  # every bomb process died with its sandbox
+
+
+@needs_bwrap
+def test_fork_through_ctypes_is_capped_by_nproc():
+    code = """
+    import ctypes, os, time
+    libc = ctypes.CDLL(None, use_errno=True)
+    n = 0
+    for _ in range(500):
+        pid = libc.fork()
+        if pid == 0:
+            time.sleep(30)
+            os._exit(0)
+        if pid < 0:
+            break
+        n += 1
+    print(n, os.strerror(ctypes.get_errno()), flush=True)
+    """
+    res = run(code, nproc=20)
+    assert res.status == "ok", res
+    forked, *why = res.stdout.split(maxsplit=1)
+    assert int(forked) < 20 and "temporarily unavailable" in why[0]
+    assert res.wall_s < 2  # the sleeping children did not keep the run alive
+
+
+@needs_bwrap
+def test_daemons_do_not_outlive_the_run(token):
+    code = f"""
+    import ctypes, os, time
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            ctypes.CDLL(None).prctl(15, b"{token}", 0, 0, 0)  # PR_SET_NAME, so the host can look for it
+            time.sleep(1.0)
+            open("/tmp/marker", "w").write("alive")
+            time.sleep(30)
+        os._exit(0)
+    if os.fork() == 0:  # a second one that re-execs with the token on its command line
+        os.setsid()
+        os.execv("/usr/bin/python3", ["python3", "-c", "import time; time.sleep(30)", "{token}"])
+    time.sleep(0.3)
+    print("parent done")
+    """
+    res = run(code)
+    assert res.status == "ok" and res.stdout == "parent done\n", res
+    assert res.wall_s < 1.5  # run() did not wait for the daemons
+    assert procs_with(token) == []  # already gone when run() returns
+    time.sleep(1.3)
+    assert procs_with(token) == []
+
+
+@needs_bwrap
+def test_killing_the_parent_or_everything_does_not_reach_the_harness():
+    res = run("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nprint('still here')")
+    assert res.status == "ok" and res.stdout == "still here\n"
+    res = run("import os, signal\nos.kill(-1, signal.SIGKILL)\nimport time\ntime.sleep(5)")
+    assert res.status in ("killed", "ok", "error") and res.wall_s < 2
+    assert os.getpid() > 0  # we are alive to assert
+
+
+@needs_bwrap
+def test_no_nested_user_namespaces():
+    res = run("import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\nprint(libc.unshare(0x10000000))")
+    assert res.status == "ok" and res.stdout == "-1\n"
+
+
+# --------------------------------------------------------------------------------------------
+# network
+
+
+@needs_bwrap
+def test_no_connection_to_a_host_loopback_listener():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        server.setblocking(False)
+        port = server.getsockname()[1]
+        res = run(
+            f"""
+            import socket
+            try:
+                socket.create_connection(("127.0.0.1", {port}), timeout=1)
+                print("CONNECTED")
+            except OSError as e:
+                print(type(e).__name__)
+            """
+        )
+        assert res.status == "ok" and res.stdout == "ConnectionRefusedError\n", res
+        with pytest.raises(BlockingIOError):
+            server.accept()
+
+
+@needs_bwrap
+def test_no_connection_to_a_host_abstract_unix_socket(token):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(f"\0{token}")
+        server.listen(1)
+        server.setblocking(False)
+        code = f"""
+        import socket
+        s = socket.socket(socket.AF_UNIX)
+        try:
+            s.connect("\\0{token}")
+            print("CONNECTED")
+        except OSError as e:
+            print(type(e).__name__)
+        """
+        res = run(code)
+        assert res.stdout == "ConnectionRefusedError\n", res
+        with pytest.raises(BlockingIOError):
+            server.accept()
+
+
+@needs_bwrap
+def test_no_route_to_the_outside():
+    res = run(
+        """
+        import socket
+        print(sorted(name for _, name in socket.if_nameindex()))
+        for addr in (("192.0.2.1", 80), ("1.1.1.1", 53)):
+            try:
+                socket.create_connection(addr, timeout=1)
+                print("CONNECTED")
+            except OSError as e:
+                print(e.errno)
+        try:
+            socket.getaddrinfo("example.com", 80)
+            print("RESOLVED")
+        except OSError as e:
+            print("dns", type(e).__name__)
+        """
+    )
+    assert res.status == "ok", res
+    lines = res.stdout.splitlines()
+    assert lines[0] == "['lo']"
+    assert lines[1:3] == ["101", "101"]  # ENETUNREACH: no interface, nothing is sent
+    assert lines[3].startswith("dns ")
+
+
+# --------------------------------------------------------------------------------------------
+# filesystem
+
+
+@needs_bwrap
+def test_writes_to_system_home_and_project_paths_fail(token):
+    targets = [
+        f"/usr/{token}",
+        f"/usr/lib/{token}",
+        f"/etc/{token}",
+        f"/{token}",
+        f"/dev/{token}",
+        f"/dev/shm/{token}",
+        os.path.join(os.path.expanduser("~"), token),
+        str(REPO / "tests" / token),
+        str(REPO / token),
+    ]
+    code = f"""
+    for t in {targets!r}:
+        try:
+            with open(t, "w") as f:
+                f.write("x")
+            print("WROTE", t)
+        except OSError as e:
+            print(e.errno)
+    """
+    res = run(code)
+    assert res.status == "ok" and "WROTE" not in res.stdout, res.stdout
+    for target in targets:
+        assert not os.path.exists(target)
+
+
+@needs_bwrap
+def test_secrets_and_project_source_are_invisible():
+    home = os.path.expanduser("~")
+    paths = ["/etc/shadow", "/etc/passwd", str(REPO / "preftree" / "sandbox.py"), str(REPO / "params.yaml"), home]
+    code = f"import os\nfor p in {paths!r}:\n    print(os.path.exists(p))\nprint(len(open('/code/main.py').read()) > 0)"
+    res = run(code)
+    assert res.stdout.split() == ["False"] * len(paths) + ["True"], res
+
+
+@needs_bwrap
+def test_environment_secrets_are_invisible_everywhere():
+    secret = "s3cr3t-" + secrets.token_hex(8)
+    os.environ["PREFTREE_TEST_SECRET"] = secret
+    try:
+        code = """
+        import os
+        blobs = []
+        for p in os.listdir("/proc"):
+            if p.isdigit():
+                try:
+                    blobs.append(open(f"/proc/{p}/environ", "rb").read())
+                except OSError:
+                    pass
+        blob = b"".join(blobs) + repr(dict(os.environ)).encode()
+        print(b"PREFTREE_TEST_SECRET" in blob, len(blobs))
+        """
+        res = run(code)
+    finally:
+        os.environ.pop("PREFTREE_TEST_SECRET")
+    assert res.status == "ok" and res.stdout.split()[0] == "False" and secret not in res.stdout + res.stderr
+
+
+@needs_bwrap
+def test_filling_tmp_beyond_its_cap():
+    code = "with open('/tmp/fill', 'wb') as f:\n    for _ in range(64):\n        f.write(b'x' * (1 << 20))"
+    res = run(code, tmpfs_mb=8, fsize_mb=64)
+    assert res.status == "error" and "No space left on device" in res.stderr, res
+    res = run("with open('/tmp/big', 'wb') as f:\n    f.write(b'x' * (4 << 20))", tmpfs_mb=64, fsize_mb=1)
+    assert res.status == "error" and "File too large" in res.stderr, res
+    code = "for i in range(64):\n    with open(f'/tmp/f{i}', 'wb') as f:\n        f.write(b'x' * (1 << 20))"
+    res = run(code, tmpfs_mb=8, fsize_mb=2)
+    assert res.status == "error" and "No space left on device" in res.stderr, res
+    assert run("import os\nprint(os.listdir('/tmp'))").stdout == "[]\n"  # a fresh tmpfs every run
+
+
+# --------------------------------------------------------------------------------------------
+# output
+
+
+@needs_bwrap
+def test_huge_stdout_hits_the_output_limit():
+    res = run("for _ in range(10**6):\n    print('0123456789')", timeout_s=5)
+    assert res.status == "output_limit" and len(res.stdout.encode()) <= CAP
+    assert res.wall_s < 2
+
+
+@needs_bwrap
+def test_huge_single_line_without_newline():
+    res = run("import sys\nsys.stdout.write('x' * 10**7)", timeout_s=5)
+    assert res.status == "output_limit" and res.stdout == "x" * CAP
+
+
+@needs_bwrap
+def test_huge_stderr_hits_the_output_limit():
+    res = run("import sys\nwhile True:\n    sys.stderr.write('e' * 4096)", timeout_s=5, max_output_bytes=1000)
+    assert res.status == "output_limit" and res.stderr == "e" * 1000
+
+
+@needs_bwrap
+def test_closing_stdout_and_stderr_early():
+    res = run("import os\nprint('bye', flush=True)\nos.close(1)\nos.close(2)\nimport time\ntime.sleep(0.2)")
+    assert res.status == "ok" and res.stdout == "bye\n"
+    res = run("import os, time\nos.close(1)\nos.close(2)\ntime.sleep(60)", timeout_s=1.0)
+    assert res.status == "timeout" and res.wall_s < 2
+
+
+@needs_bwrap
+def test_binary_garbage_is_decoded_with_replacement():
+    res = run("import sys\nsys.stdout.buffer.write(bytes(range(256)))")
+    assert res.status == "ok" and "\ufffd" in res.stdout
+
+
+# --------------------------------------------------------------------------------------------
+# verdict spoofing
+
+
+@needs_bwrap
+@pytest.mark.parametrize(
+    "exit_line",
+    ["import os; os._exit(0)", "import sys; sys.exit(0)", "raise SystemExit(0)", "print('ok'); import os; os._exit(0)"],
+)
+def test_early_exit_before_the_tests_does_not_pass(exit_line):
+    program = f"def f(x):\n    return x\n{exit_line}"
+    ok, res = sandbox.run_tests(program, ["assert f(1) == 2"], limits=lim())
+    assert res.returncode == 0 and not ok
+
+
+@needs_bwrap
+def test_guessing_a_nonce_does_not_pass():
+    program = "import os\nos.write(1, b'\\n' + os.urandom(16).hex().encode() + b'\\n')\nos._exit(0)"
+    ok, _ = sandbox.run_tests(program, ["assert False"], limits=lim())
+    assert not ok
+
+
+# --------------------------------------------------------------------------------------------
+# isolation=process: weaker, but the same limits
+
+
+@pytest.fixture
+def process_limits(monkeypatch):
+    if not os.access(sandbox.PYTHON, os.X_OK) or not os.access(sandbox.PRLIMIT, os.X_OK):
+        pytest.skip("no /usr/bin/python3 or prlimit")
+    monkeypatch.setattr(sandbox, "_PROCESS_WARNED", True)  # only the test below looks at the warning
+    return lambda **kw: lim(isolation="process", **kw)
+
+
+def test_process_mode_warns_and_enforces_limits(process_limits, monkeypatch):
+    monkeypatch.setattr(sandbox, "_PROCESS_WARNED", False)
+    with pytest.warns(RuntimeWarning, match="NO filesystem isolation"):
+        res = sandbox.run("print(2 + 2)", limits=process_limits())
+    assert res.status == "ok" and res.stdout == "4\n"
+    res = sandbox.run("while True:\n    pass", limits=process_limits(timeout_s=1.0))
+    assert res.status == "timeout" and res.wall_s < 2
+    res = sandbox.run("x = bytearray(4 << 30)", limits=process_limits(memory_mb=256))
+    assert res.status == "memory"
+    res = sandbox.run("print('x' * 10**7)", limits=process_limits())
+    assert res.status == "output_limit" and len(res.stdout) == CAP
+    res = sandbox.run("import os\nprint(sorted(os.environ))", limits=process_limits())
+    assert "PREFTREE_TEST_SECRET" not in res.stdout
+    ok, _ = sandbox.run_tests("import os\nos._exit(0)", ["assert False"], limits=process_limits())
+    assert not ok
+
+
+def test_process_mode_kills_setsid_daemons(process_limits, tmp_path, token):
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    outbox.chmod(0o777)
+    code = f"""
+    import os, time
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            time.sleep(1.0)
+            open("{outbox}/marker", "w").write("{token}")
+            time.sleep(30)
+        os._exit(0)
+    time.sleep(0.2)
+    """
+    res = sandbox.run(textwrap.dedent(code), limits=process_limits())
+    assert res.status == "ok", res
+    time.sleep(1.3)
+    assert not (outbox / "marker").exists()
+    assert procs_with(token) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the uid drop needs root")
+def test_process_mode_drops_to_nobody(process_limits):
+    res = sandbox.run("import os\nprint(os.getuid(), os.getgid(), os.getgroups())", limits=process_limits())
+    assert res.stdout == "65534 65534 []\n"
+
+
+def test_unknown_isolation_is_rejected():
+    with pytest.raises(ValueError, match="isolation"):
+        sandbox.run("pass", limits=SandboxParams(isolation="docker"))  # type: ignore[arg-type]
