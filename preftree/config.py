@@ -214,6 +214,93 @@ class InteractParams:
 
 
 # --------------------------------------------------------------------------------------------
+# tree (stage `tree`)
+
+
+@dataclass(frozen=True)
+class ReleaseFilesParams:
+    """File names inside `tree.input` when importing the public release (tree.source=release)."""
+
+    sft: str | None = None  # UltraInteract_sft file (parquet/json/jsonl); null = derive SFT rows from the pairs
+    pairs: str = "0000_pair.parquet"  # UltraInteract_pair file
+
+
+@dataclass(frozen=True)
+class RMAugmentParams:
+    """Cross-turn augmentation of reward-model pairs (paper App. B)."""
+
+    max_product: int = 10  # only instructions with (#correct x #incorrect) <= this
+    max_pairs: int = 9  # at most this many augmented pairs per instruction
+    max_uses: int = 3  # each action used at most this many times
+
+
+@dataclass(frozen=True)
+class TreeParams:
+    source: Literal["interact", "release"] = "interact"
+    input: str = "data/interact"  # the stage's data dependency: interact's output or a folder of release files
+    release: ReleaseFilesParams = field(default_factory=ReleaseFilesParams)
+    sft_history: bool = False  # paper: SFT on correct leaves without interaction history
+    heldout_fraction: float = 0.05  # of instructions (parent_id), for held-out losses and RM accuracy
+    rm: RMAugmentParams = field(default_factory=RMAugmentParams)
+
+
+# --------------------------------------------------------------------------------------------
+# training stages (sft, align@{dpo,kto,nca}, rm)
+
+
+@dataclass(frozen=True)
+class OptimParams:
+    """What a trainer optimises; shared by every training stage (transformers TrainingArguments names)."""
+
+    lr: float = 1e-3
+    epochs: float = 1.0
+    max_steps: int = -1  # > 0 overrides epochs
+    warmup_ratio: float = 0.1
+    scheduler: str = "cosine"
+    batch_size: int = 8  # per device
+    grad_accum: int = 1
+    weight_decay: float = 0.0
+    max_length: int = 512  # tokens per example (prompt + completion)
+    logging_steps: int = 5
+
+
+@dataclass(frozen=True)
+class MixtureSourceParams:
+    """An extra SFT dataset (the paper mixes UltraChat, ShareGPT, OpenOrca): a local file or HF id
+    with a `messages` column (or prompt/response columns named in `fields`)."""
+
+    path: str | None = None
+    hf_id: str | None = None
+    split: str = "train"
+    weight: float = 1.0  # rows drawn = weight x the size of the sft view (with replacement when > 1)
+    fields: dict[str, str] = field(default_factory=dict)  # prompt -> column, response -> column
+
+
+@dataclass(frozen=True)
+class SFTParams:
+    optim: OptimParams = field(default_factory=OptimParams)
+    packing: bool = False
+    mixture: dict[str, MixtureSourceParams] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AlignMethodParams:
+    """One preference-learning run from models/sft (reference model = models/sft)."""
+
+    loss: Literal["sigmoid", "nca_pair", "kto"] = "sigmoid"
+    beta: float = 0.1  # paper: 0.1 for every algorithm
+    desirable_weight: float = 1.33  # KTO: lambda_D / lambda_U = 1.33 as in the paper
+    undesirable_weight: float = 1.0
+    optim: OptimParams = field(default_factory=OptimParams)
+
+
+@dataclass(frozen=True)
+class RMParams:
+    loss: Literal["bt", "bt+dr"] = "bt+dr"  # L_BT, or L_BT + L_DR (the direct term on UltraInteract rows)
+    optim: OptimParams = field(default_factory=OptimParams)
+
+
+# --------------------------------------------------------------------------------------------
 # runtime: speed and placement only (never a DVC param)
 
 
@@ -229,6 +316,8 @@ class RuntimeParams:
     request_timeout_s: float = 120.0  # openai backend: per request
     max_retries: int = 5  # openai backend: on 429 / 5xx / connection errors, with exponential backoff
     concurrency: int = 8  # openai backend: requests in flight
+    bf16: bool = False  # mixed precision for training on GPUs
+    gradient_checkpointing: bool = False  # trade compute for memory (same result)
 
 
 @dataclass(frozen=True)
@@ -244,6 +333,10 @@ class Params:
     weak: AgentParams = field(default_factory=lambda: AgentParams(weak=True))
     critic: AgentParams = field(default_factory=AgentParams)
     interact: InteractParams = field(default_factory=InteractParams)
+    tree: TreeParams = field(default_factory=TreeParams)
+    sft: SFTParams = field(default_factory=SFTParams)
+    align: dict[str, AlignMethodParams] = field(default_factory=dict)
+    rm: RMParams = field(default_factory=RMParams)
     runtime: RuntimeParams = field(default_factory=RuntimeParams)
 
 

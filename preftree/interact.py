@@ -42,6 +42,7 @@ NODE_SCHEMA: Final = pl.Schema(
         "pair_id": pl.String,  # <instruction id>_<depth>_<turn>, UltraInteract's id layout
         "parent_id": pl.String,  # node_id of the rejected action expanded at turn-1 (null at turn 1)
         "instruction_id": pl.String,  # data/selected row id (64 hex): the tree's root
+        "tree_id": pl.String,  # one tree per instruction here (= instruction_id); imported releases may hold several
         "problem_id": pl.String,
         "task": pl.String,
         "dataset": pl.String,
@@ -258,6 +259,7 @@ def _node_rows(tree: _Tree) -> list[dict]:
                     "pair_id": pair_id,
                     "parent_id": parent,
                     "instruction_id": rec["id"],
+                    "tree_id": rec["id"],
                     "problem_id": rec["problem_id"],
                     "task": rec["task"],
                     "dataset": rec["dataset"],
@@ -286,6 +288,8 @@ def _node_rows(tree: _Tree) -> list[dict]:
 
 def _node_frame(trees: Sequence[_Tree]) -> pl.DataFrame:
     rows = [row for tree in trees for row in _node_rows(tree)]
+    if rows and set(rows[0]) != set(NODE_SCHEMA):
+        raise AssertionError(f"node rows and NODE_SCHEMA disagree: {sorted(set(rows[0]) ^ set(NODE_SCHEMA))}")
     return pl.DataFrame(rows, schema=NODE_SCHEMA) if rows else pl.DataFrame(schema=NODE_SCHEMA)
 
 

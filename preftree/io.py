@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 
 @contextlib.contextmanager
@@ -55,13 +57,42 @@ def write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def write_parquet(df: pl.DataFrame, path: Path) -> None:
+def _plain(dtype: pa.DataType) -> pa.DataType:
+    """large_string / string_view -> string, large_list -> list, recursively."""
+    if pa.types.is_large_string(dtype) or pa.types.is_string_view(dtype):
+        return pa.string()
+    if pa.types.is_large_list(dtype) or pa.types.is_list(dtype) or pa.types.is_list_view(dtype):
+        return pa.list_(_plain(dtype.value_type))
+    if pa.types.is_struct(dtype):
+        return pa.struct([pa.field(f.name, _plain(f.type), f.nullable) for f in dtype])
+    return dtype
+
+
+def write_parquet(df: pl.DataFrame, path: Path, *, plain_types: bool = False) -> None:
+    """Atomic parquet write. `plain_types` stores arrow `string` / `list` instead of polars' large
+    variants, so `datasets` loads the file with the same Features as the Hugging Face releases."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
     try:
-        df.write_parquet(tmp, compression="zstd", statistics=True)
+        if plain_types:
+            table = df.to_arrow()
+            table = table.cast(pa.schema([pa.field(f.name, _plain(f.type), f.nullable) for f in table.schema]))
+            pq.write_table(table, tmp, compression="zstd")
+        else:
+            df.write_parquet(tmp, compression="zstd", statistics=True)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
+    """Rows (one dict per logging step) as CSV for `dvc plots`; the union of keys, in first-seen order."""
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    lines = [",".join(columns)] + [
+        ",".join("" if row.get(c) is None else str(row.get(c)) for c in columns) for row in rows
+    ]
+    atomic_write_text(path, "\n".join(lines) + "\n")

@@ -185,3 +185,18 @@ def stage_run(params: StageParams) -> Iterator[StageRun]:
         run = StageRun(stage=params.stage, run_id=active.info.run_id, metrics={})
         yield run
         write_json(metrics_path(root, params.stage), run.metrics)
+
+
+def lineage_card(params: StageParams) -> dict[str, Any]:
+    """What a model card records about its making: the stage, its declared params, the git rev and
+    the md5 of each upstream output as dvc.lock recorded it (training data, upstream model)."""
+    from preftree.dvcinfo import stage_info, upstream_md5s
+
+    root = workspace_root()
+    info = stage_info(params.stage, root.resolve())
+    return {
+        "stage": params.stage,
+        "params": params.raw,
+        "git_rev": git_rev(root),
+        "upstream_md5": upstream_md5s(info.deps, root),
+    }

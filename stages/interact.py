@@ -1,4 +1,4 @@
-"""interact: data/selected/train.parquet -> data/interact/{nodes,trees}.parquet.
+"""interact: data/selected/train.parquet -> data/interact/{nodes,trees,instructions}.parquet.
 
     dvc repro interact
     dvc exp run -S interact.samples_per_turn=8 -S interact.max_turns=3
@@ -66,6 +66,7 @@ def main() -> None:
         with atomic_dir(OUT) as tmp:
             write_parquet(outputs["nodes"], tmp / "nodes.parquet")
             write_parquet(outputs["trees"], tmp / "trees.parquet")
+            write_parquet(records, tmp / "instructions.parquet")  # the roots, so `tree` needs only this folder
         calls = {
             name: {"calls": getattr(agent, "calls", 0), "cache_hits": getattr(agent, "hits", 0)}
             for name, agent in (("actor", agents.actor), ("weak", agents.weak), ("critic", agents.critic))

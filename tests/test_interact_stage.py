@@ -48,6 +48,7 @@ def test_trees_have_ultrainteract_shape(project: Path) -> None:
     assert (ids.list.get(0).str.len_chars() == 64).all()
     assert (ids.list.get(1).cast(pl.Int32) == nodes["depth"]).all()
     assert (ids.list.get(2).cast(pl.Int32) == nodes["turn"]).all()
+    assert (nodes["tree_id"] == nodes["instruction_id"]).all()
     later = nodes.filter(pl.col("turn") > 1)
     assert later["parent_id"].is_not_null().all()
     assert set(later["parent_id"]) <= set(nodes.filter(pl.col("expanded"))["node_id"])

@@ -46,11 +46,13 @@ def test_second_repro_does_nothing(smoke_project: Path) -> None:
         ("sources.synthetic.n", 150, {"select"}),
         ("model.pretrain.steps", 21, {"base"}),
         ("model.arch.hidden_size", 32, {"base"}),
-        ("seed", 1, {"base", "select", "interact"}),
+        ("seed", 1, {"base", "select", "interact", "tree"}),
         ("interact.max_turns", 3, {"interact"}),
         ("sandbox.timeout_s", 3.0, {"interact"}),
         ("actor.mistake_rate", 0.5, {"interact"}),
         ("critic.temperature", 0.7, {"interact"}),
+        ("tree.heldout_fraction", 0.1, {"tree"}),
+        ("tree.rm.max_pairs", 4, {"tree"}),
         ("runtime.device", "cuda", set()),
         ("runtime.workers", 1, set()),
         ("runtime.threads", 1, set()),
@@ -94,7 +96,7 @@ def test_mlflow_holds_one_parent_and_a_tagged_child_per_stage(smoke_project: Pat
     parents = [r for r in group if r.data.tags["preftree.role"] == "pipeline"]
     children = [r for r in group if r.data.tags["preftree.role"] == "stage"]
     assert len(parents) == 1
-    assert sorted(r.data.tags["dvc.stage"] for r in children) == ["base", "interact", "select"]
+    assert sorted(r.data.tags["dvc.stage"] for r in children) == ["base", "interact", "select", "tree"]
     for child in children:
         assert child.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
         assert child.data.tags["git.rev"] == rev
@@ -140,7 +142,7 @@ def test_exp_run_in_a_temp_dir_is_listed_and_logs_to_the_root_db(smoke_project: 
     )
     assert {r.data.tags["preftree.role"] for r in runs} == {"pipeline", "stage"}
     stages = sorted(r.data.tags["dvc.stage"] for r in runs if r.data.tags["preftree.role"] == "stage")
-    assert stages == ["interact", "select"]  # base is untouched; interact reads the new selection
+    assert stages == ["interact", "select", "tree"]  # base is untouched; the rest reads the new selection
     interact = next(r for r in runs if r.data.tags.get("dvc.stage") == "interact")
     assert interact.data.tags["dep.data/selected"].endswith(".dir")  # upstream md5 from dvc.lock
 
@@ -229,3 +231,76 @@ def test_base_with_a_local_checkpoint_records_it_without_copying(tmp_path: Path)
     proc = sh(root, sys.executable, "-m", "stages.base", check=False)
     assert proc.returncode != 0
     assert proc.stderr.strip().splitlines()[-1] == f"base: error: model.path={tmp_path / 'nowhere'} does not exist"
+
+
+def _views(root: Path) -> dict[str, pl.DataFrame]:
+    return {
+        f"{view}/{split}": pl.read_parquet(root / "data/tree" / view / f"{split}.parquet")
+        for view in ("sft", "pairs", "kto", "rm")
+        for split in ("train", "heldout")
+    }
+
+
+def test_tree_views_load_with_datasets_and_reimport_exactly(smoke_project: Path, tmp_path: Path) -> None:
+    import datasets
+
+    from preftree.release import write_release
+
+    features = datasets.load_dataset(
+        "parquet", data_files=str(smoke_project / "data/tree/pairs/train.parquet"), split="train"
+    ).features
+    assert features == datasets.Features(
+        {
+            "id": datasets.Value("string"),
+            "parent_id": datasets.Value("string"),
+            "task": datasets.Value("string"),
+            "dataset": datasets.Value("string"),
+            "trajectory": datasets.List({"from": datasets.Value("string"), "value": datasets.Value("string")}),
+            "chosen": datasets.Value("string"),
+            "rejected": datasets.Value("string"),
+        }
+    )
+    before = _views(smoke_project)
+    assert before["pairs/train"].height > 0 and before["rm/train"]["augmented"].any()
+    release = tmp_path / "release"
+    write_release({v: {s: before[f"{v}/{s}"] for s in ("train", "heldout")} for v in ("sft", "pairs")}, release)
+    original = (smoke_project / "params.yaml").read_text()
+    try:
+        _edit(smoke_project, "tree.source", "release")
+        _edit(smoke_project, "tree.input", str(release))
+        _edit(smoke_project, "tree.release.sft", "0000_sft.parquet")
+        sh(smoke_project, sys.executable, "-m", "stages.tree")
+        after = _views(smoke_project)
+        for name, frame in before.items():
+            assert after[name].equals(frame), name
+    finally:
+        (smoke_project / "params.yaml").write_text(original)
+        sh(smoke_project, "dvc", "checkout", "data/tree")
+        sh(smoke_project, "git", "checkout", "--", "metrics")
+    assert _status(smoke_project) == {}
+
+
+def test_a_bad_release_file_stops_tree_naming_file_row_and_field(smoke_project: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "rel"
+    bad.mkdir()
+    rows = [
+        {
+            "id": "a" * 64 + "_1_1",
+            "parent_id": "a" * 64,
+            "task": "Coding",
+            "dataset": "x",
+            "trajectory": [{"from": "user", "value": "q"}],
+            "chosen": "c",
+            "rejected": 3,
+        }
+    ]
+    (bad / "pairs.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    root = _with_params(
+        tmp_path, {"tree.source": "release", "tree.input": str(bad), "tree.release.pairs": "pairs.jsonl"}
+    )
+    proc = sh(root, sys.executable, "-m", "stages.tree", check=False)
+    assert proc.returncode != 0
+    assert (
+        proc.stderr.strip().splitlines()[-1]
+        == "tree: error: pairs.jsonl: row 0: field 'rejected': expected str, got int"
+    )
