@@ -56,30 +56,47 @@ def _msg(role: str, value: pl.Expr) -> pl.Expr:
 
 def with_trajectory(frame: pl.DataFrame, nodes: pl.DataFrame) -> pl.DataFrame:
     """Add `trajectory` to rows keyed by (tree_id, turn): the instruction, then for every earlier
-    turn of the tree its expanded action and the following user turn."""
-    history = nodes.filter(pl.col("expanded")).select(
-        "tree_id",
-        pl.col("turn").alias("h_turn"),
-        pl.concat_list(_msg("assistant", pl.col("action")), _msg("user", _user_turn())).alias("msgs"),
+    turn of the tree its expanded action and the user turn that followed it.
+
+    Messages are handled as flat rows (row, earlier turn, position, from, value), sorted once and
+    gathered with one group_by: about 6x faster at 1M nodes than concatenating nested lists
+    (bench/tree.py)."""
+    history = (
+        nodes.lazy()
+        .filter(pl.col("expanded"))
+        .select("tree_id", pl.col("turn").alias("h_turn"), "action", _user_turn().alias("user"))
     )
-    keys = frame.select("tree_id", "turn").unique()
+    seq = lambda k: pl.lit(k, dtype=pl.Int8).alias("seq")  # noqa: E731 - message position within a turn
+    messages = pl.concat(
+        [
+            history.select(
+                "tree_id", "h_turn", seq(0), pl.lit("assistant").alias("from"), pl.col("action").alias("value")
+            ),
+            history.select("tree_id", "h_turn", seq(1), pl.lit("user").alias("from"), pl.col("user").alias("value")),
+        ]
+    )
+    rows = frame.lazy().select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_i"), "tree_id", "turn", "instruction")
+    first = rows.select(
+        "_i",
+        pl.lit(0, dtype=pl.Int32).alias("h_turn"),
+        seq(0),
+        pl.lit("user").alias("from"),
+        pl.col("instruction").alias("value"),
+    )
     earlier = (
-        keys.join(history, on="tree_id")
+        rows.select("_i", "tree_id", "turn")
+        .join(messages, on="tree_id")
         .filter(pl.col("h_turn") < pl.col("turn"))
-        .sort("tree_id", "turn", "h_turn")
-        .group_by("tree_id", "turn", maintain_order=True)
-        .agg(pl.col("msgs").list.explode(keep_nulls=False, empty_as_null=False))
+        .select("_i", pl.col("h_turn").cast(pl.Int32), "seq", "from", "value")
     )
-    return (
-        frame.join(earlier, on=["tree_id", "turn"], how="left", maintain_order="left")
-        .with_columns(
-            pl.concat_list(
-                pl.concat_list(_msg("user", pl.col("instruction"))),
-                pl.col("msgs").fill_null(pl.lit([], dtype=pl.List(MESSAGE))),
-            ).alias("trajectory")
-        )
-        .drop("msgs")
+    trajectory = (
+        pl.concat([first, earlier])
+        .sort("_i", "h_turn", "seq")
+        .group_by("_i", maintain_order=True)
+        .agg(pl.struct("from", "value").alias("trajectory"))
+        .collect()
     )
+    return frame.with_columns(trajectory["trajectory"])
 
 
 def _ids() -> list[pl.Expr]:

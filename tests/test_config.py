@@ -26,7 +26,10 @@ from preftree.config import (
 from .conftest import REPO
 
 CONF = REPO / "conf"
-GROUPS = {g.name: sorted(p.stem for p in g.glob("*.yaml")) for g in CONF.iterdir() if g.is_dir()}
+# conf/accelerate holds accelerate launcher files (runtime.accelerate_config), not a Hydra group.
+GROUPS = {
+    g.name: sorted(p.stem for p in g.glob("*.yaml")) for g in CONF.iterdir() if g.is_dir() and g.name != "accelerate"
+}
 # Options that need a value from the user to validate (the composed file carries '???' until set).
 NEEDS = {("model", "local"): ["model.path=/ckpt"]}
 
