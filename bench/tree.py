@@ -435,13 +435,16 @@ def main() -> None:
     pc, pyc = total(pol), total(py)
     rows.clear(), py.clear()  # free the baseline's ~5 GB before the profile
     print(f"row counts per view/split equal on {part.height:,} nodes" + ("" if frac >= 1 else " (the baseline's part)"))
-    line = lambda label, sec, n, tail="": print(
-        f"{label:<36} {sec:8.2f} "
-        + " ".join(  # noqa: E731
-            f"{n[v]:>9,}" for v in T.VIEWS
+
+    def line(label, sec, n, tail=""):
+        return print(
+            f"{label:<36} {sec:8.2f} "
+            + " ".join(  # noqa: E731
+                f"{n[v]:>9,}" for v in T.VIEWS
+            )
+            + tail
         )
-        + tail
-    )
+
     print(f"\n{'implementation':<36} {'seconds':>8} " + " ".join(f"{c:>9}" for c in T.VIEWS) + "  python/polars")
     line("polars build_views+split_views", t_pol, pc)
     line(
