@@ -142,8 +142,6 @@ def _as_dict(obj: Any) -> Any:
 
 def write_loss_csv(history: list[dict], path: Path) -> None:
     """metrics/base_loss.csv for `dvc plots show` (x=step, y=loss)."""
-    from preftree.io import atomic_write_text
+    from preftree.io import write_csv
 
-    lines = [",".join(BASE_LOSS_COLUMNS)]
-    lines += [f"{r['step']},{r['loss']:.6f},{r['lr']:.6g},{r['tokens']}" for r in history]
-    atomic_write_text(path, "\n".join(lines) + "\n")
+    write_csv([{k: r[k] for k in BASE_LOSS_COLUMNS} for r in history], path, columns=list(BASE_LOSS_COLUMNS))

@@ -87,9 +87,10 @@ def write_parquet(df: pl.DataFrame, path: Path, *, plain_types: bool = False) ->
         raise
 
 
-def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
-    """Rows (one dict per logging step) as CSV for `dvc plots`; the union of keys, in first-seen order."""
-    columns: list[str] = []
+def write_csv(rows: list[dict[str, Any]], path: Path, columns: list[str] | None = None) -> None:
+    """Rows (one dict per logging step) as CSV for `dvc plots`: the given columns, else the union of
+    keys in first-seen order."""
+    columns = list(columns or [])
     for row in rows:
         columns += [k for k in row if k not in columns]
     lines = [",".join(columns)] + [
