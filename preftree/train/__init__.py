@@ -1,0 +1,1 @@
+"""Training stages on trl: SFT, preference learning (DPO / KTO / NCA) and the Eurus reward model."""

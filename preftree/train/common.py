@@ -1,0 +1,104 @@
+"""What every training stage shares: loading a policy, trainer arguments from typed params, a
+callback that streams the trainer's logs into the stage's MLflow run and a CSV, and weight digests.
+
+Semantic settings (lr, steps, batch size, beta, ...) come from the stage's declared params;
+placement and precision (device, bf16, gradient checkpointing) from `runtime`, so moving a run to a
+GPU reruns nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase, TrainerCallback
+
+from preftree.config import OptimParams, RuntimeParams
+from preftree.models.checkpoint import resolve_model_dir
+
+
+def load_policy(folder: Path, *, dtype: torch.dtype = torch.float32) -> tuple[Any, PreTrainedTokenizerBase]:
+    """A causal LM and its tokenizer from a model folder (or the checkpoint a pointer names)."""
+    path = resolve_model_dir(Path(folder))
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    if tokenizer.pad_token is None:
+        raise ValueError(f"{path}: the tokenizer has no pad token; set one explicitly (it must differ from eos)")
+    model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=dtype)
+    return model, tokenizer
+
+
+def use_cpu(runtime: RuntimeParams) -> bool:
+    return runtime.device == "cpu" or (runtime.device == "auto" and not torch.cuda.is_available())
+
+
+def trainer_kwargs(optim: OptimParams, *, out_dir: Path, seed: int, runtime: RuntimeParams) -> dict[str, Any]:
+    """TrainingArguments fields shared by SFTConfig / DPOConfig / KTOConfig / RewardConfig."""
+    return {
+        "output_dir": str(out_dir),
+        "learning_rate": optim.lr,
+        "num_train_epochs": optim.epochs,
+        "max_steps": optim.max_steps,
+        # transformers 5 dropped `warmup_ratio`: a float in [0, 1) for `warmup_steps` is the ratio of total steps
+        "warmup_steps": optim.warmup_ratio,
+        "lr_scheduler_type": optim.scheduler,
+        "per_device_train_batch_size": optim.batch_size,
+        "per_device_eval_batch_size": optim.batch_size,
+        "gradient_accumulation_steps": optim.grad_accum,
+        "weight_decay": optim.weight_decay,
+        "logging_steps": optim.logging_steps,
+        "seed": seed,
+        "data_seed": seed,
+        "report_to": [],  # the stage's own MLflow run gets the logs through LogCallback
+        "save_strategy": "no",
+        "bf16": runtime.bf16,
+        "gradient_checkpointing": runtime.gradient_checkpointing,
+        "use_cpu": use_cpu(runtime),
+        "dataloader_num_workers": 0,
+        "disable_tqdm": not runtime.progress,
+    }
+
+
+class LogCallback(TrainerCallback):
+    """Collects every training log line (for CSVs) and mirrors it into the active MLflow run."""
+
+    def __init__(self, prefix: str = "train/") -> None:
+        self.prefix = prefix
+        self.rows: list[dict[str, float]] = []
+
+    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001, ANN201 - HF callback signature
+        numeric = {
+            k: float(v) for k, v in (logs or {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+        }
+        if not numeric:
+            return
+        self.rows.append({"step": state.global_step, **numeric})
+        try:
+            import mlflow
+
+            if mlflow.active_run() is not None:
+                clean = {f"{self.prefix}{k.replace('/', '_') if '/' in k else k}": v for k, v in numeric.items()}
+                mlflow.log_metrics(clean, step=state.global_step)
+        except Exception:  # noqa: BLE001 - tracking must never break training
+            pass
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    """sha256 over the state dict (names, dtypes, bytes): equal digests = bit-identical weights."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(str(tensor.dtype).encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def deterministic_env() -> None:
+    """Settings that make CPU training bit-reproducible (see transformers' enable_full_determinism)."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=torch.cuda.is_available())
+    # Deterministic mode also fills every torch.empty with NaN; trl's chunked LM head allocates a large buffer per
+    # step, so this costs ~2x on CPU. Only reads of uninitialised memory would need it, which would be a bug anyway.
+    torch.utils.deterministic.fill_uninitialized_memory = False

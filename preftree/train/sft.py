@@ -1,0 +1,399 @@
+"""Supervised fine-tuning on the SFT view (reference/eurus.md §2.1), with trl's ``SFTTrainer``.
+
+The paper trains on every correct leaf of the trees *without* the interaction history (one
+instruction -> response pair per row, the ``sft`` view of ``preftree.tree``), optionally mixed with
+general chat data (UltraChat, ShareGPT, OpenOrca). Here:
+
+* :func:`sft_dataset` turns the SFT view into a conversational dataset (``messages`` =
+  ``[user: instruction, assistant: response]``, plus ``source``);
+* :func:`mixture_dataset` adds extra SFT sources (``sft.mixture``), each contributing
+  ``round(weight x len(sft view))`` rows, drawn deterministically from ``seed`` and the source name;
+* :func:`train_sft` trains with ``assistant_only_loss=True``: the loss covers the assistant content
+  and its closing ``<|end|>`` only (the chat template's ``{% generation %}`` span), never the user
+  turn or the role tags;
+* :func:`assistant_loss` is the one held-out metric: the mean cross-entropy per assistant token,
+  with exactly the masking and truncation the trainer uses (see :func:`encode_chat`).
+
+Determinism: the trainer is seeded (``seed`` / ``data_seed``) and runs under
+``torch.use_deterministic_algorithms``; on CPU two runs with one seed give bit-identical weights
+(same torch version and thread count), checked by ``weights_sha256``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import tempfile
+import time
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+import polars as pl
+import torch
+import torch.nn.functional as F
+
+from preftree.base_model import resolve_device
+from preftree.config import MixtureSourceParams, RuntimeParams, SFTParams
+from preftree.models.checkpoint import save_model_folder
+from preftree.train.common import LogCallback, deterministic_env, load_policy, trainer_kwargs, use_cpu, weights_digest
+
+BASE_SOURCE = "sft"  # the `source` value of rows from the SFT view
+ROLE_ALIASES = {
+    "system": "system",
+    "user": "user",
+    "human": "user",
+    "assistant": "assistant",
+    "gpt": "assistant",
+    "chatgpt": "assistant",
+}
+FIELD_KEYS = ("messages", "prompt", "response", "system")  # what `fields` may map to a source column
+MESSAGE = datasets.Features({"role": datasets.Value("string"), "content": datasets.Value("string")})
+FEATURES = datasets.Features({"messages": datasets.List(MESSAGE), "source": datasets.Value("string")})
+
+
+# --------------------------------------------------------------------------------------------
+# datasets
+
+
+def chat(instruction: str, response: str, system: str | None = None) -> list[dict[str, str]]:
+    """One single-turn conversation (an optional system message first)."""
+    head = [{"role": "system", "content": system}] if system else []
+    return [*head, {"role": "user", "content": instruction}, {"role": "assistant", "content": response}]
+
+
+def _dataset(messages: list[list[dict[str, str]]], sources: list[str]) -> datasets.Dataset:
+    return datasets.Dataset.from_dict({"messages": messages, "source": sources}, features=FEATURES)
+
+
+def sft_dataset(frame: pl.DataFrame) -> datasets.Dataset:
+    """The SFT view (``preftree.tree.SFT_SCHEMA``) as a conversational dataset: ``messages``, ``source``."""
+    missing = [c for c in ("instruction", "response") if c not in frame.columns]
+    if missing:
+        raise ValueError(f"sft view: missing column(s) {missing}; expected preftree.tree.SFT_SCHEMA")
+    bad = frame.filter(pl.col("instruction").is_null() | pl.col("response").is_null() | (pl.col("response") == ""))
+    if bad.height:
+        ident = bad["id"][0] if "id" in bad.columns else "?"
+        raise ValueError(f"sft view: {bad.height} row(s) with a null instruction or empty response, e.g. id {ident}")
+    messages = [chat(i, r) for i, r in zip(frame["instruction"].to_list(), frame["response"].to_list(), strict=True)]
+    return _dataset(messages, [BASE_SOURCE] * len(messages))
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be a string, got {type(value).__name__}")
+    return value
+
+
+def _messages_from_row(row: Mapping[str, Any], fields: Mapping[str, str]) -> list[dict[str, str]]:
+    """A row -> chat messages; raises ValueError (without the location) when the row is malformed."""
+
+    def column(key: str) -> Any:
+        name = fields.get(key, key)
+        if name not in row:
+            raise ValueError(f"no column {name!r} (columns: {', '.join(map(str, row))})")
+        return row[name]
+
+    if "prompt" in fields or "response" in fields:
+        system = row.get(fields["system"]) if "system" in fields else None
+        if system is not None:
+            system = _text(system, f"column {fields['system']!r}")
+        prompt = _text(column("prompt"), f"column {fields.get('prompt', 'prompt')!r}")
+        response = _text(column("response"), f"column {fields.get('response', 'response')!r}")
+        if not response.strip():
+            raise ValueError(f"column {fields.get('response', 'response')!r} is empty")
+        return chat(prompt, response, system or None)
+
+    raw = column("messages")
+    name = fields.get("messages", "messages")
+    if isinstance(raw, np.ndarray):
+        raw = raw.tolist()
+    if not isinstance(raw, list) or not raw:
+        raise ValueError(f"column {name!r} must be a non-empty list of messages, got {type(raw).__name__}")
+    out = []
+    for i, message in enumerate(raw):
+        if not isinstance(message, Mapping):
+            raise ValueError(f"{name}[{i}] must be a mapping with role/content, got {type(message).__name__}")
+        role = message.get("role", message.get("from"))
+        content = message.get("content", message.get("value"))
+        if role not in ROLE_ALIASES:
+            raise ValueError(f"{name}[{i}] has unknown role {role!r} (known: {', '.join(ROLE_ALIASES)})")
+        out.append({"role": ROLE_ALIASES[role], "content": _text(content, f"{name}[{i}].content")})
+    if not any(m["role"] == "assistant" and m["content"].strip() for m in out):
+        raise ValueError(f"column {name!r} has no non-empty assistant message")
+    return out
+
+
+def _source_rows(name: str, spec: MixtureSourceParams) -> Iterator[tuple[int, Any]]:
+    from preftree.sources.files import read_hf, read_rows
+
+    if (spec.path is None) == (spec.hf_id is None):
+        raise ValueError(f"sft.mixture.{name}: set exactly one of `path` or `hf_id`")
+    if spec.path is not None:
+        yield from read_rows(spec.path, source=f"sft.mixture.{name}")
+    else:
+        yield from read_hf(spec.hf_id, split=spec.split)
+
+
+def read_mixture_source(name: str, spec: MixtureSourceParams) -> list[list[dict[str, str]]]:
+    """Every row of one mixture source as chat messages; a malformed row raises naming source and row."""
+    from preftree.sources.files import RowError
+
+    unknown = sorted(set(spec.fields) - set(FIELD_KEYS))
+    if unknown:
+        raise ValueError(f"sft.mixture.{name}.fields: unknown key(s) {unknown} (known: {', '.join(FIELD_KEYS)})")
+    if ("prompt" in spec.fields) != ("response" in spec.fields):
+        raise ValueError(f"sft.mixture.{name}.fields: map both `prompt` and `response`, or neither")
+    where = spec.path if spec.path is not None else f"{spec.hf_id} [{spec.split}]"
+    rows = []
+    for index, row in _source_rows(name, spec):
+        try:
+            if isinstance(row, RowError):
+                raise ValueError(f"{row.reason}: {row.raw[:200]!r}")
+            if not isinstance(row, Mapping):
+                raise ValueError(f"expected an object, got {type(row).__name__}")
+            rows.append(_messages_from_row(row, spec.fields))
+        except ValueError as err:
+            raise ValueError(f"sft.mixture.{name}: row {index} of {where}: {err}") from None
+    return rows
+
+
+def _draw(n_rows: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` row indices out of ``n_rows``: whole passes over the rows, then a sample without replacement
+    for the remainder (so every row is used k or k+1 times when n > n_rows)."""
+    passes, rest = divmod(n, n_rows)
+    tail = np.sort(rng.choice(n_rows, size=rest, replace=False))
+    return np.concatenate([np.tile(np.arange(n_rows), passes), tail]).astype(np.int64)
+
+
+def mixture_dataset(base: datasets.Dataset, mixture: Mapping[str, MixtureSourceParams], seed: int) -> datasets.Dataset:
+    """The SFT dataset plus, per mixture source, ``round(weight x len(base))`` of its rows.
+
+    Rows are drawn from a generator seeded by ``(seed, crc32(name))``: the same params give the same
+    rows, and adding a source leaves the others' draws unchanged. ``source`` names each row's origin.
+    """
+    messages = list(base["messages"])
+    sources = list(base["source"]) if "source" in base.column_names else [BASE_SOURCE] * len(base)
+    for name, spec in mixture.items():
+        if spec.weight < 0:
+            raise ValueError(f"sft.mixture.{name}.weight must be >= 0, got {spec.weight}")
+        n = round(spec.weight * len(base))
+        if n == 0:
+            continue
+        rows = read_mixture_source(name, spec)
+        if not rows:
+            raise ValueError(f"sft.mixture.{name}: the source has no rows")
+        rng = np.random.default_rng([seed, zlib.crc32(name.encode("utf-8"))])
+        for i in _draw(len(rows), n, rng):
+            messages.append(rows[i])
+            sources.append(name)
+    return _dataset(messages, sources)
+
+
+# --------------------------------------------------------------------------------------------
+# the assistant-only loss
+
+
+def encode_chat(tokenizer: Any, messages: Sequence[Mapping[str, str]], max_length: int | None) -> tuple[list, list]:
+    """``(input_ids, labels)`` as ``SFTTrainer(assistant_only_loss=True)`` builds them: labels are the
+    ids inside the template's ``{% generation %}`` spans (assistant content + its end token) and -100
+    elsewhere, truncated to the first ``max_length`` tokens."""
+    out = tokenizer.apply_chat_template(
+        list(messages), tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+    )
+    ids = list(out["input_ids"])
+    labels = [t if m else -100 for t, m in zip(ids, out["assistant_masks"], strict=True)]
+    if max_length is not None:
+        ids, labels = ids[:max_length], labels[:max_length]
+    return ids, labels
+
+
+def _model_device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def assistant_loss(model: Any, tokenizer: Any, frame: pl.DataFrame, max_length: int, batch_size: int) -> float:
+    """Mean next-token cross-entropy (nats) over the assistant tokens of an SFT view.
+
+    Token-weighted (sum over every assistant token / their count), the same reduction as the
+    trainer's loss; rows whose assistant tokens are all truncated away are skipped, as in training.
+    """
+    rows = sft_dataset(frame)["messages"]
+    encoded = [encode_chat(tokenizer, m, max_length) for m in rows]
+    encoded = [e for e in encoded if any(label != -100 for label in e[1][1:])]
+    if not encoded:
+        raise ValueError("assistant_loss: no row has an assistant token within max_length")
+    encoded.sort(key=lambda e: len(e[0]))  # similar lengths per batch: less padding
+    device = _model_device(model)
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    try:
+        for start in range(0, len(encoded), batch_size):
+            chunk = encoded[start : start + batch_size]
+            width = max(len(ids) for ids, _ in chunk)
+            ids = torch.full((len(chunk), width), tokenizer.pad_token_id, dtype=torch.long)
+            labels = torch.full((len(chunk), width), -100, dtype=torch.long)
+            mask = torch.zeros((len(chunk), width), dtype=torch.long)
+            for row, (i, lab) in enumerate(chunk):
+                ids[row, : len(i)] = torch.tensor(i)
+                labels[row, : len(lab)] = torch.tensor(lab)
+                mask[row, : len(i)] = 1
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False).logits
+            targets = labels[:, 1:].to(device)
+            nll = F.cross_entropy(
+                logits[:, :-1].float().reshape(-1, logits.size(-1)), targets.reshape(-1), reduction="sum"
+            )
+            total += float(nll)
+            count += int((targets != -100).sum())
+    finally:
+        model.train(was_training)
+    return total / count
+
+
+# --------------------------------------------------------------------------------------------
+# training
+
+
+@contextlib.contextmanager
+def deterministic_training() -> Iterator[None]:
+    """``common.deterministic_env`` for the block, then the previous global torch settings again."""
+    before = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.utils.deterministic.fill_uninitialized_memory,
+    )
+    deterministic_env()
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+        torch.utils.deterministic.fill_uninitialized_memory = before[2]
+
+
+@contextlib.contextmanager
+def dataset_progress(enabled: bool) -> Iterator[None]:
+    """Show the trainer's dataset preparation bars only when ``runtime.progress`` asks for them."""
+    before = not datasets.are_progress_bars_disabled()
+    if enabled:
+        datasets.enable_progress_bars()
+    else:
+        datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        (datasets.enable_progress_bars if before else datasets.disable_progress_bars)()
+
+
+@contextlib.contextmanager
+def no_hub_telemetry() -> Iterator[None]:
+    """trl trainers ping the Hub on construction unless telemetry is off; keep the run offline."""
+    import huggingface_hub.constants as hub_constants
+
+    saved = hub_constants.HF_HUB_DISABLE_TELEMETRY
+    hub_constants.HF_HUB_DISABLE_TELEMETRY = True
+    try:
+        yield
+    finally:
+        hub_constants.HF_HUB_DISABLE_TELEMETRY = saved
+
+
+def sft_config(params: SFTParams, *, out_dir: Path, seed: int, runtime: RuntimeParams) -> Any:
+    """The SFTConfig of the stage: shared trainer args + assistant-only loss, packing, max_length."""
+    from trl import SFTConfig
+
+    return SFTConfig(
+        **trainer_kwargs(params.optim, out_dir=out_dir, seed=seed, runtime=runtime),
+        assistant_only_loss=True,
+        packing=params.packing,
+        max_length=params.optim.max_length,
+        include_num_input_tokens_seen="non_padding",
+    )
+
+
+def _as_dict(obj: Any) -> Any:
+    return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj
+
+
+def train_sft(
+    model_dir: Path,
+    train: pl.DataFrame,
+    heldout: pl.DataFrame,
+    params: SFTParams,
+    *,
+    seed: int,
+    runtime: RuntimeParams,
+    out_dir: Path,
+    card: dict,
+) -> dict:
+    """Fine-tune the policy in ``model_dir`` on the SFT view (+ mixture); save an HF folder to ``out_dir``.
+
+    Returns the metrics (``heldout_loss_base`` / ``heldout_loss_sft``: :func:`assistant_loss` of the
+    model before / after training; ``train_loss_final``: the last logged training loss;
+    ``train_seconds``, ``train_tokens`` (non-pad tokens) and ``train_tokens_per_second``;
+    ``weights_sha256``; row counts) and, under ``log``, the trainer's log rows.
+    """
+    from trl import SFTTrainer
+
+    if train.height == 0:
+        raise ValueError("sft: the training view is empty")
+    model, tokenizer = load_policy(Path(model_dir))
+    optim = params.optim
+    dataset = sft_dataset(train)
+    if params.mixture:
+        dataset = mixture_dataset(dataset, params.mixture, seed)
+    rows = {}
+    for source in dataset["source"]:
+        rows[source] = rows.get(source, 0) + 1
+
+    model.to(torch.device("cpu") if use_cpu(runtime) else resolve_device(runtime.device))  # where the trainer runs
+    loss_base = (
+        assistant_loss(model, tokenizer, heldout, optim.max_length, optim.batch_size) if heldout.height else None
+    )
+
+    log = LogCallback()
+    with (
+        tempfile.TemporaryDirectory(prefix="sft-trainer-") as scratch,
+        no_hub_telemetry(),
+        dataset_progress(runtime.progress),
+        deterministic_training(),
+    ):
+        config = sft_config(params, out_dir=Path(scratch), seed=seed, runtime=runtime)
+        trainer = SFTTrainer(
+            model=model, args=config, train_dataset=dataset, processing_class=tokenizer, callbacks=[log]
+        )
+        start = time.perf_counter()
+        output = trainer.train()
+        seconds = time.perf_counter() - start
+        tokens = int(trainer.state.num_input_tokens_seen)
+        steps = int(trainer.state.global_step)
+    model = trainer.model
+    loss_sft = assistant_loss(model, tokenizer, heldout, optim.max_length, optim.batch_size) if heldout.height else None
+    model.to("cpu")
+    losses = [r["loss"] for r in log.rows if "loss" in r]
+    metrics: dict[str, Any] = {
+        "heldout_loss_base": loss_base,
+        "heldout_loss_sft": loss_sft,
+        "train_loss_final": losses[-1] if losses else float(output.training_loss),
+        "train_loss_mean": float(output.training_loss),
+        "train_steps": steps,
+        "train_rows": len(dataset),
+        "train_rows_by_source": rows,
+        "heldout_rows": heldout.height,
+        "train_seconds": seconds,
+        "train_tokens": tokens,
+        "train_tokens_per_second": tokens / seconds if seconds > 0 else None,
+        "weights_sha256": weights_digest(model),
+    }
+    full_card = {
+        **card,
+        "stage": card.get("stage", "sft"),
+        "params": {**card.get("params", {}), "seed": seed, "sft": _as_dict(params)},
+        "metrics": {**card.get("metrics", {}), **metrics},
+    }
+    save_model_folder(model, tokenizer, Path(out_dir), full_card)
+    return {**metrics, "log": log.rows}
