@@ -115,6 +115,9 @@ def parent_run_id(client: Any, experiment_id: str, group: str, root: Path) -> st
             "dvc.baseline_rev": os.environ.get("DVC_EXP_BASELINE_REV", ""),
         },
     )
+    # The parent only groups its children (stages may come and go over several `dvc repro` calls):
+    # mark it finished at once so the MLflow UI never shows a pipeline stuck in RUNNING.
+    client.set_terminated(run.info.run_id, "FINISHED")
     return run.info.run_id
 
 

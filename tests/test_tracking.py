@@ -73,6 +73,7 @@ def test_child_run_carries_lineage_tags_params_and_metrics(project: Path) -> Non
     parents = [r for r in runs if r.data.tags.get("preftree.role") == "pipeline"]
     children = [r for r in runs if r.data.tags.get("preftree.role") == "stage"]
     assert len(parents) == 1 and len(children) == 1
+    assert parents[0].info.status == "FINISHED" and children[0].info.status == "FINISHED"
     child = children[0]
     tags = child.data.tags
     assert tags["dvc.stage"] == "use"
