@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -76,9 +77,9 @@ class LogCallback(TrainerCallback):
             return
         self.rows.append({"step": state.global_step, **numeric})
         try:
-            import mlflow
-
-            if mlflow.active_run() is not None:
+            # Not imported = no run can be active; importing it here would cost ~1 s inside the training loop.
+            mlflow = sys.modules.get("mlflow")
+            if mlflow is not None and mlflow.active_run() is not None:
                 clean = {f"{self.prefix}{k.replace('/', '_') if '/' in k else k}": v for k, v in numeric.items()}
                 mlflow.log_metrics(clean, step=state.global_step)
         except Exception:  # noqa: BLE001 - tracking must never break training
