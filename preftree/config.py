@@ -127,9 +127,17 @@ class DecontaminateParams:
 
 
 @dataclass(frozen=True)
+class DifficultyBounds:
+    min_steps: int | None = None
+    max_steps: int | None = None
+
+
+@dataclass(frozen=True)
 class DifficultyParams:
     min_steps: int | None = None
     max_steps: int | None = None
+    # per dataset, bounds that replace min_steps/max_steps for it (the paper keeps TabMWP's levels 4-5)
+    per_dataset: dict[str, DifficultyBounds] = field(default_factory=dict)
     # Hook for "drop what a policy solves": a file (parquet/jsonl/txt) of instruction ids a policy
     # solved, e.g. written by a later eval run. null = no policy filter.
     solved_ids: str | None = None
@@ -137,7 +145,8 @@ class DifficultyParams:
 
 @dataclass(frozen=True)
 class CapsParams:
-    per_pattern: int | None = None  # at most k per (dataset, pattern), like the paper's MathQA rule
+    per_pattern: int | None = None  # at most k per (dataset, pattern), for every dataset
+    per_pattern_by_dataset: dict[str, int] = field(default_factory=dict)  # overrides it per dataset (MathQA: 5)
     per_dataset: dict[str, int] = field(default_factory=dict)  # stratified sample of at most n per dataset
 
 
@@ -211,6 +220,9 @@ class InteractParams:
     guided: bool = True  # last resort: the actor sees the ground truth (paper App. A.2 step 3)
     limit: int | None = 400  # process at most this many selected instructions (None = all)
     shard_size: int = 50  # instructions per shard: the unit of checkpointing and resume
+    # who judges Coding problems without tests or answer (Magicoder): none (the stage fails on such
+    # records) | critic (an LLM judge on the critic's backend settings; paper: GPT-4 Turbo)
+    judge: Literal["none", "critic"] = "none"
 
 
 # --------------------------------------------------------------------------------------------
@@ -242,6 +254,8 @@ class TreeParams:
     sft_history: bool = False  # paper: SFT on correct leaves without interaction history
     heldout_fraction: float = 0.05  # of instructions (parent_id), for held-out losses and RM accuracy
     rm: RMAugmentParams = field(default_factory=RMAugmentParams)
+    # datasets whose trees give SFT rows but no pairs / KTO / RM rows (paper: Magicoder, 0 pairs)
+    sft_only: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------------

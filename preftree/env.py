@@ -9,9 +9,30 @@ actions for one instruction record (``preftree.schema.INSTRUCTION_SCHEMA`` as a 
   "Answer:" in the text after the last fence). Without code it is judged like ``Math_CoT``.
 * ``Math_CoT``: never executed (mode ``cot``); the answer is the last ``\\boxed{...}`` or the text after
   a final "Answer:" / "The answer is".
-* ``Coding``: the code must pass every test of ``record["tests"]`` (``sandbox.run_tests``, which only
-  reports a pass when the tests really ran to the end); mode ``pot``. No code = wrong.
-* ``Logic``: the option letter after "Answer:" against ``record["answer"]`` (mode ``cot``).
+* ``Coding`` (mode ``pot``; an action without code is wrong, status ``no_code``), judged one of three
+  ways, by what the record holds:
+
+  - **snippet tests** (``record["tests"]`` are Python statements): the code must pass every test
+    (``sandbox.run_tests``, which only reports a pass when the tests really ran to the end).
+  - **stdin/stdout cases** (every test is a ``stdio_test`` string, see there): the code runs as a
+    ``__main__`` script once per case inside one sandboxed process (``sandbox.run_stdio``), its
+    output compared with the expected one token by token (numbers within 1e-6). A list mixing
+    snippets and stdio cases is a malformed record: ``ValueError``.
+  - **answer-judged** (no tests and a non-empty ``record["answer"]``; WikiTableQuestions): executed like
+    ``Math_PoT`` (``prior_code`` replayed), after the reference's ``setup`` program when the reference
+    is a table (``{"kind": "table", "setup": ...}``, which builds the SQLite table ``data_table`` in the
+    variable ``conn``; the setup is replayed silently as the first prior cell). The answer is the
+    final answer stated after the last code block (``<solution>...</solution>``, ``\\boxed{}``,
+    "Answer:"), else the last non-empty stdout line (a printed ``fetchall()`` list of tuples reads as
+    its values joined by ", "); no answer when the run failed. It must match (``answers_match``) the
+    gold answers joined with ", " (the reference's ``answers`` list, else ``record["answer"]`` as it
+    stands); several gold answers may also come in any order. An action without code is judged on
+    its stated answer alone (mode ``cot``, status ``not_run``, like ``Math_PoT``).
+
+  A Coding record with neither tests nor an answer is always wrong.
+* ``Logic``: the option letter after "Answer:" against ``record["answer"]`` (mode ``cot``); when the
+  ground truth is not an option letter (HotpotQA, StrategyQA), the text after the last "Answer:"
+  against it, both normalised as HotpotQA's exact match does (``normalize_text_answer``).
 
 Observation text (UltraInteract's format, reference/eurus.md §1.1)::
 
@@ -22,12 +43,25 @@ The ``Out:`` part is capped at ``OUT_LIMIT`` (2,000) characters followed by ``"\
 a run that printed nothing shows ``[Executed Successfully with No Output]``; a timeout / memory /
 output limit / kill is named (``Out: TimeoutError: execution exceeded 5.0 s``). Code that does not
 compile is never executed: ``syntax_ok=False``, status ``syntax_error``, wrong, and the Out line shows
-the compiler's message. For Coding the Out line is the solution's own stdout, or the end of the
-traceback, which names the first failing assert line and nothing else of the hidden tests.
+the compiler's message. For Coding with snippet tests the Out line is the solution's own stdout, or
+the end of the traceback, which names the first failing assert line and nothing else of the hidden
+tests. With stdio cases it is ``Passed all N test cases.``, or it names the first failing case and
+shows that case only::
+
+    Wrong answer on test case 2 of 5.       (or "Runtime error on ...", then the traceback; or the
+    Input:                                   limit message, e.g. "TimeoutError: execution exceeded
+    <stdin>                                  5.0 s on test case 2 of 5", when a limit ended the run)
+    Expected output:
+    <expected stdout>
+    Your output:
+    <what the solution printed>
+
+each block capped at ``CASE_SHOW`` (300) characters (then `` ... [truncated]``).
 
 Statuses: the sandbox's (``ok``, ``error``, ``timeout``, ``memory``, ``output_limit``, ``killed``), plus
-``syntax_error``, ``failed`` (Coding: exited cleanly but the tests did not run to the end), ``no_code``
-(Coding action without code) and ``not_run`` (CoT / Logic / PoT-without-code).
+``syntax_error``, ``failed`` (Coding: exited cleanly but the tests did not run to the end, or a stdio
+case printed a wrong answer), ``no_code`` (Coding action without code) and ``not_run`` (CoT / Logic /
+PoT-without-code / answer-judged Coding without code).
 
 State across the turns of one trajectory (the "stateful Jupyter notebook" the PoT prompt promises)
 is implemented by **replay**: ``prior_code`` holds the code of the trajectory's earlier actions that
@@ -45,6 +79,8 @@ shows its ``repr`` (when not None) on stdout; replayed cells show nothing.
 
 from __future__ import annotations
 
+import ast
+import json
 import re
 import textwrap
 import traceback
@@ -62,6 +98,7 @@ from preftree.sources.adapters import canonical_number, last_boxed
 
 __all__ = [
     "OUT_LIMIT",
+    "STDIO_HEADER",
     "Observation",
     "answers_match",
     "build_program",
@@ -69,6 +106,8 @@ __all__ = [
     "evaluate_actions",
     "extract_answer",
     "extract_code",
+    "parse_stdio_test",
+    "stdio_test",
     "syntax_ok",
 ]
 
@@ -78,6 +117,45 @@ NO_OUTPUT = "[Executed Successfully with No Output]"
 TRUNCATED = "[Output Truncated]"
 CORRECT = "Your answer is correct."
 WRONG = "Your answer is wrong."
+CASE_SHOW = 300  # characters of a stdio case's input / expected / actual output shown in the Out: text
+STDIO_HEADER = "%%stdio"  # first line of a stdin/stdout test case (see ``stdio_test``)
+
+
+# ----------------------------------------------------------------------------- stdio test cases
+
+
+def stdio_test(stdin: str, stdout: str) -> str:
+    """Encode one stdin/stdout test case as a ``record["tests"]`` string.
+
+    Contract: the line ``%%stdio``, a newline, then one JSON object ``{"input": <stdin>, "output":
+    <expected stdout>}`` (both strings, ``ensure_ascii=False``, no other keys). The header is a
+    Python syntax error, so a stdio case handed to a snippet runner by mistake fails loudly instead
+    of passing as a no-op expression. ``parse_stdio_test`` is the inverse.
+    """
+    if not isinstance(stdin, str) or not isinstance(stdout, str):
+        raise TypeError("stdio_test: input and output must be str")
+    return STDIO_HEADER + "\n" + json.dumps({"input": stdin, "output": stdout}, ensure_ascii=False)
+
+
+def parse_stdio_test(test: str) -> tuple[str, str] | None:
+    """``(stdin, expected stdout)`` of a ``stdio_test`` string; None for anything else (a snippet).
+
+    A string that starts with the header but whose body is not the JSON object of the contract
+    raises ``ValueError`` (a malformed record, never silently read as a snippet).
+    """
+    if not test.startswith(STDIO_HEADER + "\n"):
+        return None
+    try:
+        data = json.loads(test[len(STDIO_HEADER) + 1 :])
+    except ValueError as err:
+        raise ValueError(f"malformed stdio test case: invalid JSON ({err})") from None
+    if (
+        not isinstance(data, dict)
+        or set(data) != {"input", "output"}
+        or not all(isinstance(v, str) for v in data.values())
+    ):
+        raise ValueError('malformed stdio test case: expected {"input": str, "output": str}')
+    return data["input"], data["output"]
 
 
 @dataclass(frozen=True)
@@ -475,24 +553,54 @@ _OPTION = re.compile(r"^\s*\(?([A-Z])[.)]\s+(.+?)\s*$", re.MULTILINE)
 
 
 def _logic_answer(action: str, problem: str) -> str | None:
-    """The option letter; when the action names an option by its text instead, that option's letter."""
-    letter = extract_answer(action, "Logic")
-    if letter is not None:
-        return letter
+    """The option letter; when the action names an option by its text instead, that option's letter
+    (an answer repeating an option that starts like a letter, "A scientist ...", is read as that option)."""
     line = _after_last_mark(action)
-    if line is None:
-        return None
-    said = _norm_str(line.strip().strip("*"))
-    hits = {m.group(1) for m in _OPTION.finditer(problem) if _norm_str(m.group(2)) == said}
-    return hits.pop() if len(hits) == 1 else None
+    if line is not None:
+        said = _norm_str(line.strip().strip("*"))
+        hits = {m.group(1) for m in _OPTION.finditer(problem) if _norm_str(m.group(2)) == said}
+        if len(hits) == 1:
+            return hits.pop()
+    return extract_answer(action, "Logic")
 
 
 def _letter(truth: str) -> str:
     return truth.strip().strip("()").strip().rstrip(".").upper()
 
 
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_YES_NO = {"true": "yes", "false": "no"}
+
+
+def normalize_text_answer(text: str) -> str:
+    """HotpotQA's answer normalisation: lower case, punctuation and articles removed, spaces collapsed;
+    "true" / "false" read as "yes" / "no" (StrategyQA's boolean answers)."""
+    s = text.casefold()
+    s = "".join(ch for ch in s if ch.isalnum() or ch.isspace())
+    s = " ".join(_ARTICLES.sub(" ", s).split())
+    return _YES_NO.get(s, s)
+
+
+def is_option_letter(truth: str) -> bool:
+    """True when a Logic ground truth is an option letter ("B", "(B)", "b."): judged by letter."""
+    return re.fullmatch(r"\(?[A-Ha-h]\)?\.?", truth.strip()) is not None
+
+
+def _logic_text_answer(action: str) -> str | None:
+    line = _after_last_mark(action)
+    if line is None:
+        return None
+    line = line.strip().strip("*").strip()
+    return line or None
+
+
 def _cot(record: Mapping[str, Any], action: str, task: str) -> Observation:
-    if task == "Logic":
+    if task == "Logic" and not is_option_letter(str(record["answer"])):
+        # free-text answers (HotpotQA spans, StrategyQA yes/no): exact match after normalisation
+        answer = _logic_text_answer(action)
+        truth = normalize_text_answer(str(record["answer"]))
+        correct = answer is not None and bool(truth) and normalize_text_answer(answer) == truth
+    elif task == "Logic":
         answer = _logic_answer(action, str(record.get("problem") or ""))
         correct = answer is not None and answer == _letter(str(record["answer"]))
     else:
@@ -516,15 +624,22 @@ def evaluate_actions(
 ) -> list[Observation]:
     """Judge candidate ``actions`` for one instruction ``record``; one Observation per action, in order.
 
-    ``prior_code``: Math_PoT only, the code of the trajectory's earlier actions that ran without error
-    (see ``carry_over``); replayed silently before each new action's code. Sandbox jobs run through
-    ``sandbox.run_many`` / ``sandbox.run_tests`` on up to ``workers`` processes at once.
+    ``prior_code``: Math_PoT and answer-judged Coding only, the code of the trajectory's earlier
+    actions that ran without error (see ``carry_over``); replayed silently before each new action's
+    code (after a table reference's setup). Sandbox jobs run through ``sandbox.run_many`` /
+    ``sandbox.run_tests`` / ``sandbox.run_stdio`` on up to ``workers`` processes at once. Raises
+    ``ValueError`` for an unknown task or a Coding record whose tests mix snippets and stdio cases.
     """
     task = str(record["task"])
     if task not in ("Math_CoT", "Math_PoT", "Coding", "Logic"):
         raise ValueError(f"unknown task {task!r}")
+    mode = _coding_mode(record) if task == "Coding" else None
+    replay = list(prior_code)
+    if mode == "answer":
+        setup = _table_setup(record)
+        replay = [setup, *prior_code] if setup.strip() else replay
     results: list[Observation | None] = [None] * len(actions)
-    cell = f"<cell-{len([c for c in prior_code if c.strip() and syntax_ok(c)]) + 1}>"
+    cell = f"<cell-{len([c for c in replay if c.strip() and syntax_ok(c)]) + 1}>"
     pot_jobs: list[tuple[int, str]] = []
     coding_jobs: list[tuple[int, str]] = []
     for i, action in enumerate(actions):
@@ -532,20 +647,34 @@ def evaluate_actions(
         if task in ("Math_CoT", "Logic") or (task == "Math_PoT" and not code.strip()):
             results[i] = _cot(record, action, task)
         elif task == "Coding" and not code.strip():
-            results[i] = Observation(_text(None, False), False, "pot", "", None, "no_code", True)
+            if mode == "answer":  # a final-answer turn: judged on the stated answer, like Math_PoT
+                answer = _stated_answer(action)
+                correct = answer is not None and _matches_gold(answer, _gold_answers(record))
+                results[i] = Observation(_text(None, correct), correct, "cot", "", answer, "not_run", True)
+            else:
+                results[i] = Observation(_text(None, False), False, "pot", "", None, "no_code", True)
         elif not syntax_ok(code):
-            results[i] = _syntax_error(code, cell if task == "Math_PoT" else "<solution>")
-        elif task == "Math_PoT":
+            results[i] = _syntax_error(code, cell if task == "Math_PoT" or mode == "answer" else "<solution>")
+        elif task == "Math_PoT" or mode == "answer":
             pot_jobs.append((i, code))
         else:
             coding_jobs.append((i, code))
 
     if pot_jobs:
-        jobs = [sandbox.Job(code=build_program(code, prior_code), limits=limits) for _, code in pot_jobs]
+        jobs = [sandbox.Job(code=build_program(code, replay), limits=limits) for _, code in pot_jobs]
         for (i, code), result in zip(pot_jobs, sandbox.run_many(jobs, workers), strict=True):
-            results[i] = _pot_observation(record, actions[i], code, result, limits)
+            if mode == "answer":
+                results[i] = _answer_observation(record, actions[i], code, result, limits)
+            else:
+                results[i] = _pot_observation(record, actions[i], code, result, limits)
 
-    if coding_jobs:
+    if coding_jobs and mode == "stdio":
+        cases = [c for c in (parse_stdio_test(str(t)) for t in record["tests"]) if c is not None]
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(coding_jobs)))) as pool:
+            runs = list(pool.map(lambda c: sandbox.run_stdio(c, cases, limits=limits), [c for _, c in coding_jobs]))
+        for (i, code), run in zip(coding_jobs, runs, strict=True):
+            results[i] = _stdio_observation(code, cases, run, limits)
+    elif coding_jobs:
         tests = [str(t) for t in (record.get("tests") or [])]
 
         def one(code: str) -> tuple[bool, ExecResult]:
@@ -567,6 +696,154 @@ def evaluate_actions(
                 body = _out(result, limits, stdout)
             results[i] = Observation(_text(body, correct), correct, "pot", code, None, status, True)
     return [r for r in results if r is not None]
+
+
+# ----------------------------------------------------------------------------- Coding: the three judges
+
+
+def _coding_mode(record: Mapping[str, Any]) -> Literal["snippets", "stdio", "answer"]:
+    """How a Coding record is judged (see the module docstring); ValueError for mixed tests."""
+    tests = [str(t) for t in (record.get("tests") or [])]
+    n_stdio = sum(parse_stdio_test(t) is not None for t in tests)
+    if n_stdio and n_stdio != len(tests):
+        raise ValueError(
+            f"Coding record {record.get('id')!r}: its tests mix {n_stdio} stdio case(s) with "
+            f"{len(tests) - n_stdio} Python snippet(s); a record must use one kind"
+        )
+    if n_stdio:
+        return "stdio"
+    if not tests and str(record.get("answer") or "").strip():
+        return "answer"
+    return "snippets"
+
+
+def _reference(record: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        ref = json.loads(str(record.get("reference") or "{}"))
+    except ValueError:
+        return {}
+    return ref if isinstance(ref, dict) else {}
+
+
+def _table_setup(record: Mapping[str, Any]) -> str:
+    """The setup program of a ``{"kind": "table"}`` reference ("" for any other reference)."""
+    ref = _reference(record)
+    setup = ref.get("setup") if ref.get("kind") == "table" else None
+    return setup if isinstance(setup, str) else ""
+
+
+def _gold_answers(record: Mapping[str, Any]) -> list[str]:
+    """The reference's ``answers`` list when it has one, else ``[record["answer"]]``."""
+    golds = _reference(record).get("answers")
+    if isinstance(golds, list) and golds and all(isinstance(g, str) and g.strip() for g in golds):
+        return [g.strip() for g in golds]
+    return [str(record.get("answer") or "").strip()]
+
+
+def _matches_gold(pred: str, golds: Sequence[str]) -> bool:
+    """``answers_match`` against the gold answers joined with ", "; several golds in any order."""
+    if answers_match(pred, ", ".join(golds)):
+        return True
+    if len(golds) < 2:
+        return False
+    text = _clean(pred)
+    if _bracketed(text):
+        text = text[1:-1]
+    unused = [part.strip() for part in _split_top(text)]
+    if len(unused) != len(golds):
+        return False
+    for gold in golds:
+        hit = next((k for k, part in enumerate(unused) if answers_match(part, gold)), None)
+        if hit is None:
+            return False
+        unused.pop(hit)
+    return True
+
+
+_SOLUTION_TAG = re.compile(r"<solution>(.*?)</solution>", re.IGNORECASE | re.DOTALL)
+
+
+def _stated_answer(text: str) -> str | None:
+    """The final answer stated in ``text``: the last ``<solution>...</solution>`` (whitespace
+    collapsed), else the last ``\\boxed{}`` / "Answer:" as for Math_PoT; None when none is stated."""
+    tags = _SOLUTION_TAG.findall(text)
+    if tags:
+        value = " ".join(tags[-1].split())
+        return value or None
+    return extract_answer(text, "Math_PoT")
+
+
+def _output_answer(stdout: str) -> str | None:
+    """The last non-empty stdout line; a Python literal list / tuple on it (a printed ``fetchall()``,
+    e.g. ``[('Bob',), ('Ann',)]``) reads as its values joined by ", " (``Bob, Ann``)."""
+    line = _last_line(stdout)
+    if line is None or len(line) > 10_000 or line[:1] not in "[(":
+        return line
+    try:
+        value = ast.literal_eval(line)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return line
+    if not isinstance(value, (list, tuple)):
+        return line
+    flat: list[Any] = []
+    for item in value:
+        flat.extend(item if isinstance(item, (list, tuple)) else [item])
+    if not flat or any(isinstance(v, (list, tuple, dict, set)) for v in flat):
+        return line
+    return ", ".join(str(v) for v in flat)
+
+
+def _answer_observation(
+    record: Mapping[str, Any], action: str, code: str, result: ExecResult, limits: SandboxParams
+) -> Observation:
+    answer: str | None = None
+    if result.status == "ok":
+        answer = _stated_answer(_text_after_code(action)) or _output_answer(result.stdout)
+    correct = answer is not None and _matches_gold(answer, _gold_answers(record))
+    return Observation(_text(_out(result, limits), correct), correct, "pot", code, answer, result.status, True)
+
+
+def _show(text: str, empty: str = "(empty)") -> str:
+    """One block of a stdio case for the Out: text: trailing newlines dropped, capped at CASE_SHOW."""
+    text = text.rstrip("\n")
+    if not text.strip():
+        return empty
+    return text if len(text) <= CASE_SHOW else text[:CASE_SHOW] + " ... [truncated]"
+
+
+def _stdio_observation(
+    code: str, cases: Sequence[tuple[str, str]], run: sandbox.StdioRun, limits: SandboxParams
+) -> Observation:
+    """The Observation of a stdio-judged run: the first failing case, with its input, expected and
+    actual output (or traceback), or the limit that ended the run and the case it ended in."""
+    n = len(cases)
+    if run.passed and n:
+        return Observation(_text(f"Passed all {n} test case{'s' if n != 1 else ''}.", True), True, "pot", code,
+                           None, "ok", True)  # fmt: skip
+    res = run.result
+    failed = next((o for o in run.outcomes if o.verdict != "ok"), None)
+    limit = _limit_message(res, limits)
+    if not n:
+        body, status = "Error: the record has no test cases", "failed"
+    elif limit is not None:
+        body, status = limit, res.status
+        if run.running is not None:
+            body += f" on test case {run.running + 1} of {n}\nInput:\n{_show(cases[run.running][0])}"
+    elif failed is not None and 0 <= failed.index < n:
+        stdin, want = cases[failed.index]
+        where = f"test case {failed.index + 1} of {n}.\nInput:\n{_show(stdin)}\n"
+        if failed.verdict == "wrong":
+            got = _show(failed.got, "(no output)")
+            body, status = f"Wrong answer on {where}Expected output:\n{_show(want)}\nYour output:\n{got}", "failed"
+        else:
+            shown = f"Your output:\n{_show(failed.got)}\n" if failed.got.strip() else ""
+            body, status = f"Runtime error on {where}{shown}{_traceback_tail(failed.error)}", "error"
+    else:  # exited without the driver's end line: os._exit, or a crash outside the solution
+        during = f" (during test case {run.running + 1} of {n})" if run.running is not None else ""
+        tail = _traceback_tail(res.stderr) if res.stderr.strip() else ""
+        body = f"Error: the program stopped before all test cases ran{during}" + (f"\n{tail}" if tail else "")
+        status = "failed" if res.status == "ok" else res.status
+    return Observation(_text(body, False), False, "pot", code, None, status, True)
 
 
 def _pot_observation(

@@ -5,7 +5,8 @@ The protocol (reference/eurus.md §1.3-1.4, paper App. A.2), for each instructio
 1. The actor samples K actions for the history. Sample 0 is the trajectory's own action.
 2. The environment checks each one (`preftree.env`): code runs in the sandbox, answers are compared
    with the ground truth. Code that fails Python's syntax check is never kept (paper: it would let
-   a reward model learn surface features).
+   a reward model learn surface features). Coding problems with neither tests nor an answer
+   (Magicoder-Evol-Instruct) are judged by an LLM judge instead (`preftree.judge`, paper §1.2).
 3. *Chosen*: sample 0 if it is correct, else the first correct sample; if there is none, up to
    `escalation_rounds` more rounds of K samples; if still none and `guided`, one action written
    with the ground truth in view.
@@ -80,8 +81,17 @@ TREE_SCHEMA: Final = pl.Schema(
 )
 
 
-# (record, unique action texts, prior code) -> one preftree.env.Observation per text
+# (record, unique action texts, prior code) -> one preftree.env.Observation per text. An Evaluate
+# with a true `wants_context` attribute (preftree.judge.make_evaluate) is also given
+# `context=EvalContext(...)`: what an LLM judge needs besides the texts.
 Evaluate = Callable[[Mapping[str, Any], Sequence[str], Sequence[str]], list[Any]]
+
+
+@dataclass(frozen=True)
+class EvalContext:
+    messages: Sequence[Message]  # the history the actions answer, ending with a user turn
+    turn: int  # 1-based
+    seed: int  # derived from (seed, instruction id, turn): equal texts in one turn get equal verdicts
 
 
 def derive_seed(*parts: object) -> int:
@@ -147,17 +157,26 @@ class TreeBuilder:
         ]
         actions = actor.act(reqs)
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            observed = list(pool.map(lambda ta: self._observe(ta[0], ta[1]), zip(trees, actions, strict=True)))
+            observed = list(pool.map(lambda ta: self._observe(ta[0], ta[1], turn), zip(trees, actions, strict=True)))
         out = []
         for tree, acts, obs in zip(trees, actions, observed, strict=True):
             tree.syntax_dropped += sum(not o.syntax_ok for o in obs)
             out.append([_Candidate(a, o, origin) for a, o in zip(acts, obs, strict=True)])
         return out
 
-    def _observe(self, tree: _Tree, actions: Sequence[Action]) -> list[Any]:
+    def _observe(self, tree: _Tree, actions: Sequence[Action], turn: int) -> list[Any]:
         texts = [a.text for a in actions]
         unique = list(dict.fromkeys(texts))  # identical actions are executed once
-        results = dict(zip(unique, self.evaluate(tree.record, unique, tuple(tree.prior_code)), strict=True))
+        if getattr(self.evaluate, "wants_context", False):
+            context = EvalContext(
+                messages=tuple(dict(m) for m in tree.messages),
+                turn=turn,
+                seed=derive_seed(self.seed, tree.record["id"], turn, "judge"),
+            )
+            observed = self.evaluate(tree.record, unique, tuple(tree.prior_code), context=context)
+        else:
+            observed = self.evaluate(tree.record, unique, tuple(tree.prior_code))
+        results = dict(zip(unique, observed, strict=True))
         return [results[t] for t in texts]
 
     # -- one turn --------------------------------------------------------------------------

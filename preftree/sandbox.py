@@ -52,6 +52,12 @@ uid 65534 on the host; a ``setsid`` daemon that also clears its environment surv
 kill (the harness sweeps /proc for leftovers carrying the run's marker variable). Run as non-root, the
 code runs as the harness's own uid and ``os.kill(-1, 9)`` would reach the harness.
 
+Test runners
+------------
+:func:`run_tests` appends Python test snippets to a program; :func:`run_stdio` runs a program as a
+``__main__`` script once per (stdin, expected stdout) case inside one sandbox. Both prove that the
+tests ran to the end with a fresh nonce on stdout.
+
 Statuses
 --------
 ``timeout`` (wall clock), ``output_limit``, ``ok`` (exit 0), ``memory`` (non-zero exit with ``MemoryError``
@@ -63,6 +69,7 @@ itself calls ``sys.exit(137)`` reads as killed by SIGKILL (it cannot make a fail
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import select
@@ -686,3 +693,202 @@ def run_tests(program: str, tests: Sequence[str], *, limits: SandboxParams | Non
     if res.stdout.endswith(suffix):
         res = replace(res, stdout=res.stdout[: -len(suffix)])
     return passed, res
+
+
+# --------------------------------------------------------------------------------------------
+# stdin/stdout test cases
+
+
+@dataclass(frozen=True)
+class CaseOutcome:
+    """What one stdin/stdout test case did inside :func:`run_stdio`."""
+
+    index: int  # 0-based position in the `cases` given
+    verdict: Literal["ok", "wrong", "error"]  # error: the solution raised (or exited non-zero)
+    got: str  # the solution's stdout for this case, at most `got_limit` characters
+    error: str  # "error": the traceback (frames of the solution only) or "SystemExit: <code>"
+
+
+@dataclass(frozen=True)
+class StdioRun:
+    """The result of :func:`run_stdio`.
+
+    ``passed`` is True only when the process exited cleanly (status ``ok``), the driver reported its
+    end, and every case reported ``ok``. ``outcomes`` holds the cases that reported, in order; the
+    driver stops after the first case that is not ``ok``. ``running`` is the case that had started but
+    not reported when the process ended (a timeout, memory / CPU limit or ``os._exit`` in that case);
+    None when every started case reported. ``result.stdout`` is what reached the real stdout other than
+    the driver's report lines (normally nothing: each case's stdout is captured).
+    """
+
+    passed: bool
+    outcomes: tuple[CaseOutcome, ...]
+    running: int | None
+    finished: bool
+    result: ExecResult
+
+
+_STDIO_DRIVER = r"""
+def _preftree_driver(_SOURCE, _CASES, _NONCE, _GOT_LIMIT):
+    import builtins, json, linecache, math, os, re, sys, threading, traceback, types
+
+    out_fd = os.dup(1)  # the real stdout: only the driver's report lines go there
+    number = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+    integer = re.compile(r"[+-]?\d+")
+
+    def report(event):
+        data = (_NONCE + " " + json.dumps(event) + "\n").encode("utf-8", "surrogatepass")
+        while data:
+            data = data[os.write(out_fd, data):]
+
+    def same_token(a, b):
+        if a == b:
+            return True
+        if integer.fullmatch(a) and integer.fullmatch(b):
+            try:
+                return int(a) == int(b)
+            except ValueError:  # more digits than int() converts
+                return False
+        if number.fullmatch(a) and number.fullmatch(b):
+            x, y = float(a), float(b)
+            return math.isfinite(x) and math.isfinite(y) and math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-6)
+        return False
+
+    def same(got, want):
+        a, b = got.split(), want.split()
+        return len(a) == len(b) and all(same_token(x, y) for x, y in zip(a, b))
+
+    def formatted(exc):
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename != "<solution>":
+            tb = tb.tb_next
+        return "".join(traceback.format_exception(type(exc), exc, tb))
+
+    def join_threads():
+        for thread in threading.enumerate():
+            if thread is not threading.main_thread() and not thread.daemon:
+                thread.join()
+
+    def memfd(name, payload=b""):
+        fd = os.memfd_create(name)
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(fd, view):]
+        os.lseek(fd, 0, os.SEEK_SET)
+        return fd
+
+    linecache.cache["<solution>"] = (len(_SOURCE), None, _SOURCE.splitlines(True), "<solution>")
+    try:
+        code = compile(_SOURCE, "<solution>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as exc:
+        report({"case": 0, "verdict": "error", "got": "", "error": formatted(exc)})
+        report({"end": True})
+        return
+    for index, (data, want) in enumerate(_CASES):
+        report({"start": index})
+        in_fd = memfd("stdin", data.encode("utf-8", "surrogatepass"))
+        case_out = memfd("stdout")
+        os.dup2(in_fd, 0)
+        os.close(in_fd)
+        os.dup2(case_out, 1)
+        sys.stdin = open(0, encoding="utf-8", errors="replace", closefd=False)
+        sys.stdout = open(1, "w", encoding="utf-8", errors="surrogatepass", closefd=False)
+        main = types.ModuleType("__main__")
+        main.__dict__["__builtins__"] = builtins
+        sys.modules["__main__"] = main
+        error = ""
+        try:
+            try:
+                exec(code, main.__dict__)
+            finally:
+                join_threads()
+        except SystemExit as exc:
+            if exc.code is not None and exc.code != 0:
+                error = "SystemExit: " + str(exc.code)
+        except MemoryError:
+            raise
+        except BaseException as exc:
+            error = formatted(exc) or type(exc).__name__
+        for stream in (sys.stdout, sys.__stdout__):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        size = os.fstat(case_out).st_size
+        got = os.pread(case_out, size, 0).decode("utf-8", "replace") if size else ""
+        os.close(case_out)
+        verdict = "error" if error else ("ok" if same(got, want) else "wrong")
+        report({"case": index, "verdict": verdict, "got": got[:_GOT_LIMIT], "error": error[-_GOT_LIMIT:]})
+        if verdict != "ok":
+            break
+    os.dup2(out_fd, 1)
+    report({"end": True})
+
+
+_preftree_driver(*__import__("json").loads(_PREFTREE_ARGS))
+"""
+
+
+def stdio_program(program: str, cases: Sequence[tuple[str, str]], nonce: str, got_limit: int = 4000) -> str:
+    """The driver program :func:`run_stdio` runs (a plain Python program; exposed for tests)."""
+    args = json.dumps([program, [[i, o] for i, o in cases], nonce, int(got_limit)])
+    return f"_PREFTREE_ARGS = {args!r}\n{_STDIO_DRIVER}"
+
+
+def run_stdio(
+    program: str,
+    cases: Sequence[tuple[str, str]],
+    *,
+    limits: SandboxParams | None = None,
+    got_limit: int = 4000,
+) -> StdioRun:
+    """Run `program` as a ``__main__`` script once per (stdin, expected stdout) case, in ONE sandbox.
+
+    A driver compiles `program` once (as ``<solution>``) and, per case in order: puts the case's input
+    on file descriptor 0 and a fresh in-memory file on descriptor 1 (``memfd``; so ``input()``,
+    ``sys.stdin.buffer``, ``open(0)``, ``print``, ``sys.stdout.buffer`` and ``os.write(1, ...)`` all
+    behave as in a real run), rebinds ``sys.stdin`` / ``sys.stdout``, execs the program in a fresh
+    ``__main__`` module (``__name__ == "__main__"``), joins the non-daemon threads it started, and
+    compares what it printed with the expected output token by token (whitespace-split; two tokens
+    are equal when identical, when both are integers of equal value, or when both are decimal
+    numbers within 1e-6 relative or absolute of each other). ``SystemExit`` with code None / 0
+    (``exit()``, ``sys.exit(0)``) ends a case normally; another code is a runtime error of that case,
+    as on a contest judge. The first case that fails ends the run. All cases share the time, CPU and
+    memory limits of `limits`.
+
+    The driver reports through a duplicate of the real stdout, one line per event, each prefixed with
+    a fresh nonce, and a final end line; a pass needs the end line, so ``os._exit`` in the solution
+    cannot pass. Threat model as :func:`run_tests`: the expected outputs and the nonce are in the
+    program the sandbox runs, so code that inspects its caller's frames or reads ``/code/main.py``
+    could forge a pass; judging outputs outside the process would close that at the price of shipping
+    every output back through the output cap.
+    """
+    nonce = secrets.token_hex(16)
+    res = run(stdio_program(program, cases, nonce, got_limit), limits=limits)
+    outcomes: list[CaseOutcome] = []
+    started: int | None = None
+    finished = False
+    rest: list[str] = []
+    prefix = nonce + " "
+    for line in res.stdout.splitlines(keepends=True):
+        if not line.startswith(prefix):
+            rest.append(line)
+            continue
+        try:
+            event = json.loads(line[len(prefix) :])
+        except ValueError:
+            continue
+        if event.get("end"):
+            finished = True
+        elif "start" in event:
+            started = int(event["start"])
+        elif "case" in event:
+            outcomes.append(CaseOutcome(int(event["case"]), event["verdict"], str(event["got"]), str(event["error"])))
+    running = started if started is not None and not any(o.index == started for o in outcomes) else None
+    passed = (
+        res.status == "ok"
+        and finished
+        and len(outcomes) == len(cases)
+        and all(o.verdict == "ok" and o.index == i for i, o in enumerate(outcomes))
+    )
+    return StdioRun(passed, tuple(outcomes), running, finished, replace(res, stdout="".join(rest)))

@@ -23,6 +23,7 @@ import polars as pl
 from preftree.config import SelectParams
 from preftree.dedup import NgramIndex, build_ngram_index, near_duplicates, ngram_hits
 from preftree.schema import INSTRUCTION_SCHEMA, REJECTED_SCHEMA, REMOVED_SCHEMA, conform, make_instruction, record_ids
+from preftree.sources.adapters import SKIPPED
 from preftree.text import canonical, normalize_text
 
 __all__ = [
@@ -162,19 +163,36 @@ def decontaminate(df: pl.DataFrame, index: NgramIndex, *, n: int) -> Split:
     return kept, _removed(removed, "contaminated", details)
 
 
-def difficulty_filter(df: pl.DataFrame, *, min_steps: int | None, max_steps: int | None, solved_ids: set[str]) -> Split:
-    """Drop rows with a known difficulty outside [min_steps, max_steps], then ids a policy solved."""
-    d = pl.col("difficulty")
-    out_of_range = pl.lit(False)
-    if min_steps is not None:
-        out_of_range = out_of_range | (d < min_steps)
-    if max_steps is not None:
-        out_of_range = out_of_range | (d > max_steps)
-    rest, hard = _partition(df, out_of_range.fill_null(False))
-    bounds = f"[{'-inf' if min_steps is None else min_steps}, {'inf' if max_steps is None else max_steps}]"
-    hard_rm = _removed(hard, "difficulty", pl.format("difficulty {} outside {}", d, pl.lit(bounds)))
+def difficulty_filter(
+    df: pl.DataFrame,
+    *,
+    min_steps: int | None,
+    max_steps: int | None,
+    solved_ids: set[str],
+    per_dataset: Mapping[str, tuple[int | None, int | None]] | None = None,
+) -> Split:
+    """Drop rows with a known difficulty outside [min_steps, max_steps] (``per_dataset`` bounds replace
+    them for the datasets it names), then ids a policy solved."""
+    per_dataset = dict(per_dataset or {})
+    removed: list[pl.DataFrame] = []
+    rest = df
+    groups = [(None, min_steps, max_steps)] + [(ds, lo, hi) for ds, (lo, hi) in per_dataset.items()]
+    for dataset, lo, hi in groups:
+        d = pl.col("difficulty")
+        out_of_range = pl.lit(False)
+        if lo is not None:
+            out_of_range = out_of_range | (d < lo)
+        if hi is not None:
+            out_of_range = out_of_range | (d > hi)
+        in_scope = ~pl.col("dataset").is_in(list(per_dataset)) if dataset is None else pl.col("dataset") == dataset
+        rest, hard = _partition(rest, (in_scope & out_of_range).fill_null(False))
+        bounds = f"[{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}]"
+        where = "" if dataset is None else f" (select.difficulty.per_dataset.{dataset})"
+        removed.append(
+            _removed(hard, "difficulty", pl.format("difficulty {} outside {}{}", d, pl.lit(bounds), pl.lit(where)))
+        )
     kept, solved = _partition(rest, pl.col("id").is_in(list(solved_ids)))
-    return kept, pl.concat([hard_rm, _removed(solved, "solved", "id listed in solved_ids")])
+    return kept, pl.concat([*removed, _removed(solved, "solved", "id listed in solved_ids")])
 
 
 def read_solved_ids(path: str | Path) -> set[str]:
@@ -208,16 +226,32 @@ def read_solved_ids(path: str | Path) -> set[str]:
     return ids
 
 
-def apply_caps(df: pl.DataFrame, *, per_pattern: int | None, per_dataset: Mapping[str, int], seed: int) -> Split:
-    """At most ``per_pattern`` problems per (dataset, pattern), then a long-tail-first stratified
-    sample of at most ``per_dataset[name]`` problems per dataset. Counts problems, not rows."""
+def apply_caps(
+    df: pl.DataFrame,
+    *,
+    per_pattern: int | None,
+    per_dataset: Mapping[str, int],
+    seed: int,
+    per_pattern_by_dataset: Mapping[str, int] | None = None,
+) -> Split:
+    """At most ``per_pattern`` problems per (dataset, pattern) (``per_pattern_by_dataset`` replaces it
+    for the datasets it names), then a long-tail-first stratified sample of at most
+    ``per_dataset[name]`` problems per dataset. Counts problems, not rows."""
     removed: list[pl.DataFrame] = []
-    if per_pattern is not None:
+    by_ds = dict(per_pattern_by_dataset or {})
+    if per_pattern is not None or by_ds:
+        limits = pl.DataFrame(
+            {"dataset": list(by_ds), "_k": list(by_ds.values())}, schema={"dataset": pl.String, "_k": pl.Int64}
+        )
         probs = _problems(df, seed, "pattern")
         probs = probs.with_columns(_r=pl.col("key").rank("ordinal").over("dataset", "pattern"))
-        keep = probs.filter((pl.col("pattern") == "") | (pl.col("_r") <= per_pattern))
+        probs = probs.join(limits, on="dataset", how="left", maintain_order="left").with_columns(
+            _k=pl.col("_k").fill_null(pl.lit(per_pattern, dtype=pl.Int64))
+        )
+        keep = probs.filter((pl.col("pattern") == "") | pl.col("_k").is_null() | (pl.col("_r") <= pl.col("_k")))
         df, dropped = _keep_problems(df, keep)
-        detail = pl.format("per_pattern cap {} for pattern '{}'", pl.lit(per_pattern), pl.col("pattern"))
+        dropped = dropped.join(probs.select("dataset", "problem_id", "_k"), on=["dataset", "problem_id"], how="left")
+        detail = pl.format("per_pattern cap {} for pattern '{}'", pl.col("_k"), pl.col("pattern"))
         removed.append(_removed(dropped, "cap", detail))
     if per_dataset:
         caps = pl.DataFrame(
@@ -267,8 +301,15 @@ def _heldout_count(n: int, fraction: float, cap: int | None) -> int:
     return max(k, 0) if cap is None else max(min(k, cap), 0)
 
 
+def _malformed(rejected: pl.DataFrame) -> pl.DataFrame:
+    """The rejected rows that are malformed (not left out on purpose by an adapter's filter)."""
+    return rejected.filter(~pl.col("reason").str.starts_with(SKIPPED))
+
+
 def rejection_rates(n_rows_by_dataset: Mapping[str, int], rejected: pl.DataFrame) -> dict[str, float]:
-    """Share of each source's rows that were rejected (a source absent from the counts is 100%)."""
+    """Share of each source's rows that were malformed (a source absent from the counts is 100%).
+    Rows an adapter skipped on purpose (reason ``skipped: ...``) do not count."""
+    rejected = _malformed(rejected)
     counts = dict(rejected.group_by("dataset").agg(pl.len()).iter_rows()) if rejected.height else {}
     rates: dict[str, float] = {}
     for ds in dict.fromkeys([*n_rows_by_dataset, *counts]):
@@ -322,10 +363,19 @@ def run_select(
         df, rm = decontaminate(df, build_ngram_index(targets, n), n=n)
         removed.append(rm)
     diff = params.difficulty
-    df, rm = difficulty_filter(df, min_steps=diff.min_steps, max_steps=diff.max_steps, solved_ids=solved_ids)
+    bounds = {ds: (b.min_steps, b.max_steps) for ds, b in diff.per_dataset.items()}
+    df, rm = difficulty_filter(
+        df, min_steps=diff.min_steps, max_steps=diff.max_steps, solved_ids=solved_ids, per_dataset=bounds
+    )
     removed.append(rm)
     caps = params.caps
-    df, rm = apply_caps(df, per_pattern=caps.per_pattern, per_dataset=caps.per_dataset, seed=seed)
+    df, rm = apply_caps(
+        df,
+        per_pattern=caps.per_pattern,
+        per_dataset=caps.per_dataset,
+        seed=seed,
+        per_pattern_by_dataset=caps.per_pattern_by_dataset,
+    )
     removed.append(rm)
     h = params.heldout
     train, heldout = split_heldout(df, fraction=h.fraction, max_per_dataset=h.max_per_dataset, seed=seed)
@@ -368,18 +418,21 @@ def select_stats(
     rates: Mapping[str, float],
     n_rows_by_dataset: Mapping[str, int],
 ) -> dict:
-    """Per-dataset and total counts of rows; ``loaded = rejected + removed + train + heldout``."""
-    inst, rej, tr, ho = (_count(f, "dataset") for f in (loaded, rejected, train, heldout))
+    """Per-dataset and total counts of rows; ``loaded = rejected + skipped + removed + train + heldout``."""
+    malformed = _malformed(rejected)
+    skipped = rejected.filter(pl.col("reason").str.starts_with(SKIPPED))
+    inst, rej, skip, tr, ho = (_count(f, "dataset") for f in (loaded, malformed, skipped, train, heldout))
     by_reason = _count(removed, "dataset", "reason")
     tr_p, ho_p = (_count(f.unique(["dataset", "problem_id"]), "dataset") for f in (train, heldout))
     per: dict[str, dict] = {}
-    for ds in sorted({*inst, *rej, *n_rows_by_dataset}):
+    for ds in sorted({*inst, *rej, *skip, *n_rows_by_dataset}):
         reasons = {f"removed_{r}": by_reason.get((ds, r), 0) for r in REASONS}
         per[ds] = {
             "source_rows": int(n_rows_by_dataset.get(ds, 0)),
-            "loaded": inst.get(ds, 0) + rej.get(ds, 0),
+            "loaded": inst.get(ds, 0) + rej.get(ds, 0) + skip.get(ds, 0),
             "instructions": inst.get(ds, 0),
             "rejected": rej.get(ds, 0),
+            "skipped": skip.get(ds, 0),
             "removed": sum(reasons.values()),
             **reasons,
             "train": tr.get(ds, 0),
@@ -387,7 +440,7 @@ def select_stats(
             "train_problems": tr_p.get(ds, 0),
             "heldout_problems": ho_p.get(ds, 0),
         }
-    keys = ["source_rows", "loaded", "instructions", "rejected", "removed"]
+    keys = ["source_rows", "loaded", "instructions", "rejected", "skipped", "removed"]
     keys += [f"removed_{r}" for r in REASONS] + ["train", "heldout", "train_problems", "heldout_problems"]
     total = {k: sum(row[k] for row in per.values()) for k in keys}
     for ds, row in per.items():

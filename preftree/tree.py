@@ -17,10 +17,15 @@ Views (reference/eurus.md §1.1, §2.1-2.3), built with polars expressions from 
   derived from UltraInteract trees (the reward loss applies its direct term to those only).
 
 Rows keep the release's ids: ``id = <parent_id>_<depth>_<turn>``, ``parent_id`` = the instruction.
+
+``drop_sft_only`` then removes the preference rows (pairs, kto, rm) of the ``tree.sft_only``
+datasets, which contribute SFT rows only (the paper's Magicoder: judged by GPT-4 Turbo, 0 pairs),
+and counts what it removed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 import polars as pl
@@ -222,6 +227,30 @@ def build_views(
     }
     schemas = {"sft": SFT_SCHEMA, "pairs": PAIR_SCHEMA, "kto": KTO_SCHEMA, "rm": RM_SCHEMA}
     return {name: frame.select(list(schemas[name])).cast(dict(schemas[name])) for name, frame in views.items()}
+
+
+PREFERENCE_VIEWS: Final = ("pairs", "kto", "rm")
+
+
+def drop_sft_only(
+    views: dict[str, pl.DataFrame], datasets: Sequence[str]
+) -> tuple[dict[str, pl.DataFrame], dict[str, dict[str, int]]]:
+    """The views without the preference rows (pairs, kto, rm) of ``datasets``, and the rows dropped per
+    view and dataset (every listed dataset appears, 0 included). SFT rows are kept. Without datasets
+    the views are returned as they are, with no counts."""
+    if not datasets:
+        return views, {}
+    names = sorted(set(datasets))
+    out, dropped = dict(views), {}
+    for view in PREFERENCE_VIEWS:
+        if view not in views:
+            continue
+        frame = views[view]
+        gone = frame.filter(pl.col("dataset").is_in(names))["dataset"].value_counts()
+        counts = dict(zip(gone["dataset"].to_list(), gone["count"].to_list(), strict=True))
+        dropped[view] = {name: int(counts.get(name, 0)) for name in names}
+        out[view] = frame.filter(~pl.col("dataset").is_in(names))
+    return out, dropped
 
 
 def heldout_mask(fraction: float, seed: int) -> pl.Expr:

@@ -2,13 +2,15 @@
 
     dvc repro tree
     dvc exp run -S tree.sft_history=true
+    dvc exp run -S 'tree.sft_only=[magicoder_evol_instruct]'   # SFT rows only, no pairs (paper)
     dvc exp run -S tree.source=release -S tree.input=/data/UltraInteract -S tree.release.sft=0000_sft.parquet
 
 Reads params `seed` and `tree`; its data dependency is `tree.input` (data/interact, or a folder
 holding the public UltraInteract_pair / UltraInteract_sft files, so select and interact are not
 needed). Views in the release schema (preftree.tree), split by instruction (parent_id) into train
-and held-out. Writes metrics/tree.json and metrics/tree.md (the paper's Table 1 for this data) and
-an MLflow child run.
+and held-out; the datasets of `tree.sft_only` keep their SFT rows but lose their pairs / KTO / RM
+rows, counted in the metrics (`sft_only`). Writes metrics/tree.json and metrics/tree.md (the paper's
+Table 1 for this data) and an MLflow child run.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from preftree.config import ParamsError, load_stage_params
 from preftree.io import atomic_dir, atomic_write_text, write_parquet
 from preftree.release import ReleaseError, read_release
 from preftree.tracking import stage_run
-from preftree.tree import build_views, split_views, stats_markdown, tree_stats
+from preftree.tree import build_views, drop_sft_only, split_views, stats_markdown, tree_stats
 
 OUT = Path("data/tree")
 
@@ -43,6 +45,7 @@ def main() -> None:
     with stage_run(params) as run:
         nodes, sft = load_nodes(cfg)
         views = build_views(nodes, sft=sft, sft_history=cfg.sft_history, rm=cfg.rm, seed=seed)
+        views, dropped = drop_sft_only(views, cfg.sft_only)
         splits = split_views(views, fraction=cfg.heldout_fraction, seed=seed)
         with atomic_dir(OUT) as tmp:
             for name, parts in splits.items():
@@ -52,10 +55,13 @@ def main() -> None:
         table = stats_markdown(stats)
         atomic_write_text(Path("metrics/tree.md"), "# Preference trees (paper Table 1 layout)\n\n" + table)
         sizes = {name: {split: frame.height for split, frame in parts.items()} for name, parts in splits.items()}
-        run.log_metrics({"tasks": stats, "rows": sizes})
+        extra = {"sft_only": {"datasets": sorted(set(cfg.sft_only)), "dropped": dropped}} if cfg.sft_only else {}
+        run.log_metrics({"tasks": stats, "rows": sizes, **extra})
         run.log_artifact(Path("metrics/tree.md"))
         print(table)
         print("tree: " + ", ".join(f"{n} {s['train']}+{s['heldout']}" for n, s in sizes.items()) + f" -> {OUT}/")
+        if dropped:
+            print(f"tree: sft_only {sorted(set(cfg.sft_only))}: dropped preference rows {dropped}")
 
 
 if __name__ == "__main__":

@@ -676,3 +676,14 @@ def test_perturbed_answers_stay_wrong() -> None:
     rng = random.Random(0)
     for answer in ("72", "0.5", "-3", "\\frac{1}{2}", "x^2", "1,234"):
         assert perturb_answer(answer, rng) not in (answer, answer.replace(",", ""))
+
+
+def test_critic_reads_stdio_cases_as_input_and_output() -> None:
+    from preftree.agents.prompts import ground_truth
+    from preftree.env import stdio_test
+
+    record = {"task": "Coding", "answer": "", "reference": json.dumps({"kind": "code", "code": "print(3)"}),
+              "tests": [stdio_test("1 2\n", "3\n"), stdio_test("x" * 400, "y\n")]}  # fmt: skip
+    text = ground_truth(record)
+    assert "Tests:\nInput:\n1 2\nExpected output:\n3\nInput:\n" + "x" * 300 + "...\nExpected output:\ny" in text
+    assert "%%stdio" not in text and "```python\nprint(3)\n```" in text

@@ -346,6 +346,11 @@ def test_logic_option_text_and_formats() -> None:
     )
     assert [o.correct for o in obs] == [True, True, True, False, False]
     assert [o.answer for o in obs] == ["B", "B", "B", "A", "C"]
+    # an option whose text starts like a letter ("A scientist ...") is read as that option, not as "A"
+    problem = "Which is the flaw?\nA. It ignores costs.\nB. A scientist is cited as an authority.\nC. None."
+    rec = record("Logic", "B", problem=problem)
+    obs = evaluate_actions(rec, ["Answer: A scientist is cited as an authority.", "Answer: A"], limits=LIMITS)
+    assert [(o.answer, o.correct) for o in obs] == [("B", True), ("A", False)]
 
 
 def test_build_program_is_a_plain_python_program() -> None:

@@ -16,11 +16,14 @@ import pytest
 from preftree.compose import composed
 from preftree.config import FileSourceParams, Params, ParamsError, RuntimeParams, validate_all
 from preftree.launch import launch_command
-from preftree.sources.adapters import ADAPTERS
 from preftree.sources.files import SourceUnavailableError
 from preftree.sources.load import load_source, resolve
+from preftree.sources.registry import ADAPTERS
 
 from .conftest import REPO, copy_project, run_env
+from .test_adapters_code import cc_row, taco_row, wtq_row
+from .test_adapters_logic import HOTPOT_ROW, MAGICODER_ROW, RECLOR_ROW, STRATEGY_ROW
+from .test_adapters_math import NUMGLUE_ROWS, mathqa_row, tab_row
 
 
 @pytest.fixture(scope="module")
@@ -56,30 +59,60 @@ ROWS: dict[str, dict[str, Any]] = {
         "code": "def similar_elements(a, b):\n    return tuple(set(a) & set(b))\n", "test_imports": [],
         "test_list": ["assert set(similar_elements((3, 4, 5, 6), (5, 7, 4, 10))) == set((4, 5))"]},
 }  # fmt: skip
+# UltraInteract's other sources: the rows the adapter tests use, in each dataset's layout
+ROWS |= {
+    "allenai/math_qa": mathqa_row(),
+    "/data/ultrainteract/numglue/NumGLUE_train.json": NUMGLUE_ROWS[0],
+    "/data/ultrainteract/tabmwp/problems_train.json": tab_row(),
+    "deepmind/code_contests": cc_row(),
+    "BAAI/TACO": taco_row(),
+    "stanfordnlp/wikitablequestions": wtq_row(),
+    "ise-uiuc/Magicoder-Evol-Instruct-110K": MAGICODER_ROW,
+    "metaeval/reclor": RECLOR_ROW,
+    "hotpotqa/hotpot_qa": HOTPOT_ROW,
+    "ChilleD/StrategyQA": STRATEGY_ROW,
+}
+TRAINING = {"gsm8k", "math", "mathqa", "numglue", "tabmwp", "codecontests", "taco", "wikitablequestions",
+            "magicoder", "reclor", "hotpotqa", "strategyqa"}  # fmt: skip
 
 
 def _all_sources(params: Params) -> dict[str, FileSourceParams]:
     return {**params.sources.files, **{f"eval.{k}": v for k, v in params.sources.eval.items()}}
 
 
+def _origin(spec: FileSourceParams) -> str:
+    return str(spec.hf_id if spec.hf_id is not None else spec.path)
+
+
 def test_preset_reads_ultrainteract_sources_only(paper: Params) -> None:
     sources = paper.sources
     assert sources.synthetic is None  # real data only
-    assert set(sources.files) == {"gsm8k", "math"}  # the §1.2 datasets the adapters read
-    assert {(s.adapter, s.hf_id, s.split) for s in sources.files.values()} == {
-        ("gsm8k", "openai/gsm8k", "train"),
-        ("math", "DigitalLearningGmbH/MATH-lighteval", "train"),
-    }
+    assert set(sources.files) == TRAINING  # the twelve §1.2 datasets
+    # the tasks of the paper's Table 7 (TabMWP with the tool only; HotpotQA / StrategyQA are Logic)
+    tasks = {name: set(resolve(name, spec)[1]) for name, spec in sources.files.items()}
+    math_both = {"Math_CoT", "Math_PoT"}
+    assert tasks == {"gsm8k": math_both, "math": math_both, "mathqa": math_both, "numglue": math_both,
+                     "tabmwp": {"Math_PoT"}, "codecontests": {"Coding"}, "taco": {"Coding"},
+                     "wikitablequestions": {"Coding"}, "magicoder": {"Coding"}, "reclor": {"Logic"},
+                     "hotpotqa": {"Logic"}, "strategyqa": {"Logic"}}  # fmt: skip
+    # NumGLUE and TabMWP have no canonical Hub id: local files; every other source is a Hub id
+    local = {name for name, spec in sources.files.items() if spec.path is not None}
+    assert local == {"numglue", "tabmwp"}
+    # the paper's per-dataset filters (App. A.1) and Magicoder's judge and SFT-only rule
+    assert paper.select.caps.per_pattern is None and paper.select.caps.per_pattern_by_dataset == {"mathqa": 5}
+    bounds = paper.select.difficulty.per_dataset
+    assert set(bounds) == {"tabmwp"} and (bounds["tabmwp"].min_steps, bounds["tabmwp"].max_steps) == (4, 5)
+    assert paper.interact.judge == "critic" and paper.tree.sft_only == ["magicoder"]
     # decontamination against the paper's test sets of the same tasks (App. A.3), all of them
     assert paper.select.decontaminate.ngram == 8 and paper.select.decontaminate.against is None
     assert {"gsm8k_test", "gsm_plus_test", "math_test", "theoremqa_test", "svamp_train", "svamp_test",
             "humaneval_test", "mbpp_sanitized_test"} <= set(sources.eval)  # fmt: skip
     for name, spec in _all_sources(paper).items():
-        adapter, tasks, origin = resolve(name, spec)  # valid adapter, tasks and field mapping
-        assert spec.hf_id and spec.path is None and origin == spec.hf_id, name
-        assert set(tasks) <= {"Math_CoT", "Math_PoT", "Coding"}, name
+        adapter, tasks_, origin = resolve(name, spec)  # valid adapter, tasks and field mapping
+        assert origin == _origin(spec), name
+        assert name in local or (spec.hf_id and spec.path is None), name
     # a training split is never also a decontamination target
-    train = {(s.hf_id, s.hf_config, s.split) for s in sources.files.values()}
+    train = {(s.hf_id, s.hf_config, s.split) for s in sources.files.values() if s.hf_id}
     assert not train & {(s.hf_id, s.hf_config, s.split) for s in sources.eval.values()}
     # the paper's interaction budget, over every selected instruction
     assert (paper.interact.samples_per_turn, paper.interact.max_turns, paper.interact.limit) == (20, 5, None)
@@ -87,24 +120,26 @@ def test_preset_reads_ultrainteract_sources_only(paper: Params) -> None:
 
 def test_ultrainteract_group_composes_on_its_own() -> None:
     params = validate_all(composed(REPO, ["sources=ultrainteract"]))
-    assert params.sources.synthetic is None and set(params.sources.files) == {"gsm8k", "math"}
+    assert params.sources.synthetic is None and set(params.sources.files) == TRAINING
     assert params.model.name == "tiny"  # only the sources changed
 
 
-@pytest.mark.parametrize("name", ["gsm8k", "math", *[f"eval.{k}" for k in composed(REPO, ["experiment=eurus7b"])
-                                                     ["sources"]["eval"]]])  # fmt: skip
+@pytest.mark.parametrize("name", [*sorted(TRAINING), *[f"eval.{k}" for k in composed(REPO, ["experiment=eurus7b"])
+                                                        ["sources"]["eval"]]])  # fmt: skip
 def test_each_source_reads_its_datasets_columns(name: str, paper: Params, tmp_path: Path) -> None:
     """Every configured source, pointed at a local file with one row in its dataset's layout, loads it."""
     spec = _all_sources(paper)[name]
-    assert spec.hf_id in ROWS, f"add a sample row of {spec.hf_id} to ROWS"
+    assert _origin(spec) in ROWS, f"add a sample row of {_origin(spec)} to ROWS"
     data = tmp_path / "rows.jsonl"
-    data.write_text(json.dumps(ROWS[spec.hf_id]) + "\n")
+    data.write_text(json.dumps(ROWS[_origin(spec)]) + "\n")
     records, rejected = load_source(name, dataclasses.replace(spec, hf_id=None, hf_config=None, path=str(data)))
     assert rejected.height == 0, rejected.to_dicts()
     tasks = spec.tasks or list(ADAPTERS[spec.adapter].default_tasks)
     assert sorted(records["task"].to_list()) == sorted(tasks)
     assert records["problem"].str.len_chars().min() > 20  # the problem text, not an id or a letter
-    if spec.adapter != "generic":  # generic eval sets only need the problem text (8-gram decontamination)
+    if spec.adapter == "magicoder_evol_instruct":  # no tests, no answer: judged by an LLM (interact.judge)
+        assert records["reference"].str.contains('"kind": "text"').all()
+    elif spec.adapter != "generic":  # generic eval sets only need the problem text (8-gram decontamination)
         assert all(records["answer"]) or all(records["tests"].list.len() > 0)
 
 

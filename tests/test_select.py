@@ -222,6 +222,21 @@ def test_difficulty_range_and_solved_ids(tmp_path: Path) -> None:
     assert kept.height == 6 and removed.height == 0
 
 
+def test_difficulty_bounds_per_dataset_replace_the_global_ones() -> None:
+    rows = [row(f"tab {i}", dataset="tabmwp", difficulty=d, source_row=i) for i, d in enumerate([1, 3, 4, 5, 6, None])]
+    rows += [row(f"gsm {i}", dataset="gsm8k", difficulty=d, source_row=i) for i, d in enumerate([1, 4, 9])]
+    kept, removed = difficulty_filter(
+        frame(rows), min_steps=None, max_steps=8, solved_ids=set(), per_dataset={"tabmwp": (4, 5)}
+    )
+    got = {(ds, r) for ds, r in kept.select("dataset", "source_row").iter_rows()}
+    # tabmwp keeps levels 4-5 and the unknown one; gsm8k keeps what the global bounds allow
+    assert got == {("tabmwp", 2), ("tabmwp", 3), ("tabmwp", 5), ("gsm8k", 0), ("gsm8k", 1)}
+    details = dict(zip(removed["source_row"].to_list(), removed["detail"].to_list(), strict=True))
+    assert removed.filter(pl.col("dataset") == "gsm8k")["source_row"].to_list() == [2]
+    assert "difficulty 6 outside [4, 5] (select.difficulty.per_dataset.tabmwp)" in details[4]
+    assert set(removed["reason"]) == {"difficulty"} and removed.height == 4
+
+
 # ---------------------------------------------------------------------------------- caps / split
 
 
@@ -236,6 +251,19 @@ def test_per_pattern_cap_keeps_five_and_pairs_together() -> None:
     assert removed.height == 30 and set(removed["reason"]) == {"cap"}
     removed_problems = frame(rows).filter(pl.col("id").is_in(removed["id"]))["problem_id"]
     assert set(kept["problem_id"]).isdisjoint(set(removed_problems))
+
+
+def test_per_pattern_cap_by_dataset_caps_only_that_dataset() -> None:
+    rows = [row(f"mq {i}", dataset="mathqa", pattern="f1") for i in range(9)]
+    rows += [row(f"math {i}", dataset="math", pattern="Algebra") for i in range(9)]
+    kept, removed = apply_caps(
+        frame(rows), per_pattern=None, per_dataset={}, seed=0, per_pattern_by_dataset={"mathqa": 5}
+    )
+    assert dict(kept.group_by("dataset").agg(pl.len()).iter_rows()) == {"mathqa": 5, "math": 9}
+    assert removed.height == 4 and removed["detail"].to_list() == ["per_pattern cap 5 for pattern 'f1'"] * 4
+    # the per-dataset value replaces a global per_pattern for that dataset only
+    kept, _ = apply_caps(frame(rows), per_pattern=2, per_dataset={}, seed=0, per_pattern_by_dataset={"mathqa": 5})
+    assert dict(kept.group_by("dataset").agg(pl.len()).iter_rows()) == {"mathqa": 5, "math": 2}
 
 
 def test_per_dataset_cap_prioritises_long_tail() -> None:
@@ -301,6 +329,28 @@ def test_rejection_rate_check() -> None:
     assert isinstance(err.value, ValueError)
 
 
+def test_skipped_rows_are_counted_apart_and_not_as_failures() -> None:
+    skipped = rejected_rows("numglue", 30).with_columns(
+        reason=pl.lit("skipped: task Type_5 (the paper drops tasks 5-7)")
+    )
+    rejected = pl.concat([rejected_rows("numglue", 2), skipped])
+    rates = rejection_rates({"numglue": 100}, rejected)
+    assert rates == {"numglue": 0.02}
+    check_rejections(rates, 0.05, "data/selected/rejected.parquet")  # 30 skipped rows do not trip it
+    res = run_select(
+        frame([row(f"numglue {i}", dataset="numglue", source_row=40 + i) for i in range(68)]),
+        rejected,
+        params=SelectParams(heldout=HeldoutParams(fraction=0.0)),
+        eval_sets={},
+        solved_ids=set(),
+        seed=0,
+        n_rows_by_dataset={"numglue": 100},
+    )
+    s = res.stats["datasets"]["numglue"]
+    assert (s["rejected"], s["skipped"], s["train"], s["loaded"]) == (2, 30, 68, 100)
+    assert s["reject_rate"] == 0.02 and res.rejected.height == 32
+
+
 def test_run_select_end_to_end_stats_add_up() -> None:
     rng = np.random.default_rng(5)
     rows: list[dict] = []
@@ -329,7 +379,7 @@ def test_run_select_end_to_end_stats_add_up() -> None:
     )
     stats = json.loads(json.dumps(res.stats))
     for ds, s in stats["datasets"].items():
-        assert s["loaded"] == s["rejected"] + s["removed"] + s["train"] + s["heldout"], ds
+        assert s["loaded"] == s["rejected"] + s["skipped"] + s["removed"] + s["train"] + s["heldout"], ds
         assert s["removed"] == sum(s[f"removed_{r}"] for r in REASONS)
     total = stats["total"]
     assert total["loaded"] == len(rows) + 2

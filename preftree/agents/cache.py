@@ -24,7 +24,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +182,37 @@ class _Counted:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.identity!r}, {self.cache!r})"
 
+    def _through_cache(
+        self,
+        kind: str,
+        requests: Sequence[Any],
+        keys: Sequence[str],
+        produce: Callable[[list[Any]], Sequence[Any]],
+        encode: Callable[[Any], tuple[list[str], list[dict]]],
+    ) -> list[tuple[list[str], list[dict]]]:
+        """(texts, metas) per request: cache hits as stored, the misses (each distinct key once) from
+        one ``produce`` call on the backend, stored as ``encode`` makes them."""
+        found = self.cache.get_many(list(keys))
+        todo: dict[str, int] = {}
+        for i, key in enumerate(keys):
+            if key not in found and key not in todo:
+                todo[key] = i
+        if todo:
+            batch = [requests[i] for i in todo.values()]
+            produced = produce(batch)
+            if len(produced) != len(batch):
+                raise RuntimeError(
+                    f"{self.identity}: {kind} returned {len(produced)} results for {len(batch)} requests"
+                )
+            rows = []
+            for key, item in zip(todo, produced, strict=True):
+                texts, metas = encode(item)
+                rows.append((key, kind, self.identity, texts, metas))
+                found[key] = (texts, metas)
+            self.cache.put_many(rows)
+        self._count(len(requests) - len(todo), len(todo), int(bool(todo)))
+        return [found[key] for key in keys]
+
 
 class CachedActor(_Counted):
     """An ``Actor`` that answers from the cache and sends only the misses to ``backend`` (one call)."""
@@ -193,41 +224,30 @@ class CachedActor(_Counted):
 
     def act(self, requests: Sequence[ActRequest]) -> list[list[Action]]:
         keys = [self.key(r) for r in requests]
-        found = self.cache.get_many(keys)
-        todo: dict[str, int] = {}
-        for i, key in enumerate(keys):
-            if key not in found and key not in todo:
-                todo[key] = i
-        if todo:
-            batch = [requests[i] for i in todo.values()]
+
+        def produce(batch: list[ActRequest]) -> list[list[Action]]:
             produced = self.backend.act(batch)
-            if len(produced) != len(batch):
-                raise RuntimeError(f"{self.identity}: act returned {len(produced)} lists for {len(batch)} requests")
-            rows = []
-            for key, request, actions in zip(todo, batch, produced, strict=True):
+            for request, actions in zip(batch, produced, strict=False):
                 if len(actions) != request.n:
                     raise RuntimeError(f"{self.identity}: act returned {len(actions)} actions, expected n={request.n}")
-                texts = [a.text for a in actions]
-                meta = [{"actor": a.actor, "sampling": dict(a.sampling), "mistake": a.mistake} for a in actions]
-                rows.append((key, "act", self.identity, texts, json.loads(canonical_json(meta))))
-                found[key] = (texts, rows[-1][4])
-            self.cache.put_many(rows)
-        self._count(len(requests) - len(todo), len(todo), int(bool(todo)))
-        out = []
-        for key in keys:
-            texts, meta = found[key]
-            out.append(
-                [
-                    Action(
-                        text=t,
-                        actor=m.get("actor", self.identity),
-                        sampling=m.get("sampling", {}),
-                        mistake=m.get("mistake"),
-                    )  # fmt: skip
-                    for t, m in zip(texts, meta, strict=True)
-                ]
-            )
-        return out
+            return produced
+
+        def encode(actions: list[Action]) -> tuple[list[str], list[dict]]:
+            meta = [{"actor": a.actor, "sampling": dict(a.sampling), "mistake": a.mistake} for a in actions]
+            return [a.text for a in actions], json.loads(canonical_json(meta))
+
+        return [
+            [
+                Action(
+                    text=t,
+                    actor=m.get("actor", self.identity),
+                    sampling=m.get("sampling", {}),
+                    mistake=m.get("mistake"),
+                )  # fmt: skip
+                for t, m in zip(texts, metas, strict=True)
+            ]
+            for texts, metas in self._through_cache("act", requests, keys, produce, encode)
+        ]
 
 
 class CachedCritic(_Counted):
@@ -240,22 +260,5 @@ class CachedCritic(_Counted):
 
     def critique(self, requests: Sequence[CritiqueRequest]) -> list[str]:
         keys = [self.key(r) for r in requests]
-        found = self.cache.get_many(keys)
-        todo: dict[str, int] = {}
-        for i, key in enumerate(keys):
-            if key not in found and key not in todo:
-                todo[key] = i
-        if todo:
-            batch = [requests[i] for i in todo.values()]
-            produced = self.backend.critique(batch)
-            if len(produced) != len(batch):
-                raise RuntimeError(
-                    f"{self.identity}: critique returned {len(produced)} texts for {len(batch)} requests"
-                )
-            rows = []
-            for key, text in zip(todo, produced, strict=True):
-                rows.append((key, "critique", self.identity, [text], [{}]))
-                found[key] = ([text], [{}])
-            self.cache.put_many(rows)
-        self._count(len(requests) - len(todo), len(todo), int(bool(todo)))
-        return [found[key][0][0] for key in keys]
+        stored = self._through_cache("critique", requests, keys, self.backend.critique, lambda text: ([text], [{}]))
+        return [texts[0] for texts, _ in stored]

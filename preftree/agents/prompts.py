@@ -12,6 +12,9 @@
 * Critic: modelled on MINT's GPT-4 feedback setup: an expert reads the trajectory and the latest
   observation, is shown the correct solution as a private reference that must not be revealed, and
   writes short feedback that names the first wrong step and how to fix it.
+* Judge (``preftree.judge``; paper §1.2: GPT-4 Turbo judged Magicoder-Evol-Instruct, which has no
+  tests and no ground truth): shown the task and one response, it writes a brief check and ends with
+  the line ``Verdict: correct`` or ``Verdict: wrong``; ``parse_verdict`` reads that line strictly.
 """
 
 from __future__ import annotations
@@ -129,8 +132,23 @@ def ground_truth(record: Mapping[str, Any]) -> str:
         parts.append(f"Final answer: {answer}")
     tests = [t for t in (record.get("tests") or []) if t.strip()]
     if tests and record.get("task") == "Coding":
-        parts.append("Tests:\n" + "\n".join(tests[:8]))
+        parts.append("Tests:\n" + "\n".join(render_test(t) for t in tests[:8]))
     return "\n\n".join(parts) if parts else "(no reference solution available)"
+
+
+def render_test(test: str, limit: int = 300) -> str:
+    """A test as the critic reads it: a Python snippet as is, a stdin/stdout case as its input and output."""
+    from preftree.env import parse_stdio_test
+
+    case = parse_stdio_test(test)
+    if case is None:
+        return test
+
+    def cap(text: str) -> str:
+        return text if len(text) <= limit else text[:limit] + "..."
+
+    stdin, stdout = case
+    return f"Input:\n{cap(stdin).rstrip()}\nExpected output:\n{cap(stdout).rstrip()}"
 
 
 def guided_reference(record: Mapping[str, Any]) -> str:
@@ -200,3 +218,44 @@ def fold_system(messages: Sequence[Message]) -> list[Message]:
     elif system:
         rest.insert(0, {"role": "user", "content": system})
     return rest
+
+
+JUDGE_SYSTEM = (
+    "You are a meticulous senior software engineer who grades answers to programming tasks. There are no tests "
+    "and no reference solution: you decide yourself whether a response solves its task."
+)
+
+JUDGE_USER = (
+    "[Task]\n{instruction}\n\n[Response]\n{response}\n\n"
+    "Does the response correctly and completely solve the task? Read its code and explanation, trace the code "
+    "on an example where that helps, and look for bugs, unmet requirements and false claims. Write a brief "
+    "check (a few sentences), then end with one last line that is exactly `Verdict: correct` or "
+    "`Verdict: wrong`."
+)
+
+_VERDICT = re.compile(r"verdict\s*:\s*(correct|wrong)\.?", re.IGNORECASE)
+REASON_CHARS = 1000  # the judge's check is kept up to this many characters
+
+
+def judge_messages(instruction: str, response: str) -> list[Message]:
+    """The chat a judge model sees: the task (as the actor saw it) and one response to it."""
+    user = JUDGE_USER.format(instruction=instruction.strip(), response=response.strip() or "(empty response)")
+    return [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": user}]
+
+
+def parse_verdict(reply: str) -> tuple[bool | None, str]:
+    """(correct, reason) from a judge's reply; correct is None when the reply is unparseable.
+
+    Strict: the last non-empty line must be ``Verdict: correct`` or ``Verdict: wrong`` (any case, an
+    optional final period, optionally wrapped in markdown ``**`` / backticks) and nothing else; the
+    reason is the text before it. Anything else (no such line, a verdict mid-text, "correct-ish") is
+    unparseable, and the reason quotes the start of the reply.
+    """
+    lines = [line.strip() for line in reply.strip().splitlines() if line.strip()]
+    last = lines[-1].strip("*`").strip() if lines else ""
+    found = _VERDICT.fullmatch(last)
+    if found is None:
+        start = " ".join(reply.split())[:200]
+        return None, f"unparseable judge reply (no final 'Verdict: correct|wrong' line): {start!r}"
+    reason = "\n".join(lines[:-1]).strip()[:REASON_CHARS]
+    return found.group(1).lower() == "correct", reason

@@ -3,10 +3,15 @@
 An adapter turns one source row into an ``Item`` (the task-independent part of a record: problem,
 answer, tests, reference, pattern, difficulty) or a ``Rejection`` naming the offending field and the
 reason ("missing", "empty", "wrong type: expected str, got int", "undecodable text",
-"no answer found"). ``sources.load`` expands an ``Item`` into one record per task.
+"no answer found"). ``sources.load`` expands an ``Item`` into one record per task. A row the adapter
+leaves out on purpose (one of the paper's per-dataset filters) raises ``_Skip``: a ``Rejection`` whose
+reason starts with ``SKIPPED``, recorded with the rejections but not counted as a failure.
 
-Reference JSON kinds: ``rationale`` (worked solution text), ``code`` (program + entry point) and
-``expression`` (SVAMP's equation).
+This module holds the core adapters; the UltraInteract source families are in ``adapters_math``,
+``adapters_code`` and ``adapters_logic``, and ``registry.ADAPTERS`` names them all.
+
+Reference JSON kinds: ``rationale`` (worked solution text), ``code`` (program + entry point),
+``expression`` (SVAMP's equation), ``text`` (free text) and ``table`` (``adapters_code``).
 """
 
 from __future__ import annotations
@@ -46,6 +51,22 @@ class _Reject(Exception):
     def __init__(self, field_: str, reason: str) -> None:
         super().__init__(f"{field_}: {reason}")
         self.rejection = Rejection(field_, reason)
+
+
+SKIPPED = "skipped: "  # reason prefix of rows an adapter leaves out on purpose (the paper's filters)
+
+
+class _Skip(_Reject):
+    """A well-formed row the adapter leaves out on purpose (e.g. NumGLUE's tasks 5-7, a contest
+    problem without a Python solution). Recorded like a rejection, with ``SKIPPED`` in front of the
+    reason, and not counted against ``select.max_reject_rate``."""
+
+    def __init__(self, field_: str, reason: str) -> None:
+        super().__init__(field_, SKIPPED + reason)
+
+
+def is_skip(rejection: Rejection) -> bool:
+    return rejection.reason.startswith(SKIPPED)
 
 
 Convert = Callable[[Row, Mapping[str, str]], Item]

@@ -19,8 +19,9 @@ from tqdm import tqdm
 
 from preftree.config import FileSourceParams
 from preftree.schema import INSTRUCTION_SCHEMA, REJECTED_SCHEMA, TASKS, conform, make_instruction, record_ids
-from preftree.sources.adapters import ADAPTERS, GENERIC_FIELDS, Adapter, Item, Rejection
+from preftree.sources.adapters import GENERIC_FIELDS, Adapter, Item, Rejection
 from preftree.sources.files import RowError, read_hf, read_rows
+from preftree.sources.registry import ADAPTERS
 
 RAW_LIMIT = 2000
 
