@@ -71,7 +71,8 @@ def _removed(rows: pl.DataFrame, reason: str, detail: pl.Expr | Sequence[str] | 
         detail = pl.lit(detail)
     elif not isinstance(detail, pl.Expr):
         detail = pl.Series("detail", list(detail), dtype=pl.String)
-    out = rows.with_columns(reason=pl.lit(reason), detail=detail)
+    # rechunk: polars 1.x can panic ("i < self.len()") in pl.format on a filtered multi-chunk frame
+    out = rows.rechunk().with_columns(reason=pl.lit(reason), detail=detail)
     return conform(out, REMOVED_SCHEMA, what=f"removed rows ({reason})")
 
 

@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 
 from preftree.compose import composed
@@ -240,3 +241,47 @@ def test_select_without_the_datasets_fails_naming_the_first_one(
     )
     assert "is not available offline" in line and "Traceback" not in proc.stderr
     assert not (root / "data" / "selected").exists()
+
+
+def test_select_applies_the_papers_per_dataset_filters_to_all_sources(paper: Params, tmp_path: Path) -> None:
+    """All twelve sources through collect + run_select with the preset's filters, on rows in their layouts."""
+    from preftree.select import run_select
+    from preftree.sources.collect import collect
+
+    speed = "a train runs {} km in {} hours . what is its speed in km / hr ?"
+    words = ["zebra", "kiwi", "mango", "lemon", "plum", "fig", "pear", "lime"]
+    rows: dict[str, list[dict[str, Any]]] = {
+        "numglue": NUMGLUE_ROWS,  # types 5-7 skipped
+        "mathqa": [mathqa_row(Problem=speed.format(i, i + 1)) for i in range(8)],  # one formula: 5 kept
+        "tabmwp": [
+            tab_row(
+                grade=g,
+                question=" ".join([*words[g - 1 :], "total", str(g), "?"]),
+                table_title=f"T{g}",
+                table=f"a | b\n{g} | {g * 7}",
+            )
+            for g in range(1, 9)
+        ],  # fmt: skip
+        "codecontests": [cc_row(), cc_row(description="Print hello.", solutions={"language": [2], "solution": ["x"]})],
+        "taco": [taco_row(), taco_row(question="Read a and print a.", input_output="")],
+    }
+    files = {}
+    for name, spec in paper.sources.files.items():
+        data = tmp_path / f"{name}.jsonl"
+        data.write_text("".join(json.dumps(r) + "\n" for r in rows.get(name, [ROWS[_origin(spec)]])))
+        files[name] = dataclasses.replace(spec, hf_id=None, hf_config=None, path=str(data))
+    collected = collect(dataclasses.replace(paper.sources, files=files, eval={}), seed=0)
+    result = run_select(collected.instructions, collected.rejected, params=paper.select, eval_sets={},
+                        solved_ids=set(), seed=0, n_rows_by_dataset=collected.rows_read)  # fmt: skip
+    stats = result.stats["datasets"]
+    got = {ds: (s["skipped"], s["rejected"], s["removed_cap"], s["removed_difficulty"], s["train"] + s["heldout"])
+           for ds, s in stats.items()}  # fmt: skip
+    assert got == {
+        "gsm8k": (0, 0, 0, 0, 2), "math": (0, 0, 0, 0, 2), "mathqa": (0, 0, 6, 0, 10), "numglue": (3, 0, 0, 0, 10),
+        "tabmwp": (0, 0, 0, 6, 2), "codecontests": (1, 0, 0, 0, 1), "taco": (1, 0, 0, 0, 1),
+        "wikitablequestions": (0, 0, 0, 0, 1), "magicoder": (0, 0, 0, 0, 1), "reclor": (0, 0, 0, 0, 1),
+        "hotpotqa": (0, 0, 0, 0, 1), "strategyqa": (0, 0, 0, 0, 1),
+    }  # fmt: skip
+    kept_grades = set(pl.concat([result.train, result.heldout]).filter(pl.col("dataset") == "tabmwp")["difficulty"])
+    assert kept_grades == {4, 5}
+    assert set(result.train["task"]) | set(result.heldout["task"]) == {"Math_CoT", "Math_PoT", "Coding", "Logic"}
