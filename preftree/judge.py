@@ -35,7 +35,8 @@ import polars as pl
 
 from preftree.agents import prompts
 from preftree.agents.base import Message
-from preftree.agents.cache import CallCache, _Counted, record_digest, sha256_json
+from preftree.agents.cache import CallCache, _Counted, record_digest
+from preftree.agents.openai_compat import OpenAIAgent, request_seed
 from preftree.config import PARAMS_FILE, AgentParams, ParamsError, RuntimeParams, SandboxParams
 from preftree.env import CORRECT, WRONG, Observation, _syntax_error, evaluate_actions, extract_code, syntax_ok
 from preftree.interact import EvalContext, derive_seed
@@ -294,27 +295,10 @@ class ScriptedJudge:
         return Verdict(False, "No reference to judge against: counted wrong.")
 
 
-class OpenAIJudge:
+class OpenAIJudge(OpenAIAgent):
     """``Judge`` on an OpenAI-compatible endpoint: ``prompts.judge_messages``, one reply per request,
     verdict by ``prompts.parse_verdict`` (unparseable = wrong, ``parsed=False``). The critic's
     ``base_url`` / ``model`` / ``api_key_env`` / temperature / top_p / max_new_tokens."""
-
-    def __init__(self, params: AgentParams, runtime: RuntimeParams, **client_kwargs: Any) -> None:
-        from preftree.agents.openai_compat import ChatClient
-
-        self.params = params
-        self.client = ChatClient(
-            base_url=params.base_url, model=params.model, api_key_env=params.api_key_env, runtime=runtime,
-            **client_kwargs,
-        )  # fmt: skip
-        self.identity = f"openai:{params.model}@{self.client.url}"
-
-    def __repr__(self) -> str:
-        return f"OpenAIJudge({self.identity!r}, api_key_env={self.params.api_key_env!r})"
-
-    def sampling(self) -> dict[str, Any]:
-        p = self.params
-        return {"temperature": p.temperature, "top_p": p.top_p, "max_new_tokens": p.max_new_tokens}
 
     @staticmethod
     def messages(request: JudgeRequest) -> list[Message]:
@@ -327,13 +311,7 @@ class OpenAIJudge:
         return {"messages": self.messages(request), "sampling": self.sampling(), "seed": request.seed, "n": 1}
 
     def judge(self, requests: Sequence[JudgeRequest]) -> list[Verdict]:
-        from preftree.agents.openai_compat import request_seed
-
-        s = self.sampling()
-        jobs = [(m, 1, request_seed(r.seed, m)) for r, m in ((r, self.messages(r)) for r in requests)]
-        texts = self.client.complete(
-            jobs, temperature=s["temperature"], top_p=s["top_p"], max_tokens=s["max_new_tokens"]
-        )
+        texts = self.complete([(m, 1, request_seed(r.seed, m)) for r, m in ((r, self.messages(r)) for r in requests)])
         out = []
         for t in texts:
             correct, reason = prompts.parse_verdict(t[0] if t else "")
@@ -355,9 +333,7 @@ class CachedJudge(_Counted):
     """A ``Judge`` that answers from the call cache and sends only the misses to ``backend`` (one call)."""
 
     def key(self, request: JudgeRequest) -> str:
-        make = getattr(self.backend, "judge_key", None)
-        spec = make(request) if make is not None else default_judge_key(request)
-        return sha256_json({"kind": "judge", "identity": self.identity, "spec": spec})
+        return self._key("judge", request, default_judge_key)
 
     def judge(self, requests: Sequence[JudgeRequest]) -> list[Verdict]:
         keys = [self.key(r) for r in requests]

@@ -420,8 +420,7 @@ def select_stats(
     n_rows_by_dataset: Mapping[str, int],
 ) -> dict:
     """Per-dataset and total counts of rows; ``loaded = rejected + skipped + removed + train + heldout``."""
-    malformed = _malformed(rejected)
-    skipped = rejected.filter(pl.col("reason").str.starts_with(SKIPPED))
+    malformed, skipped = _partition(rejected, pl.col("reason").str.starts_with(SKIPPED))
     inst, rej, skip, tr, ho = (_count(f, "dataset") for f in (loaded, malformed, skipped, train, heldout))
     by_reason = _count(removed, "dataset", "reason")
     tr_p, ho_p = (_count(f.unique(["dataset", "problem_id"]), "dataset") for f in (train, heldout))

@@ -182,6 +182,13 @@ class _Counted:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.identity!r}, {self.cache!r})"
 
+    def _key(self, kind: str, request: Any, default: Callable[[Any], dict[str, Any]]) -> str:
+        """The cache key of a request: the backend's ``<kind>_key`` spec (else ``default``'s), its kind
+        and the backend identity."""
+        make = getattr(self.backend, f"{kind}_key", None)
+        spec = make(request) if make is not None else default(request)
+        return sha256_json({"kind": kind, "identity": self.identity, "spec": spec})
+
     def _through_cache(
         self,
         kind: str,
@@ -218,9 +225,7 @@ class CachedActor(_Counted):
     """An ``Actor`` that answers from the cache and sends only the misses to ``backend`` (one call)."""
 
     def key(self, request: ActRequest) -> str:
-        make = getattr(self.backend, "act_key", None)
-        spec = make(request) if make is not None else default_act_key(request)
-        return sha256_json({"kind": "act", "identity": self.identity, "spec": spec})
+        return self._key("act", request, default_act_key)
 
     def act(self, requests: Sequence[ActRequest]) -> list[list[Action]]:
         keys = [self.key(r) for r in requests]
@@ -254,9 +259,7 @@ class CachedCritic(_Counted):
     """A ``Critic`` that answers from the cache and sends only the misses to ``backend`` (one call)."""
 
     def key(self, request: CritiqueRequest) -> str:
-        make = getattr(self.backend, "critique_key", None)
-        spec = make(request) if make is not None else default_critique_key(request)
-        return sha256_json({"kind": "critique", "identity": self.identity, "spec": spec})
+        return self._key("critique", request, default_critique_key)
 
     def critique(self, requests: Sequence[CritiqueRequest]) -> list[str]:
         keys = [self.key(r) for r in requests]

@@ -242,47 +242,9 @@ class ChatClient:
         return results
 
 
-class OpenAIActor:
-    """``Actor`` on an OpenAI-compatible chat-completions endpoint."""
-
-    def __init__(
-        self, params: AgentParams, runtime: RuntimeParams, *, system_prompt: bool = True, **client_kwargs: Any
-    ) -> None:
-        self.params = params
-        self.client = ChatClient(
-            base_url=params.base_url, model=params.model, api_key_env=params.api_key_env, runtime=runtime,
-            **client_kwargs,
-        )  # fmt: skip
-        self.identity = f"openai:{params.model}@{self.client.url}"
-        self.system_prompt = system_prompt
-
-    def __repr__(self) -> str:
-        return f"OpenAIActor({self.identity!r}, api_key_env={self.params.api_key_env!r})"
-
-    def sampling(self) -> dict[str, Any]:
-        p = self.params
-        return {"temperature": p.temperature, "top_p": p.top_p, "max_new_tokens": p.max_new_tokens}
-
-    def messages(self, request: ActRequest) -> list[Message]:
-        return prompts.actor_messages(request, system_prompt=self.system_prompt)
-
-    def act_key(self, request: ActRequest) -> dict[str, Any]:
-        return {"messages": self.messages(request), "sampling": self.sampling(), "seed": request.seed, "n": request.n}
-
-    def act(self, requests: Sequence[ActRequest]) -> list[list[Action]]:
-        s = self.sampling()
-        jobs = [(m, r.n, request_seed(r.seed, m)) for r, m in ((r, self.messages(r)) for r in requests)]
-        texts = self.client.complete(
-            jobs, temperature=s["temperature"], top_p=s["top_p"], max_tokens=s["max_new_tokens"]
-        )
-        return [
-            [Action(text=t, actor=self.identity, sampling={**s, "seed": r.seed, "index": j}) for j, t in enumerate(ts)]
-            for r, ts in zip(requests, texts, strict=True)
-        ]
-
-
-class OpenAICritic:
-    """``Critic`` on an OpenAI-compatible chat-completions endpoint."""
+class OpenAIAgent:
+    """What the OpenAI-compatible actor, critic and judge share: one ``ChatClient`` on the agent's
+    endpoint, its identity, its sampling settings and the completion call."""
 
     def __init__(self, params: AgentParams, runtime: RuntimeParams, **client_kwargs: Any) -> None:
         self.params = params
@@ -293,19 +255,50 @@ class OpenAICritic:
         self.identity = f"openai:{params.model}@{self.client.url}"
 
     def __repr__(self) -> str:
-        return f"OpenAICritic({self.identity!r}, api_key_env={self.params.api_key_env!r})"
+        return f"{type(self).__name__}({self.identity!r}, api_key_env={self.params.api_key_env!r})"
 
     def sampling(self) -> dict[str, Any]:
         p = self.params
         return {"temperature": p.temperature, "top_p": p.top_p, "max_new_tokens": p.max_new_tokens}
 
+    def complete(self, jobs: Sequence[tuple[list[Message], int, int]]) -> list[list[str]]:
+        """``(messages, n, seed)`` jobs through the client with this agent's sampling."""
+        s = self.sampling()
+        return self.client.complete(
+            jobs, temperature=s["temperature"], top_p=s["top_p"], max_tokens=s["max_new_tokens"]
+        )
+
+
+class OpenAIActor(OpenAIAgent):
+    """``Actor`` on an OpenAI-compatible chat-completions endpoint."""
+
+    def __init__(
+        self, params: AgentParams, runtime: RuntimeParams, *, system_prompt: bool = True, **client_kwargs: Any
+    ) -> None:
+        super().__init__(params, runtime, **client_kwargs)
+        self.system_prompt = system_prompt
+
+    def messages(self, request: ActRequest) -> list[Message]:
+        return prompts.actor_messages(request, system_prompt=self.system_prompt)
+
+    def act_key(self, request: ActRequest) -> dict[str, Any]:
+        return {"messages": self.messages(request), "sampling": self.sampling(), "seed": request.seed, "n": request.n}
+
+    def act(self, requests: Sequence[ActRequest]) -> list[list[Action]]:
+        s = self.sampling()
+        texts = self.complete([(m, r.n, request_seed(r.seed, m)) for r, m in ((r, self.messages(r)) for r in requests)])
+        return [
+            [Action(text=t, actor=self.identity, sampling={**s, "seed": r.seed, "index": j}) for j, t in enumerate(ts)]
+            for r, ts in zip(requests, texts, strict=True)
+        ]
+
+
+class OpenAICritic(OpenAIAgent):
+    """``Critic`` on an OpenAI-compatible chat-completions endpoint."""
+
     def critique_key(self, request: CritiqueRequest) -> dict[str, Any]:
         return {"messages": prompts.critic_messages(request), "sampling": self.sampling(), "seed": request.seed, "n": 1}
 
     def critique(self, requests: Sequence[CritiqueRequest]) -> list[str]:
-        s = self.sampling()
         jobs = [(m, 1, request_seed(r.seed, m)) for r, m in ((r, prompts.critic_messages(r)) for r in requests)]
-        texts = self.client.complete(
-            jobs, temperature=s["temperature"], top_p=s["top_p"], max_tokens=s["max_new_tokens"]
-        )
-        return [t[0].strip() for t in texts]
+        return [t[0].strip() for t in self.complete(jobs)]
