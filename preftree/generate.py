@@ -55,10 +55,10 @@ from transformers import (
 )
 
 from preftree.agents import prompts as agent_prompts
-from preftree.agents.cache import sha256_json, stable_seed
 from preftree.agents.hf import GumbelSampler, model_identity, resolve_model_folder
 from preftree.agents.vllm_backend import VLLMUnavailableError, _import_vllm
 from preftree.base_model import resolve_device
+from preftree.hashing import sha256_json, stable_seed
 
 log = logging.getLogger(__name__)
 

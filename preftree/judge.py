@@ -35,10 +35,11 @@ import polars as pl
 
 from preftree.agents import prompts
 from preftree.agents.base import Message
-from preftree.agents.cache import CallCache, _Counted, record_digest
+from preftree.agents.cache import CallCache, _Counted
 from preftree.agents.openai_compat import OpenAIAgent, request_seed
 from preftree.config import PARAMS_FILE, AgentParams, ParamsError, RuntimeParams, SandboxParams
 from preftree.env import CORRECT, WRONG, Observation, _syntax_error, evaluate_actions, extract_code, syntax_ok
+from preftree.hashing import record_digest
 from preftree.interact import EvalContext, derive_seed
 
 log = logging.getLogger(__name__)

@@ -31,8 +31,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessor, L
 
 from preftree.agents import prompts
 from preftree.agents.base import Action, ActRequest, CritiqueRequest, Message
-from preftree.agents.cache import sha256_json, stable_seed
 from preftree.config import AgentParams
+from preftree.hashing import sha256_json, stable_seed
 
 log = logging.getLogger(__name__)
 

@@ -34,8 +34,8 @@ import requests
 
 from preftree.agents import prompts
 from preftree.agents.base import Action, ActRequest, CritiqueRequest, Message
-from preftree.agents.cache import sha256_json, stable_seed
 from preftree.config import AgentParams, RuntimeParams
+from preftree.hashing import sha256_json, stable_seed
 
 log = logging.getLogger(__name__)
 

@@ -60,8 +60,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from preftree.agents.base import Action, ActRequest, CritiqueRequest
-from preftree.agents.cache import default_critique_key, record_digest, stable_seed
+from preftree.agents.cache import default_critique_key
 from preftree.config import AgentParams
+from preftree.hashing import record_digest, stable_seed
 from preftree.sources.synthetic import MISTAKES, applicable_mistakes, render_solution
 
 VERSION = 1  # bump when the scripted texts change: part of every cache key

@@ -20,8 +20,8 @@ from typing import Any
 
 from preftree.agents import prompts
 from preftree.agents.base import Action, ActRequest, CritiqueRequest, Message
-from preftree.agents.cache import sha256_json, stable_seed
 from preftree.config import AgentParams
+from preftree.hashing import sha256_json, stable_seed
 
 log = logging.getLogger(__name__)
 
