@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: install sandbox-deps params repro test test-fast lint clean-venv
+.PHONY: install sandbox-deps params repro test test-fast lint deps clean-venv
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -51,6 +51,11 @@ test-fast: $(STAMP)
 clean-venv:
 	rm -rf $(VENV)
 
+# deps: every stage's code deps in dvc.yaml are its import closure (`python -m preftree.deps --write` fixes them).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check preftree stages tests
 	$(VENV)/bin/ruff format --check preftree stages tests
+	$(PY) -m preftree.deps --check
+
+deps: $(STAMP)
+	$(PY) -m preftree.deps --write

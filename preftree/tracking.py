@@ -22,37 +22,19 @@ import hashlib
 import json
 import os
 import re
-import subprocess
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from preftree.config import StageParams, workspace_root
-from preftree.io import write_json
+from preftree.provenance import git_rev, run_git, tracking_root, write_stage_metrics
 
 EXPERIMENT = "preftree"
 
 
-def tracking_root() -> Path:
-    """The main repository root (DVC_ROOT under DVC, else the folder holding dvc.yaml)."""
-    return Path(os.environ["DVC_ROOT"]).resolve() if os.environ.get("DVC_ROOT") else workspace_root()
-
-
 def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{tracking_root() / 'mlflow.db'}"
-
-
-def _git(root: Path, *args: str) -> str:
-    try:
-        out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return out.stdout.strip() if out.returncode == 0 else ""
-
-
-def git_rev(root: Path) -> str:
-    return _git(root, "rev-parse", "HEAD") or "nogit"
 
 
 def group_key(root: Path) -> str:
@@ -166,11 +148,6 @@ class SilentRun(StageRun):
         return None
 
 
-def metrics_path(root: Path, stage: str) -> Path:
-    """metrics/<stage>.json; a foreach stage `align@kto` writes metrics/align/kto.json."""
-    return root / "metrics" / (stage.replace("@", "/") + ".json")
-
-
 @contextlib.contextmanager
 def stage_run(params: StageParams) -> Iterator[StageRun]:
     """Open the stage's child run under the pipeline's parent; write metrics/<stage>.json on success.
@@ -198,7 +175,7 @@ def stage_run(params: StageParams) -> Iterator[StageRun]:
         "preftree.role": "stage",
         "dvc.stage": params.stage,
         "git.rev": git_rev(root),
-        "git.dirty": str(bool(_git(root, "status", "--porcelain", "--untracked-files=no"))).lower(),
+        "git.dirty": str(bool(run_git(root, "status", "--porcelain", "--untracked-files=no"))).lower(),
         "params.sha256": params_hash(params.raw),
         "dvc.exp_name": os.environ.get("DVC_EXP_NAME", ""),
         "dvc.baseline_rev": os.environ.get("DVC_EXP_BASELINE_REV", ""),
@@ -211,19 +188,4 @@ def stage_run(params: StageParams) -> Iterator[StageRun]:
         mlflow.log_params({k: str(v)[:500] for k, v in flat.items()})
         run = StageRun(stage=params.stage, run_id=active.info.run_id, metrics={})
         yield run
-        write_json(metrics_path(root, params.stage), run.metrics)
-
-
-def lineage_card(params: StageParams) -> dict[str, Any]:
-    """What a model card records about its making: the stage, its declared params, the git rev and
-    the md5 of each upstream output as dvc.lock recorded it (training data, upstream model)."""
-    from preftree.dvcinfo import stage_info, upstream_md5s
-
-    root = workspace_root()
-    info = stage_info(params.stage, root.resolve())
-    return {
-        "stage": params.stage,
-        "params": params.raw,
-        "git_rev": git_rev(root),
-        "upstream_md5": upstream_md5s(info.deps, root),
-    }
+        write_stage_metrics(root, params.stage, run.metrics)

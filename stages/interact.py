@@ -27,9 +27,10 @@ from preftree.dvcinfo import stage_info
 from preftree.interact import Agents, TreeBuilder, table1
 from preftree.io import atomic_dir, write_parquet
 from preftree.judge import make_evaluate, make_judge, require_judge
+from preftree.provenance import tracking_root
 from preftree.sandbox import SandboxUnavailable, check_available
 from preftree.shards import files_digest, run_key, run_sharded
-from preftree.tracking import stage_run, tracking_root
+from preftree.tracking import stage_run
 
 SELECTED = Path("data/selected/train.parquet")
 OUT = Path("data/interact")

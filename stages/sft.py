@@ -16,7 +16,8 @@ import sys
 from pathlib import Path
 
 from preftree.config import ParamsError, load_stage_params
-from preftree.tracking import lineage_card, stage_run
+from preftree.provenance import lineage_card
+from preftree.tracking import stage_run
 from preftree.train.runner import fmt, read_view, start, write_curve
 from preftree.train.sft import train_sft
 

@@ -103,7 +103,7 @@ def test_same_group_reuses_the_parent_and_a_failed_stage_is_marked(project: Path
 
 
 def test_foreach_stage_metrics_path() -> None:
-    from preftree.tracking import metrics_path
+    from preftree.provenance import metrics_path
 
     assert metrics_path(Path("/r"), "align@kto") == Path("/r/metrics/align/kto.json")
     assert metrics_path(Path("/r"), "select") == Path("/r/metrics/select.json")
