@@ -1,4 +1,4 @@
-"""Generation throughput: preftree.generate's batched HF generator against a plain per-prompt
+"""Generation throughput: preftree.generation's batched HF generator against a plain per-prompt
 ``model.generate`` loop on the same model and chats, in the same run.
 
     .venv/bin/python bench/generate.py                       # CPU, a fresh tiny model built like models/base
@@ -49,7 +49,7 @@ def build_model_folder(out: Path, size: str, seed: int) -> None:
 
 
 def chats(n: int, seed: int) -> list[list[dict[str, str]]]:
-    from preftree.sources.synthetic import generate
+    from preftree.sources.synthetic.problems import generate
 
     return [[{"role": "user", "content": r["instruction"]}] for r in generate(n, seed=seed).iter_rows(named=True)]
 
@@ -118,7 +118,8 @@ def main() -> None:
 
     import torch
 
-    from preftree.generate import Sampling, make_generator
+    from preftree.generation.factory import make_generator
+    from preftree.generation.sampling import Sampling
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)

@@ -34,7 +34,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from preftree import sandbox  # noqa: E402
-from preftree.config import SandboxParams  # noqa: E402
+from preftree.compose import from_conf  # noqa: E402
+from preftree.config.sandbox import SandboxParams  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "benchmarks" / "humaneval" / "HumanEval.jsonl.gz"
 TIMEOUT_S = 3.0
@@ -134,7 +135,7 @@ def run_baseline(rows: list[dict], workers: int) -> tuple[float, list[str]]:
 
 
 def run_ours(rows: list[dict], workers: int, isolation: str) -> tuple[float, list[str]]:
-    limits = SandboxParams(isolation=isolation, timeout_s=TIMEOUT_S)  # type: ignore[arg-type]
+    limits = from_conf(SandboxParams, "sandbox", isolation=isolation, timeout_s=TIMEOUT_S)
 
     def one(row: dict) -> str:
         ok, res = sandbox.run_tests(program_of(row), [], limits=limits)
@@ -156,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = load(args.data)
     print(f"{len(rows)} HumanEval canonical solutions from {args.data}, {args.workers} workers, {os.cpu_count()} cpus")
 
-    sandbox.run("pass", limits=SandboxParams(isolation=args.isolation))  # availability check, imports
+    # availability check, imports
+    sandbox.run("pass", limits=from_conf(SandboxParams, "sandbox", isolation=args.isolation))
     guarantees = {
         "ours": "bwrap ns (user/pid/net/ipc), ro /usr only, capped tmpfs, uid 65534, rlimits, tree kill, "
         "output cap, nonce verdict"

@@ -56,11 +56,11 @@ ARCH_1B = {
 
 
 def generated_sft(n: int, seed: int):
-    """An SFT view (preftree.tree.SFT_SCHEMA) of n synthetic problems with correct solutions."""
+    """An SFT view (preftree.schema.SFT_SCHEMA) of n synthetic problems with correct solutions."""
     import polars as pl
 
-    from preftree.sources.synthetic import generate, render_solution
-    from preftree.tree import SFT_SCHEMA
+    from preftree.schema import SFT_SCHEMA
+    from preftree.sources.synthetic.problems import generate, render_solution
 
     rows = []
     for record in generate(n, seed=seed).iter_rows(named=True):
@@ -95,11 +95,12 @@ def load_data(data: str | None, seed: int):
 
 def build_model_folder(out: Path, size: str, seed: int, tokenizer_from: str | None) -> None:
     """A fresh model folder: the tiny default arch (like models/base, untrained) or the ~1B config."""
-    from preftree.config import ArchParams, TokenizerParams
+    from preftree.compose import from_conf
+    from preftree.config.model import ArchParams, TokenizerParams
     from preftree.models.checkpoint import save_model_folder
     from preftree.models.tiny import build_model
     from preftree.models.tokenizer import train_tokenizer
-    from preftree.sources.synthetic import pretraining_documents
+    from preftree.sources.synthetic.problems import pretraining_documents
 
     if tokenizer_from:
         from transformers import AutoTokenizer
@@ -107,8 +108,10 @@ def build_model_folder(out: Path, size: str, seed: int, tokenizer_from: str | No
         tokenizer = AutoTokenizer.from_pretrained(tokenizer_from, local_files_only=True)
     else:
         docs = pretraining_documents(1000, seed=seed, min_steps=1, max_steps=5, correct_fraction=0.5)
-        tokenizer = train_tokenizer((t for d in docs for t in (d["instruction"], d["response"])), TokenizerParams())
-    arch = ArchParams(**ARCH_1B) if size == "1b" else ArchParams()
+        tokenizer = train_tokenizer(
+            (t for d in docs for t in (d["instruction"], d["response"])), from_conf(TokenizerParams, "model.tokenizer")
+        )
+    arch = ArchParams(**ARCH_1B) if size == "1b" else from_conf(ArchParams, "model.arch")
     model = build_model(arch, tokenizer, seed=seed)
     save_model_folder(model, tokenizer, out, {"name": f"bench-{size}", "source": "random-init"})
 
@@ -120,11 +123,15 @@ def build_model_folder(out: Path, size: str, seed: int, tokenizer_from: str | No
 def run_ours(args: argparse.Namespace, train, heldout, packing: bool) -> dict:
     import trl  # noqa: F401 - imported before the clock starts, as in run_plain
 
-    from preftree.config import RuntimeParams, SFTParams
+    from preftree.compose import from_conf
+    from preftree.config.runtime import RuntimeParams
+    from preftree.config.train import SFTParams
     from preftree.train.sft import train_sft
 
-    params = SFTParams(optim=optim_params(args), packing=packing)
-    runtime = RuntimeParams(device=args.device, bf16=args.bf16, progress=False, threads=args.threads)
+    params = from_conf(SFTParams, "sft", optim=optim_params(args), packing=packing)
+    runtime = from_conf(
+        RuntimeParams, "runtime", device=args.device, bf16=args.bf16, progress=False, threads=args.threads
+    )
     with tempfile.TemporaryDirectory(prefix="bench-sft-") as tmp:
         start = time.perf_counter()
         m = train_sft(
@@ -194,9 +201,12 @@ def run_plain(args: argparse.Namespace, train, heldout, packing: bool) -> dict:
 
 
 def optim_params(args: argparse.Namespace):
-    from preftree.config import OptimParams
+    from preftree.compose import from_conf
+    from preftree.config.train import OptimParams
 
-    return OptimParams(
+    return from_conf(
+        OptimParams,
+        "sft.optim",
         lr=args.lr,
         max_steps=args.steps,
         warmup_ratio=0.1,

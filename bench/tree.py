@@ -31,8 +31,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from preftree import tree as T  # noqa: E402
-from preftree.config import RMAugmentParams, TreeParams  # noqa: E402
-from preftree.interact import NODE_SCHEMA  # noqa: E402
+from preftree.compose import from_conf  # noqa: E402
+from preftree.config.tree import RMAugmentParams, TreeParams  # noqa: E402
+from preftree.schema import NODE_SCHEMA  # noqa: E402
 
 Row = dict[str, Any]
 # Table 1 (interactive rows): instructions, T1..T5, and datasets (Logic = both Logic rows)
@@ -317,11 +318,13 @@ def py_split(views: dict[str, list[Row]], fraction: float, seed: int) -> dict[st
 
 
 def polars_run(nodes: pl.DataFrame, seed: int, fraction: float) -> dict[str, dict[str, pl.DataFrame]]:
-    return T.split_views(T.build_views(nodes, rm=RMAugmentParams(), seed=seed), fraction=fraction, seed=seed)
+    return T.split_views(
+        T.build_views(nodes, rm=from_conf(RMAugmentParams, "tree.rm"), seed=seed), fraction=fraction, seed=seed
+    )
 
 
 def python_run(rows: list[Row], seed: int, fraction: float) -> dict[str, dict[str, list[Row]]]:
-    return py_split(py_views(rows, RMAugmentParams(), seed), fraction, seed)
+    return py_split(py_views(rows, from_conf(RMAugmentParams, "tree.rm"), seed), fraction, seed)
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
@@ -360,7 +363,7 @@ def check_content(nodes: pl.DataFrame, seed: int, fraction: float) -> None:
 
 def profile(nodes: pl.DataFrame, seed: int, fraction: float) -> None:
     """Stages of build_views one by one on the same nodes, then the proposed with_trajectory."""
-    rm = RMAugmentParams()
+    rm = from_conf(RMAugmentParams, "tree.rm")
     n = nodes.with_row_index("_order")
     chosen = n.filter(pl.col("role") == "chosen").select(
         "tree_id",
@@ -394,7 +397,7 @@ def main() -> None:
     ap.add_argument("--check-rows", type=int, default=20_000, help="nodes in the row-for-row equality check")
     ap.add_argument("--fraction", type=float, default=0.0, help="baseline on this share of trees (0 = auto)")
     ap.add_argument("--profile-only", action="store_true")
-    args, heldout = ap.parse_args(), TreeParams().heldout_fraction
+    args, heldout = ap.parse_args(), from_conf(TreeParams, "tree").heldout_fraction
     nodes, t_gen = timed(lambda: generate(args.nodes, args.seed))
     pairs = (
         nodes.filter(pl.col("role") == "chosen")

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from preftree.config import ModelParams
+from preftree.config.model import ModelParams
 
 BASE_LOSS_COLUMNS = ("step", "loss", "lr", "tokens")
 
@@ -26,17 +26,6 @@ BASE_LOSS_COLUMNS = ("step", "loss", "lr", "tokens")
 class BaseResult:
     metrics: dict[str, Any]
     history: list[dict] = field(default_factory=list)  # one record per optimizer step (empty for a checkpoint)
-
-
-def resolve_device(name: str) -> torch.device:
-    """runtime.device -> a torch device ("auto" picks cuda, then mps, then cpu)."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    return torch.device(name)
 
 
 def chat_document(tokenizer: Any, instruction: str, response: str) -> str:
@@ -78,7 +67,7 @@ def train_from_scratch(
     from preftree.models.checkpoint import save_model_folder
     from preftree.models.tiny import build_model, count_parameters, evaluate_loss, pack_documents, pretrain
     from preftree.models.tokenizer import train_tokenizer
-    from preftree.sources.synthetic import pretraining_documents
+    from preftree.sources.synthetic.problems import pretraining_documents
 
     p = model.pretrain
     docs = pretraining_documents(

@@ -7,18 +7,35 @@
 `dvc repro` never composes (reference/pipeline-practice.md §1.3), so after editing conf/ run
 `make params` (or use `dvc exp run`, which composes itself). The output is validated against the
 typed params before it is written, so a typo in conf/ fails here, naming the key.
+
+Tests and benchmarks that need one params object with a few values changed use
+``from_conf(SandboxParams, "sandbox", timeout_s=2.0)``: the section as conf/ composes it (composed
+once per process), then the changes. The params types declare no defaults, so this is the one way
+to get a value that nobody passed.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import dataclasses
+import functools
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from preftree.config import PARAMS_FILE, ParamsError, validate_all, workspace_root
+from preftree.config.load import lookup
+from preftree.config.params import params_type_at, validate_all
+from preftree.config.validate import coerce
+from preftree.config.workspace import PARAMS_FILE, ParamsError, workspace_root
+
+T = TypeVar("T")
+# The repository this module belongs to: from_conf composes its conf/ whatever the working directory.
+REPO = Path(__file__).resolve().parents[1]
 
 
 def compose_yaml(root: Path, overrides: list[str] | None = None) -> str:
@@ -33,6 +50,28 @@ def composed(root: Path, overrides: list[str] | None = None) -> dict:
     import yaml
 
     return yaml.safe_load(compose_yaml(root, overrides))
+
+
+@functools.cache
+def _composed_once(root: Path, overrides: tuple[str, ...]) -> dict:
+    return composed(root, list(overrides))
+
+
+def from_conf(cls: type[T], key: str, *, overrides: Sequence[str] = (), **changes: Any) -> T:
+    """The params at `key` (e.g. "sandbox", "align.dpo", "model.arch") as conf/ composes them, built as
+    `cls` and validated, with `changes` applied as :func:`dataclasses.replace` would.
+
+    `overrides` are Hydra overrides for the composition, e.g. ``["sources=gsm8k"]`` to reach the
+    documented ``sources.files.gsm8k`` entry. Each composition runs once per process.
+    """
+    try:
+        data = lookup(_composed_once(REPO, tuple(overrides)), key)
+    except ParamsError:
+        raise ParamsError(f"conf/ composed with {list(overrides)} has no key '{key}'") from None
+    value = coerce(copy.deepcopy(data), params_type_at(key), key)
+    if not isinstance(value, cls):
+        raise ParamsError(f"{PARAMS_FILE}: {key}: holds {type(value).__name__}, not {cls.__name__}")
+    return dataclasses.replace(value, **changes)  # type: ignore[type-var]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,57 +29,14 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any
 
 import polars as pl
 
 from preftree.agents.base import Action, Actor, ActRequest, Critic, CritiqueRequest, Message
-from preftree.config import InteractParams
+from preftree.config.interact import InteractParams
 from preftree.env import carry_over
-
-NODE_SCHEMA: Final = pl.Schema(
-    {
-        "node_id": pl.String,  # <pair_id>_c (chosen) or <pair_id>_r (rejected)
-        "pair_id": pl.String,  # <instruction id>_<depth>_<turn>, UltraInteract's id layout
-        "parent_id": pl.String,  # node_id of the rejected action expanded at turn-1 (null at turn 1)
-        "instruction_id": pl.String,  # data/selected row id (64 hex): the tree's root
-        "tree_id": pl.String,  # one tree per instruction here (= instruction_id); imported releases may hold several
-        "problem_id": pl.String,
-        "task": pl.String,
-        "dataset": pl.String,
-        "source_row": pl.Int64,
-        "depth": pl.Int32,  # number of turns of this tree
-        "turn": pl.Int32,  # 1-based
-        "role": pl.String,  # chosen | rejected
-        "correct": pl.Boolean,
-        "expanded": pl.Boolean,  # the rejected action the trajectory continued from
-        "action": pl.String,
-        "mode": pl.String,  # cot | pot
-        "code": pl.String,
-        "observation": pl.String,  # UltraInteract format: "Out: ...\nYour answer is wrong."
-        "critique": pl.String,  # critic feedback on an expanded rejected action, else ""
-        "origin": pl.String,  # sample | escalation | guided | weak
-        "actor": pl.String,  # backend identity
-        "sampling": pl.String,  # JSON of the sampling params (temperature, top_p, seed, index, ...)
-        "mistake": pl.String,  # scripted backends: the injected mistake, else null
-    }
-)
-
-TREE_SCHEMA: Final = pl.Schema(
-    {
-        "instruction_id": pl.String,
-        "task": pl.String,
-        "dataset": pl.String,
-        "depth": pl.Int32,
-        "end_turn": pl.Int32,  # turn at which the trajectory's own action was correct (or the cap)
-        "solved": pl.Boolean,  # False when the cap was reached without a correct own action
-        "pairs": pl.Int32,
-        "escalations": pl.Int32,  # extra sampling rounds used
-        "guided": pl.Int32,  # ground-truth-guided actions used
-        "syntax_dropped": pl.Int32,  # sampled actions discarded by the syntax check
-    }
-)
-
+from preftree.schema import NODE_SCHEMA, TREE_SCHEMA
 
 # (record, unique action texts, prior code) -> one preftree.env.Observation per text. An Evaluate
 # with a true `wants_context` attribute (preftree.judge.make_evaluate) is also given

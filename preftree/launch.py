@@ -22,7 +22,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from preftree.config import ParamsError, RuntimeParams, workspace_root
+from preftree.config.runtime import RuntimeParams
+from preftree.config.workspace import ParamsError, workspace_root
 
 LAUNCHED = "PREFTREE_LAUNCHED"
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from preftree.config import workspace_root
+from preftree.config.workspace import workspace_root
 
 
 @dataclass

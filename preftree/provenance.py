@@ -12,7 +12,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from preftree.config import StageParams, workspace_root
+from preftree.config.load import StageParams
+from preftree.config.workspace import workspace_root
 from preftree.io import write_json
 
 

@@ -1,7 +1,7 @@
 """Import and export the public UltraInteract release files (reference/eurus.md §1.1).
 
 ``read_release`` validates ``UltraInteract_pair`` (and optionally ``UltraInteract_sft``) rows and
-rebuilds preference-tree nodes (``preftree.interact.NODE_SCHEMA`` plus ``instruction``) from which
+rebuilds preference-tree nodes (``preftree.schema.NODE_SCHEMA`` plus ``instruction``) from which
 ``preftree.tree.build_views`` reproduces every pair row exactly: same order, same trajectory text.
 
 Reconstruction rule. Rows with the same id prefix ``<parent_id>_<depth>`` are dealt, in file order,
@@ -32,11 +32,9 @@ from typing import Any, Final
 
 import polars as pl
 
-from preftree.interact import NODE_SCHEMA
 from preftree.io import write_parquet
-from preftree.schema import TASKS
+from preftree.schema import NODE_SCHEMA, PAIR_SCHEMA, SFT_SCHEMA, TASKS
 from preftree.sources.files import RowError, read_rows
-from preftree.tree import PAIR_SCHEMA, SFT_SCHEMA
 
 SFT_FILE: Final = "0000_sft.parquet"
 PAIR_FILE: Final = "0000_pair.parquet"

@@ -1,4 +1,4 @@
-"""The run's results in the layout of the paper's Table 3, and the report's figures.
+"""The run's results in the layout of the paper's Table 3, and the report document around it.
 
 :func:`table_rows` maps each policy's ``metrics/eval/<policy>.json`` onto the Table 3 columns (pass@1
 x 100; MINT columns = success after 5 turns, or after the last turn when ``max_turns`` < 5); columns the
@@ -6,15 +6,22 @@ run did not evaluate are ``None`` (shown as "–"), and ``Avg`` is the mean of t
 has ("–" when it has none). Two columns the paper does not have come last: ``Tiny`` (pass@1 on the tiny
 world's held-out set) and ``Tiny-MT`` (its multi-turn success@5). The paper's own rows
 (reference/eurus.md §3.2) are kept in :data:`PAPER_ROWS` for side-by-side reading.
+
+:func:`build_report` reads the metrics the upstream stages wrote, draws the figures
+(``preftree.report_plots``) and returns the texts of ``metrics/report.{md,csv}``.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from preftree.report_plots import plot_best_of_n, plot_reward_trends, read_curve
 
 PAPER_COLUMNS = (
     "HumanE", "MBPP", "LeetC", "GSM+", "MATH", "TheoQA", "SVAMP", "ASDiv", "BBH", "IFEval", "MINT-Code", "MINT-Math",
@@ -124,65 +131,113 @@ def csv_table(rows: Mapping[str, Mapping[str, float | None]]) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# figures
+# the report document
 
 
-def read_curve(path: Path) -> dict[str, list[float | None]]:
-    """A metrics CSV (header + rows) as columns; empty cells are None."""
-    with path.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        rows = list(reader)
-    columns = reader.fieldnames or []
-    return {c: [float(r[c]) if r[c] not in ("", None) else None for r in rows] for c in columns}
+@dataclass(frozen=True)
+class Report:
+    """What the report stage writes: ``markdown`` (metrics/report.md), ``csv`` (metrics/report.csv),
+    the Table 3 ``table`` it prints, the run's ``rows`` it logs, and the ``figures`` drawn."""
+
+    markdown: str
+    csv: str
+    table: str
+    rows: dict[str, dict[str, float | None]]
+    figures: tuple[Path, ...]
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """What the stage logs: each run row without the columns it did not evaluate."""
+        return {"rows": {p: {k: v for k, v in r.items() if v is not None} for p, r in self.rows.items()}}
 
 
-def plot_reward_trends(curves: Mapping[str, Mapping[str, list[float | None]]], out: Path) -> None:
-    """The paper's Figure 5 for this run: margins, rewards/chosen and rewards/rejected per method."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), constrained_layout=True)
-    for ax, (column, title) in zip(
-        axes,
-        (("margins", "Margins"), ("rewards_chosen", "Rewards/Chosen"), ("rewards_rejected", "Rewards/Rejected")),
-        strict=True,
-    ):
-        for method, curve in curves.items():
-            points = [(s, v) for s, v in zip(curve["step"], curve.get(column, []), strict=False) if v is not None]
-            if points:
-                ax.plot(*zip(*points, strict=True), marker="o", markersize=3, label=method)
-        ax.axhline(0.0, color="grey", linewidth=0.6)
-        ax.set_title(title)
-        ax.set_xlabel("step")
-    axes[0].legend()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+def read_metrics(path: Path) -> dict[str, Any]:
+    """A metrics JSON an upstream stage wrote; a missing file names the file and what writes it."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: run `dvc repro` for the stage that writes it")
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
-def plot_best_of_n(rows: Sequence[Mapping[str, Any]], out: Path, title: str) -> None:
-    """The paper's Figure 4 for this run: best-of-N pass@1 per reward model, random, greedy and pass@N."""
-    import matplotlib
+def _signed(value: float | None) -> str:
+    return "–" if value is None else f"{value:+.3f}"
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    ns = [r["n"] for r in rows]
-    fig, ax = plt.subplots(figsize=(5.5, 3.8), constrained_layout=True)
-    for key in sorted(k for k in rows[0] if k.startswith("best_of_n/")):
-        ax.plot(ns, [100 * r[key] for r in rows], marker="o", label=f"RM: {key.removeprefix('best_of_n/')}")
-    ax.plot(ns, [100 * r["random"] for r in rows], linestyle=":", label="random")
-    ax.plot(ns, [100 * r["oracle"] for r in rows], linestyle="--", label="pass@N (oracle)")
-    if rows[0].get("greedy") is not None:
-        ax.plot(ns, [100 * r["greedy"] for r in rows], linestyle="-.", label="greedy")
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(ns, [str(n) for n in ns])
-    ax.set_xlabel("N (samples reranked)")
-    ax.set_ylabel("pass@1 (%)")
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+def report_markdown(
+    rows: Mapping[str, Mapping[str, float | None]],
+    curves: Mapping[str, Mapping[str, list[float | None]]],
+    best: Sequence[Mapping[str, Any]],
+    rerank: Mapping[str, Any],
+    rm: Mapping[str, Any],
+) -> str:
+    """metrics/report.md: the Table 3 layout, the reward model's accuracy, the final reward trends
+    (Figure 5) and the best-of-N table (Figure 4), linking the figures under ``plots/``."""
+    table = markdown_table(rows)
+    by_task = ", ".join(f"{t} {100 * a:.1f}" for t, a in (rm.get("heldout_accuracy_by_task") or {}).items())
+    final = {m: {k: c[k][-1] for k in ("rewards_chosen", "rewards_rejected", "margins") if c.get(k)}
+             for m, c in curves.items()}  # fmt: skip
+    trend_lines = [
+        f"| {m} | {_signed(v.get('rewards_chosen'))} | {_signed(v.get('rewards_rejected'))} "
+        f"| {_signed(v.get('margins'))} |"
+        for m, v in final.items()
+    ]
+    bon = [
+        f"| {r['n']} | "
+        + " | ".join(f"{100 * v:.1f}" for k, v in r.items() if k.startswith("best_of_n/"))
+        + f" | {100 * r['random']:.1f} | {100 * r['oracle']:.1f} |"
+        for r in best
+    ]
+    labels = " | ".join(k.removeprefix("best_of_n/") for k in best[0] if k.startswith("best_of_n/"))
+    return "\n".join(
+        [
+            "# preftree report",
+            "",
+            "This run's policies in the layout of the paper's Table 3 (pass@1 %, MINT columns = success@5 %),",
+            'with the paper\'s published rows below for reference. "–": not evaluated in this run. Tiny /',
+            "Tiny-MT: the tiny world's held-out set, single-turn pass@1 and multi-turn success@5.",
+            "",
+            table,
+            f"Reward model (`models/rm`, {rm.get('loss_kind')}): held-out pairwise accuracy "
+            f"{100 * (rm.get('heldout_accuracy') or 0):.1f}% ({by_task}); untrained head "
+            f"{100 * (rm.get('heldout_accuracy_init') or 0):.1f}%.",
+            "",
+            "## Reward trends (paper Figure 5): final logged step",
+            "",
+            "| method | rewards/chosen | rewards/rejected | margin |",
+            "|---|---|---|---|",
+            *trend_lines,
+            "",
+            "![reward trends](plots/reward_trends.png)",
+            "",
+            f"## Best-of-N (paper Figure 4): {rerank['policy']} samples on {rerank['benchmark']}, "
+            f"greedy pass@1 {100 * rerank['greedy_pass@1']:.1f}%",
+            "",
+            f"| N | {labels} | random | pass@N |",
+            "|---|" + "---|" * (len(labels.split(" | ")) + 2),
+            *bon,
+            "",
+            "![best of N](plots/best_of_n.png)",
+            "",
+        ]
+    )
+
+
+def build_report(metrics: Path, policies: Sequence[str]) -> Report:
+    """Read ``<metrics>/eval/<policy>.json`` for each policy, ``<metrics>/align/*.csv``,
+    ``<metrics>/rerank.json`` and ``<metrics>/rm.json``; draw ``<metrics>/plots/reward_trends.png``
+    and ``<metrics>/plots/best_of_n.png``; return the report's texts (the caller writes them)."""
+    evals = {policy: read_metrics(metrics / "eval" / f"{policy}.json") for policy in policies}
+    rows = table_rows(evals)
+    curves = {p.stem: read_curve(p) for p in sorted((metrics / "align").glob("*.csv"))}
+    rerank = read_metrics(metrics / "rerank.json")
+    rm = read_metrics(metrics / "rm.json")
+    best = [{"n": int(n), **values} for n, values in rerank["best_of_n"].items()]
+    figures = (metrics / "plots" / "reward_trends.png", metrics / "plots" / "best_of_n.png")
+    plot_reward_trends(curves, figures[0])
+    plot_best_of_n(best, figures[1], f"best-of-N on {rerank['benchmark']} ({rerank['policy']})")
+    return Report(
+        markdown=report_markdown(rows, curves, best, rerank, rm),
+        csv=csv_table(rows),
+        table=markdown_table(rows),
+        rows=rows,
+        figures=figures,
+    )

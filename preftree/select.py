@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from preftree.config import SelectParams
+from preftree.config.select import SelectParams
 from preftree.dedup import NgramIndex, build_ngram_index, near_duplicates, ngram_hits
 from preftree.schema import INSTRUCTION_SCHEMA, REJECTED_SCHEMA, REMOVED_SCHEMA, conform, make_instruction, record_ids
 from preftree.sources.adapters import SKIPPED

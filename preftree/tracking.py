@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from preftree.config import StageParams, workspace_root
+from preftree.config.load import StageParams
+from preftree.config.workspace import workspace_root
 from preftree.provenance import git_rev, run_git, tracking_root, write_stage_metrics
 
 EXPERIMENT = "preftree"

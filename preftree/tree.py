@@ -1,7 +1,7 @@
 """Preference trees -> the datasets every training stage reads, in the UltraInteract release schema.
 
 Views (reference/eurus.md §1.1, §2.1-2.3), built with polars expressions from tree nodes
-(``preftree.interact.NODE_SCHEMA`` plus the instruction text):
+(``preftree.schema.NODE_SCHEMA`` plus the instruction text):
 
 * ``sft``   -- UltraInteract_sft: every correct action, without interaction history (the paper's
   choice; ``sft_history=True`` prefixes the trajectory text instead).
@@ -30,18 +30,9 @@ from typing import Final
 
 import polars as pl
 
-from preftree.config import RMAugmentParams
+from preftree.config.tree import RMAugmentParams
+from preftree.schema import KTO_SCHEMA, PAIR_SCHEMA, RM_SCHEMA, SFT_SCHEMA
 
-MESSAGE = pl.Struct({"from": pl.String, "value": pl.String})
-CHAT_MESSAGE = pl.Struct({"role": pl.String, "content": pl.String})
-_ID = {"id": pl.String, "parent_id": pl.String, "task": pl.String, "dataset": pl.String}
-
-SFT_SCHEMA: Final = pl.Schema({**_ID, "instruction": pl.String, "response": pl.String})
-PAIR_SCHEMA: Final = pl.Schema({**_ID, "trajectory": pl.List(MESSAGE), "chosen": pl.String, "rejected": pl.String})
-KTO_SCHEMA: Final = pl.Schema(
-    {**_ID, "prompt": pl.List(CHAT_MESSAGE), "completion": pl.List(CHAT_MESSAGE), "label": pl.Boolean}
-)
-RM_SCHEMA: Final = pl.Schema({**PAIR_SCHEMA, "augmented": pl.Boolean, "ultrainteract": pl.Boolean})
 VIEWS: Final = ("sft", "pairs", "kto", "rm")
 TOKEN_PATTERN: Final = r"\w+|[^\w\s]"  # word and punctuation tokens: a tokenizer-free length measure
 

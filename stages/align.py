@@ -16,11 +16,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from preftree.config import ParamsError, load_stage_params
+from preftree.config.load import load_stage_params
+from preftree.config.train import AlignMethodParams
+from preftree.config.workspace import ParamsError
 from preftree.provenance import lineage_card
 from preftree.tracking import stage_run
 from preftree.train.align import ROW_COLUMNS, train_align
 from preftree.train.runner import fmt, read_view, start, write_curve
+
+# the params this stage reads, by type (dvc.yaml declares them)
+SECTIONS = {"seed": int, "align": dict[str, AlignMethodParams]}
 
 SFT = Path("models/sft")
 
@@ -30,7 +35,7 @@ def main() -> None:
     parser.add_argument("key", help="a key of the `align` params section (dpo, kto, nca, ...)")
     key = parser.parse_args().key
     runtime = start("stages.align")
-    params = load_stage_params(f"align@{key}")
+    params = load_stage_params(f"align@{key}", SECTIONS)
     method = params[f"align.{key}"]
     train, _ = read_view("kto" if method.loss == "kto" else "pairs")
     out = Path("models") / key

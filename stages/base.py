@@ -18,16 +18,22 @@ from pathlib import Path
 
 import torch
 
-from preftree.base_model import resolve_device, train_from_scratch, use_checkpoint, write_loss_csv
-from preftree.config import ParamsError, load_runtime, load_stage_params
+from preftree.base_model import train_from_scratch, use_checkpoint, write_loss_csv
+from preftree.config.load import load_runtime, load_stage_params
+from preftree.config.model import ModelParams
+from preftree.config.workspace import ParamsError
+from preftree.generation.device import resolve_device
 from preftree.tracking import stage_run
+
+# the params this stage reads, by type (dvc.yaml declares them)
+SECTIONS = {"seed": int, "model": ModelParams}
 
 OUT = Path("models/base")
 LOSS_CSV = Path("metrics/base_loss.csv")
 
 
 def main() -> None:
-    params = load_stage_params("base")
+    params = load_stage_params("base", SECTIONS)
     runtime = load_runtime()
     model, seed = params["model"], params["seed"]
     if runtime.threads > 0:

@@ -18,25 +18,35 @@ import argparse
 import sys
 from pathlib import Path
 
-from preftree.config import ParamsError, load_runtime, load_stage_params
+from preftree.config.evaluate import EvalParams
+from preftree.config.load import StageParams, load_runtime, load_stage_params
+from preftree.config.sandbox import SandboxParams
+from preftree.config.workspace import ParamsError
 from preftree.evaluate.items import BenchmarkFormatError
 from preftree.evaluate.suite import run_suite
-from preftree.generate import as_callable, make_generator
+from preftree.generation.factory import make_generator
+from preftree.generation.sampling import as_callable
 from preftree.io import atomic_dir, write_parquet
 from preftree.tracking import stage_run
+
+SECTIONS = {
+    "seed": int,
+    "sandbox": SandboxParams,
+    "eval": EvalParams,
+}  # the params this stage reads (dvc.yaml declares them)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Evaluate models/<policy> on the configured benchmarks.")
     parser.add_argument("policy", help="an entry of eval.policies (base, sft, dpo, kto, nca, ...)")
     policy = parser.parse_args().policy
-    params = load_stage_params(f"eval@{policy}")
+    params = load_stage_params(f"eval@{policy}", SECTIONS)
     runtime = load_runtime()
     if runtime.threads > 0:
         import torch
 
         torch.set_num_threads(runtime.threads)
-    cfg = _eval_params(params)
+    cfg = _eval_params(params, policy)
     with stage_run(params) as run:
         generator = make_generator(
             Path("models") / policy,
@@ -61,11 +71,11 @@ def main() -> None:
             print(f"eval@{policy}: {name} multi-turn success@1..{len(entry['success@k'])} {curve}")
 
 
-def _eval_params(params):  # noqa: ANN001, ANN202 - StageParams -> EvalParams
-    """The declared eval.* keys as one EvalParams (policies are not declared: they only name stages)."""
-    from preftree.config import EvalParams
-
+def _eval_params(params: StageParams, policy: str) -> EvalParams:
+    """The declared eval.* keys as one EvalParams. eval.policies is not declared (it only names stages):
+    this stage's own policy stands in for it."""
     return EvalParams(
+        policies=[policy],
         benchmarks=params["eval.benchmarks"],
         math_mode=params["eval.math_mode"],
         generation=params["eval.generation"],

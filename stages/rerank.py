@@ -18,19 +18,29 @@ from pathlib import Path
 
 import polars as pl
 
-from preftree.config import ParamsError, load_runtime, load_stage_params
+from preftree.config.evaluate import RerankParams
+from preftree.config.load import load_runtime, load_stage_params
+from preftree.config.sandbox import SandboxParams
+from preftree.config.workspace import ParamsError
 from preftree.evaluate.items import BenchmarkFormatError
 from preftree.evaluate.registry import load_benchmark
-from preftree.generate import Sampling, as_callable, make_generator
+from preftree.generation.factory import make_generator
+from preftree.generation.sampling import Sampling, as_callable
 from preftree.io import atomic_dir, write_csv, write_parquet
 from preftree.rerank import run_rerank
 from preftree.tracking import stage_run
+
+SECTIONS = {
+    "seed": int,
+    "sandbox": SandboxParams,
+    "rerank": RerankParams,
+}  # the params this stage reads (dvc.yaml declares them)
 
 CURVE = Path("metrics/rerank.csv")
 
 
 def main() -> None:
-    params = load_stage_params("rerank")
+    params = load_stage_params("rerank", SECTIONS)
     cfg = params["rerank"]
     runtime = load_runtime()
     if runtime.threads > 0:

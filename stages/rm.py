@@ -15,11 +15,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from preftree.config import ParamsError, load_stage_params
+from preftree.config.load import load_stage_params
+from preftree.config.train import RMParams
+from preftree.config.workspace import ParamsError
 from preftree.provenance import lineage_card
 from preftree.tracking import stage_run
 from preftree.train.reward import train_rm
 from preftree.train.runner import fmt, read_view, start, write_curve
+
+# the params this stage reads, by type (dvc.yaml declares them)
+SECTIONS = {"seed": int, "rm": RMParams}
 
 SFT = Path("models/sft")
 OUT = Path("models/rm")
@@ -28,7 +33,7 @@ CURVE = Path("metrics/rm_loss.csv")
 
 def main() -> None:
     runtime = start("stages.rm")
-    params = load_stage_params("rm")
+    params = load_stage_params("rm", SECTIONS)
     train, heldout = read_view("rm")
     with stage_run(params) as run:
         result = train_rm(

@@ -14,38 +14,33 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from preftree.config import ParamsError, load_stage_params
+from preftree.config.load import load_stage_params
+from preftree.config.select import SelectParams
+from preftree.config.sources import SourcesParams
+from preftree.config.workspace import ParamsError
 from preftree.io import atomic_dir, write_parquet
-from preftree.select import SelectError, check_rejections, read_solved_ids, rejection_rates, run_select
-from preftree.sources.collect import collect, eval_sets
+from preftree.select import SelectError
+from preftree.select_run import TooManyRejected, select_from_sources
 from preftree.tracking import stage_run
+
+SECTIONS = {
+    "seed": int,
+    "sources": SourcesParams,
+    "select": SelectParams,
+}  # the params this stage reads (dvc.yaml declares them)
 
 OUT = Path("data/selected")
 
 
 def main() -> None:
-    params = load_stage_params("select")
+    params = load_stage_params("select", SECTIONS)
     sources, select, seed = params["sources"], params["select"], params["seed"]
     with stage_run(params) as run:
-        collected = collect(sources, seed=seed)
-        rates = rejection_rates(collected.rows_read, collected.rejected)
         try:
-            check_rejections(rates, select.max_reject_rate, str(OUT / "rejected.parquet"))
-        except SelectError:
-            write_parquet(collected.rejected, OUT / "rejected.parquet")  # kept for inspection; the stage fails
+            result = select_from_sources(sources, select, seed=seed, rejected_path=OUT / "rejected.parquet")
+        except TooManyRejected as err:
+            write_parquet(err.rejected, OUT / "rejected.parquet")  # kept for inspection; the stage fails
             raise
-        evals = eval_sets(sources, select.decontaminate.against)
-        solved = read_solved_ids(Path(select.difficulty.solved_ids)) if select.difficulty.solved_ids else set()
-        result = run_select(
-            collected.instructions,
-            collected.rejected,
-            params=select,
-            eval_sets=evals,
-            solved_ids=solved,
-            seed=seed,
-            n_rows_by_dataset=collected.rows_read,
-            rejected_path=str(OUT / "rejected.parquet"),
-        )
         with atomic_dir(OUT) as tmp:
             write_parquet(result.train, tmp / "train.parquet")
             write_parquet(result.heldout, tmp / "heldout.parquet")

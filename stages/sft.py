@@ -15,11 +15,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from preftree.config import ParamsError, load_stage_params
+from preftree.config.load import load_stage_params
+from preftree.config.train import SFTParams
+from preftree.config.workspace import ParamsError
 from preftree.provenance import lineage_card
 from preftree.tracking import stage_run
 from preftree.train.runner import fmt, read_view, start, write_curve
 from preftree.train.sft import train_sft
+
+# the params this stage reads, by type (dvc.yaml declares them)
+SECTIONS = {"seed": int, "sft": SFTParams}
 
 BASE = Path("models/base")
 OUT = Path("models/sft")
@@ -28,7 +33,7 @@ CURVE = Path("metrics/sft_loss.csv")
 
 def main() -> None:
     runtime = start("stages.sft")
-    params = load_stage_params("sft")
+    params = load_stage_params("sft", SECTIONS)
     train, heldout = read_view("sft")
     with stage_run(params) as run:
         card = lineage_card(params)

@@ -1,4 +1,5 @@
-"""Shared fixtures: the repo root, the offline env, and a reduced pipeline copy for dvc tests."""
+"""Shared fixtures: the repo root, the offline env, a reduced pipeline copy for dvc tests, and params
+entries built from conf/ (the params types declare no defaults: see preftree.compose.from_conf)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,13 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from preftree.compose import from_conf
+from preftree.config.sources import FileSourceParams
+from preftree.config.train import MixtureSourceParams
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO.parent / "shared" / "benchmarks"
@@ -79,6 +85,21 @@ def copy_project(dest: Path, overrides: list[str]) -> Path:
     sh(dest, "git", "add", "-A")
     sh(dest, "git", "commit", "-q", "-m", "init")
     return dest
+
+
+def file_source(**changes: Any) -> FileSourceParams:
+    """A sources.files entry: conf/sources/gsm8k.yaml's documented one with no dataset to read
+    (hf_id and hf_config null), then `changes` (e.g. adapter=..., path=...)."""
+    blank = {"hf_id": None, "hf_config": None}
+    return from_conf(FileSourceParams, "sources.files.gsm8k", overrides=["sources=gsm8k"], **{**blank, **changes})
+
+
+def mixture_source(**changes: Any) -> MixtureSourceParams:
+    """An sft.mixture entry: conf/mixture/ultrachat.yaml with no dataset to read (hf_id null), the
+    `train` split and weight 1, then `changes` (e.g. path=..., weight=...)."""
+    blank = {"hf_id": None, "split": "train", "weight": 1.0}
+    overrides = ["+mixture@sft.mixture.ultrachat=ultrachat"]
+    return from_conf(MixtureSourceParams, "sft.mixture.ultrachat", overrides=overrides, **{**blank, **changes})
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 """CodeContests / TACO / WikiTableQuestions adapters, and real sandboxed judging of their records.
 
-Fixture rows are written inline in the Hugging Face column layouts (see ``preftree.sources.adapters_code``).
+Fixture rows are written inline in the Hugging Face column layouts (see ``preftree.sources.adapters_code``
+and ``preftree.sources.adapters_table``).
 """
 
 from __future__ import annotations
@@ -12,20 +13,21 @@ from typing import Any
 
 import pytest
 
-from preftree import sandbox
-from preftree.config import FileSourceParams, SandboxParams
-from preftree.env import evaluate_actions, parse_stdio_test, stdio_test, syntax_ok
+from preftree import sandbox_stdio
+from preftree.compose import from_conf
+from preftree.config.sandbox import SandboxParams
+from preftree.env import evaluate_actions
+from preftree.observation import syntax_ok
+from preftree.schema import parse_stdio_test, stdio_test
 from preftree.sources.adapters import Item, Rejection
-from preftree.sources.adapters_code import (
-    ADAPTERS,
-    MAX_CASES,
-    TACO_PRELUDE,
-    render_table,
-    table_columns,
-)
+from preftree.sources.adapters_code import MAX_CASES, TACO_PRELUDE
+from preftree.sources.adapters_table import render_table, table_columns
 from preftree.sources.load import load_source
+from preftree.sources.registry import ADAPTERS
 
-LIMITS = SandboxParams()
+from .conftest import file_source
+
+LIMITS = from_conf(SandboxParams, "sandbox")
 
 
 def fence(code: str, after: str = "") -> str:
@@ -178,7 +180,9 @@ def test_codecontests_judging_right_wrong_timeout() -> None:
     assert crash.text.startswith("Out: Runtime error on test case 1 of 10.\nInput:\n1 2\nTraceback")
     assert 'File "<solution>", line 2' in crash.text and "ZeroDivisionError" in crash.text
     assert crash.text.endswith("\nYour answer is wrong.")
-    (slow,) = evaluate_actions(record, [fence("while True:\n    pass")], limits=SandboxParams(timeout_s=1.0))
+    (slow,) = evaluate_actions(
+        record, [fence("while True:\n    pass")], limits=from_conf(SandboxParams, "sandbox", timeout_s=1.0)
+    )
     assert not slow.correct and slow.status == "timeout"
     assert slow.text == (
         "Out: TimeoutError: execution exceeded 1.0 s on test case 1 of 10\nInput:\n1 2\nYour answer is wrong."
@@ -217,7 +221,7 @@ def test_run_stdio_captures_every_way_of_printing() -> None:
     program = (
         "import os, sys\nprint('a', end=' ')\nsys.stdout.flush()\nos.write(1, b'b ')\nsys.stdout.buffer.write(b'c')"
     )
-    run = sandbox.run_stdio(program, [("", "a b c")], limits=LIMITS)
+    run = sandbox_stdio.run_stdio(program, [("", "a b c")], limits=LIMITS)
     assert run.passed and run.finished and run.running is None
     assert [(o.index, o.verdict, o.got) for o in run.outcomes] == [(0, "ok", "a b c")]
     assert run.result.stdout == ""  # only the driver's report lines reached the real stdout
@@ -485,7 +489,7 @@ def test_load_source_reads_all_three_and_records_skips(tmp_path: Path) -> None:
     for name, data in rows.items():
         path = tmp_path / f"{name}.jsonl"
         path.write_text("\n".join(json.dumps(r) for r in data) + "\n")
-        records, rejected = load_source(name, FileSourceParams(adapter=name, path=str(path)))
+        records, rejected = load_source(name, file_source(adapter=name, path=str(path)))
         assert set(records["task"]) == {"Coding"}
         reasons = list(zip(rejected["field"], rejected["reason"], strict=True))
         if name == "codecontests":

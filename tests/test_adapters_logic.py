@@ -11,13 +11,16 @@ from typing import Any
 import polars as pl
 import pytest
 
-from preftree.config import FileSourceParams, SandboxParams
+from preftree.compose import from_conf
+from preftree.config.sandbox import SandboxParams
 from preftree.env import evaluate_actions
 from preftree.schema import INSTRUCTION_SCHEMA, REJECTED_SCHEMA
 from preftree.sources.adapters import Item, Rejection, is_skip
 from preftree.sources.adapters_logic import ADAPTERS
 from preftree.sources.load import load_source
 from preftree.sources.registry import ADAPTERS as ALL_ADAPTERS
+
+from .conftest import file_source
 
 # ---------------------------------------------------------------------------------------------
 # fixture rows, in the sources' own layouts
@@ -94,13 +97,13 @@ def changed(row: dict[str, Any], **updates: Any) -> dict[str, Any]:
 def load_one(tmp_path: Path, adapter: str, rows: list[dict[str, Any]]) -> tuple[pl.DataFrame, pl.DataFrame]:
     path = tmp_path / f"{adapter}.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    records, rejected = load_source(adapter, FileSourceParams(adapter=adapter, path=str(path)))
+    records, rejected = load_source(adapter, file_source(adapter=adapter, path=str(path)))
     assert records.schema == INSTRUCTION_SCHEMA and rejected.schema == REJECTED_SCHEMA
     return records, rejected
 
 
 def judge(record: dict[str, Any], action: str) -> bool:
-    (obs,) = evaluate_actions(record, [action], limits=SandboxParams())
+    (obs,) = evaluate_actions(record, [action], limits=from_conf(SandboxParams, "sandbox"))
     assert obs.mode == "cot" and obs.status == "not_run"
     return obs.correct
 

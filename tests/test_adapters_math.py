@@ -9,13 +9,14 @@ from typing import Any
 import polars as pl
 import pytest
 
-from preftree.config import FileSourceParams
-from preftree.env import answers_match
+from preftree.answers.match import answers_match
 from preftree.schema import INSTRUCTION_SCHEMA, REJECTED_SCHEMA
 from preftree.sources.adapters import SKIPPED, Item, Rejection, is_skip
 from preftree.sources.adapters_math import option_value, tabmwp_answer
 from preftree.sources.load import load_source
 from preftree.sources.registry import ADAPTERS
+
+from .conftest import file_source
 
 
 def adapt(adapter: str, row: dict[str, Any]) -> Item | Rejection:
@@ -35,7 +36,7 @@ def rejection(adapter: str, row: dict[str, Any]) -> Rejection:
 
 
 def load(adapter: str, path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
-    records, rejected = load_source(adapter, FileSourceParams(adapter=adapter, path=str(path)))
+    records, rejected = load_source(adapter, file_source(adapter=adapter, path=str(path)))
     assert records.schema == INSTRUCTION_SCHEMA and rejected.schema == REJECTED_SCHEMA
     return records, rejected
 

@@ -20,12 +20,20 @@ import pytest
 from preftree.agents import make_actor, make_critic
 from preftree.agents.base import Action, ActRequest, CritiqueRequest
 from preftree.agents.cache import CachedActor, CachedCritic, CallCache
+from preftree.agents.llm import LLMActor, LLMCritic, make_engine
 from preftree.agents.prompts import actor_messages, critic_messages
-from preftree.agents.scripted import ScriptedActor, ScriptedCritic, UnsupportedRecord
-from preftree.config import AgentParams, RuntimeParams
+from preftree.agents.scripted_actor import ScriptedActor, UnsupportedRecord
+from preftree.agents.scripted_critic import ScriptedCritic
+from preftree.compose import from_conf
+from preftree.config.agents import AgentParams
+from preftree.config.runtime import RuntimeParams
 from preftree.schema import TASKS, make_instruction, record_ids
 from preftree.sources.adapters import ADAPTERS
-from preftree.sources.synthetic import applicable_mistakes, generate
+from preftree.sources.synthetic.problems import applicable_mistakes, generate
+
+ACTOR = from_conf(AgentParams, "actor")  # conf/actor/scripted.yaml
+CRITIC = from_conf(AgentParams, "critic")  # conf/critic/scripted.yaml
+RUNTIME = from_conf(RuntimeParams, "runtime")  # conf/runtime/cpu.yaml
 
 # ------------------------------------------------------------------------------------------------
 # judging actions (execution in a subprocess, like the synthetic tests)
@@ -103,9 +111,9 @@ def synth() -> dict[str, list[dict[str, Any]]]:
 
 
 def test_scripted_format_and_identity(synth: dict[str, list[dict[str, Any]]]) -> None:
-    actor = ScriptedActor(AgentParams())
+    actor = ScriptedActor(ACTOR)
     assert actor.identity == "scripted:teacher"
-    assert ScriptedActor(AgentParams(weak=True), name="mistral").identity == "scripted:mistral:weak"
+    assert ScriptedActor(from_conf(AgentParams, "actor", weak=True), name="mistral").identity == "scripted:mistral:weak"
     for task, records in synth.items():
         out = actor.act([request(r, n=2) for r in records])
         assert [len(o) for o in out] == [2] * len(records)
@@ -131,19 +139,19 @@ def test_scripted_format_and_identity(synth: dict[str, list[dict[str, Any]]]) ->
 def test_scripted_is_deterministic(synth: dict[str, list[dict[str, Any]]]) -> None:
     records = [r for rs in synth.values() for r in rs[:8]]
     reqs = [request(r, n=4, seed=7) for r in records]
-    a = ScriptedActor(AgentParams()).act(reqs)
-    b = ScriptedActor(AgentParams()).act(list(reversed(reqs)))[::-1]  # another instance, another order
+    a = ScriptedActor(ACTOR).act(reqs)
+    b = ScriptedActor(ACTOR).act(list(reversed(reqs)))[::-1]  # another instance, another order
     assert a == b
-    alone = ScriptedActor(AgentParams()).act(reqs[3:4])
+    alone = ScriptedActor(ACTOR).act(reqs[3:4])
     assert alone[0] == a[3]
-    c = ScriptedActor(AgentParams()).act([request(r, n=4, seed=8) for r in records])
+    c = ScriptedActor(ACTOR).act([request(r, n=4, seed=8) for r in records])
     assert [x.mistake for xs in a for x in xs] != [x.mistake for xs in c for x in xs]
-    other = ScriptedActor(AgentParams(), name="other").act(reqs)
+    other = ScriptedActor(ACTOR, name="other").act(reqs)
     assert [x.text for xs in a for x in xs] != [x.text for xs in other for x in xs]  # the name seeds too
 
 
 def test_mistake_rate_matches_and_falls_with_turn(synth: dict[str, list[dict[str, Any]]]) -> None:
-    params = AgentParams(mistake_rate=0.6, mistake_decay=0.6)
+    params = from_conf(AgentParams, "actor", mistake_rate=0.6, mistake_decay=0.6)
     actor = ScriptedActor(params)
     records = [r for rs in synth.values() for r in rs[:25]]  # 100 problems x 4 samples = 400 per turn
     rates = {}
@@ -162,7 +170,7 @@ def test_mistake_rate_matches_and_falls_with_turn(synth: dict[str, list[dict[str
 
 def test_weak_always_wrong_guided_always_right(synth: dict[str, list[dict[str, Any]]]) -> None:
     records = [r for rs in synth.values() for r in rs]
-    weak = ScriptedActor(AgentParams(weak=True), name="weak")
+    weak = ScriptedActor(from_conf(AgentParams, "actor", weak=True), name="weak")
     out = weak.act([request(r, n=2, seed=1) for r in records])
     texts = [a.text for actions in out for a in actions]
     recs = [r for r in records for _ in range(2)]
@@ -170,16 +178,16 @@ def test_weak_always_wrong_guided_always_right(synth: dict[str, list[dict[str, A
     kinds = {a.mistake for actions in out for a in actions}
     assert {"wrong_operator", "off_by_one", "dropped_step"} <= kinds, kinds
     # only a weight on a kind that rarely applies: the answer is perturbed instead, still wrong
-    narrow = ScriptedActor(AgentParams(weak=True, mistakes={"wrong_formula": 1.0}), name="narrow")
+    narrow = ScriptedActor(from_conf(AgentParams, "actor", weak=True, mistakes={"wrong_formula": 1.0}), name="narrow")
     out = narrow.act([request(r, seed=2) for r in records])
     assert not any(verdicts(records, [o[0].text for o in out]))
     assert {o[0].mistake for o in out} <= {"wrong_formula", "perturbed_answer"}
-    teacher = ScriptedActor(AgentParams(mistake_rate=1.0))
+    teacher = ScriptedActor(from_conf(AgentParams, "actor", mistake_rate=1.0))
     guided = teacher.act([request(r, n=2, seed=1, guided=True) for r in records])
     assert all(verdicts(recs, [a.text for actions in guided for a in actions]))
     assert all(a.mistake is None for actions in guided for a in actions)
     with pytest.raises(ValueError, match="unknown mistake"):
-        ScriptedActor(AgentParams(mistakes={"typo": 1.0}))
+        ScriptedActor(from_conf(AgentParams, "actor", mistakes={"typo": 1.0}))
 
 
 def _rows(adapter: str, rows: list[dict[str, Any]], task: str, dataset: str) -> list[dict[str, Any]]:
@@ -223,11 +231,11 @@ def test_scripted_on_real_dataset_shapes() -> None:
     pot = _rows("gsm8k", GSM8K, "Math_PoT", "gsm8k")
     code = _rows("humaneval", HUMANEVAL, "Coding", "humaneval")
     records = cot + pot + code
-    good = ScriptedActor(AgentParams(mistake_rate=0.0)).act([request(r) for r in records])
+    good = ScriptedActor(from_conf(AgentParams, "actor", mistake_rate=0.0)).act([request(r) for r in records])
     texts = [o[0].text for o in good]
     assert all(verdicts(records, texts)), texts
     assert "<<" not in texts[0] and texts[0].startswith("Step 1: Natalia sold 48/2 = 24 clips in May.")
-    weak = ScriptedActor(AgentParams(weak=True), name="weak").act(
+    weak = ScriptedActor(from_conf(AgentParams, "actor", weak=True), name="weak").act(
         [request(r, n=3, seed=s) for s, r in enumerate(records)]
     )
     wrong = [a.text for o in weak for a in o]
@@ -239,7 +247,7 @@ def test_scripted_on_real_dataset_shapes() -> None:
         text = critic.critique([critique_request(rec, o[0].text, "Out: 71\n")])[0]
         assert text.startswith("Step ") and (not rec["answer"] or rec["answer"] not in text), text
     with pytest.raises(UnsupportedRecord, match="no reference code"):
-        ScriptedActor(AgentParams()).act([request({**code[0], "reference": ""})])
+        ScriptedActor(ACTOR).act([request({**code[0], "reference": ""})])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -268,7 +276,7 @@ def _expected_math_step(rec: Mapping[str, Any], text: str, ints: dict[str, int] 
 def test_critic_names_the_first_wrong_math_step(synth: dict[str, list[dict[str, Any]]], mistake: str) -> None:
     records = [r for t in ("Math_CoT", "Math_PoT") for r in synth[t] if mistake in applicable_mistakes(r)][:30]
     assert len(records) == 30
-    actor = ScriptedActor(AgentParams(weak=True, mistakes={mistake: 1.0}), name="weak")
+    actor = ScriptedActor(from_conf(AgentParams, "actor", weak=True, mistakes={mistake: 1.0}), name="weak")
     actions = [o[0] for o in actor.act([request(r, seed=5) for r in records])]
     assert all(a.mistake == mistake for a in actions)
     pot = [(i, FENCE.search(a.text).group(1)) for i, a in enumerate(actions) if records[i]["task"] == "Math_PoT"]  # type: ignore[union-attr]
@@ -297,7 +305,9 @@ def test_critic_names_the_first_wrong_math_step(synth: dict[str, list[dict[str, 
 def test_critic_on_code_and_logic(synth: dict[str, list[dict[str, Any]]]) -> None:
     critic = ScriptedCritic()
     coding = synth["Coding"][:12]
-    actor = ScriptedActor(AgentParams(weak=True, mistakes={"wrong_operator": 1.0, "off_by_one": 1.0}), name="weak")
+    actor = ScriptedActor(
+        from_conf(AgentParams, "actor", weak=True, mistakes={"wrong_operator": 1.0, "off_by_one": 1.0}), name="weak"
+    )
     for rec, out in zip(coding, actor.act([request(r, seed=9) for r in coding]), strict=True):
         action = out[0].text
         ref = json.loads(rec["reference"])
@@ -310,12 +320,12 @@ def test_critic_on_code_and_logic(synth: dict[str, list[dict[str, Any]]]) -> Non
         assert text.startswith(f"Step {expected} is incorrect"), (action, text)
         assert f"`{failing}` fails" in text and re.search(r"should be|does not belong|is missing", text), text
     logic = [r for r in synth["Logic"] if json.loads(r["reference"])["kind"] == "ordering"][:8]
-    dropped = ScriptedActor(AgentParams(weak=True, mistakes={"dropped_step": 1.0}), name="weak")
+    dropped = ScriptedActor(from_conf(AgentParams, "actor", weak=True, mistakes={"dropped_step": 1.0}), name="weak")
     for rec, out in zip(logic, dropped.act([request(r, seed=4) for r in logic]), strict=True):
         text = critic.critique([critique_request(rec, out[0].text)])[0]
         if out[0].mistake == "dropped_step":
             assert re.match(r"Step \d+ is incorrect\. You skipped clue \d+ \(", text), (out[0].text, text)
-    flipped = ScriptedActor(AgentParams(weak=True, mistakes={"wrong_operator": 1.0}), name="weak")
+    flipped = ScriptedActor(from_conf(AgentParams, "actor", weak=True, mistakes={"wrong_operator": 1.0}), name="weak")
     for rec, out in zip(logic, flipped.act([request(r, seed=4) for r in logic]), strict=True):
         text = critic.critique([critique_request(rec, out[0].text)])[0]
         if out[0].mistake == "wrong_operator":
@@ -353,7 +363,7 @@ class CountingActor:
 
     def __init__(self) -> None:
         self.calls = 0
-        self.inner = ScriptedActor(AgentParams())
+        self.inner = ScriptedActor(ACTOR)
         self.identity = self.inner.identity
 
     def act_key(self, req: ActRequest) -> dict[str, Any]:
@@ -379,24 +389,24 @@ def test_cache_replays_without_model_calls(tmp_path: Path, synth: dict[str, list
     assert any(a.mistake for o in out1 for a in o)  # diagnostics survive the round trip
     second.act([request(records[0], n=3, seed=12)])  # another seed is another call
     assert (second.misses, second.calls) == (1, 1)
-    tuned = CachedActor(ScriptedActor(AgentParams(mistake_rate=0.1)), CallCache(db))
+    tuned = CachedActor(ScriptedActor(from_conf(AgentParams, "actor", mistake_rate=0.1)), CallCache(db))
     tuned.act(reqs[:2])
     assert tuned.misses == 2  # the scripted params are part of the key
     # the factory wraps every backend, the scripted one included
-    actor = make_actor(AgentParams(), RuntimeParams(), cache_path=db, name="teacher")
+    actor = make_actor(ACTOR, RUNTIME, cache_path=db, name="teacher")
     assert isinstance(actor, CachedActor) and actor.act(reqs) == out1 and actor.calls == 0
-    critic = make_critic(AgentParams(), RuntimeParams(), cache_path=db)
+    critic = make_critic(CRITIC, RUNTIME, cache_path=db)
     assert isinstance(critic, CachedCritic)
     creqs = [critique_request(r, o[0].text) for r, o in zip(records, out1, strict=True)]
     c1 = critic.critique(creqs)
-    critic2 = make_critic(AgentParams(), RuntimeParams(), cache_path=db)
+    critic2 = make_critic(CRITIC, RUNTIME, cache_path=db)
     assert critic2.critique(creqs) == c1 and (critic2.hits, critic2.calls) == (len(creqs), 0)  # type: ignore[attr-defined]
-    assert make_actor(AgentParams(), RuntimeParams(), cache_path=None, name="t").identity == "scripted:t"
+    assert make_actor(ACTOR, RUNTIME, cache_path=None, name="t").identity == "scripted:t"
 
 
 def test_cache_is_thread_safe(tmp_path: Path, synth: dict[str, list[dict[str, Any]]]) -> None:
     records = [r for rs in synth.values() for r in rs[:6]]
-    cached = CachedActor(ScriptedActor(AgentParams()), CallCache(tmp_path / "c.sqlite"))
+    cached = CachedActor(ScriptedActor(ACTOR), CallCache(tmp_path / "c.sqlite"))
     results: dict[int, Any] = {}
     errors: list[BaseException] = []
 
@@ -509,18 +519,21 @@ def server_factory(monkeypatch: pytest.MonkeyPatch):
 
 
 def _openai_params(server: FakeServer) -> AgentParams:
-    return AgentParams(backend="openai", model="tiny-chat", base_url=server.base_url,
-                       api_key_env="PREFTREE_TEST_OPENAI_KEY", max_new_tokens=16, temperature=0.7)  # fmt: skip
+    return from_conf(AgentParams, "actor", backend="openai", model="tiny-chat", base_url=server.base_url,
+                     api_key_env="PREFTREE_TEST_OPENAI_KEY", max_new_tokens=16, temperature=0.7)  # fmt: skip
+
+
+def openai_actor(params: AgentParams, runtime: RuntimeParams, **client_kwargs: Any) -> LLMActor:
+    """The actor make_actor builds for backend=openai (uncached), with the client's backoff settings."""
+    return LLMActor(params, make_engine("openai", params, runtime, **client_kwargs), system_prompt=True)
 
 
 def test_openai_retries_parses_and_bounds_concurrency(
     server_factory: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, synth: dict[str, list[dict[str, Any]]]
 ) -> None:
-    from preftree.agents.openai_compat import OpenAIActor
-
     monkeypatch.setenv("PREFTREE_TEST_OPENAI_KEY", KEY)
     server = server_factory()
-    runtime = RuntimeParams(concurrency=2, max_retries=3, request_timeout_s=10)
+    runtime = from_conf(RuntimeParams, "runtime", concurrency=2, max_retries=3, request_timeout_s=10)
     actor = make_actor(_openai_params(server), runtime, cache_path=tmp_path / "calls.sqlite", name="teacher")
     records = synth["Math_CoT"][:6]
     out = actor.act([request(r, n=3, seed=4) for r in records])
@@ -533,23 +546,21 @@ def test_openai_retries_parses_and_bounds_concurrency(
     assert actor.identity == f"openai:tiny-chat@{server.base_url}"
     actor.act([request(r, n=3, seed=4) for r in records])
     assert server.count == 7  # the rerun is served from the cache
-    for text in (actor.identity, repr(actor), repr(actor.backend), repr(actor.backend.client)):  # type: ignore[attr-defined]
+    for text in (actor.identity, repr(actor), repr(actor.backend), repr(actor.backend.engine)):  # type: ignore[attr-defined]
         assert KEY not in text
     assert "PREFTREE_TEST_OPENAI_KEY" in repr(actor.backend)  # type: ignore[attr-defined]
     stored = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
     assert stored and KEY.encode() not in stored
-    direct = OpenAIActor(_openai_params(server), runtime)
-    assert KEY not in repr(direct) and KEY not in str(vars(direct.client))
+    direct = openai_actor(_openai_params(server), runtime)
+    assert KEY not in repr(direct) and KEY not in str(vars(direct.engine))
 
 
 def test_openai_server_ignoring_n(
     server_factory: Any, monkeypatch: pytest.MonkeyPatch, synth: dict[str, list[dict[str, Any]]]
 ) -> None:
-    from preftree.agents.openai_compat import OpenAIActor
-
     monkeypatch.setenv("PREFTREE_TEST_OPENAI_KEY", KEY)
     server = server_factory("ignore_n")
-    actor = OpenAIActor(_openai_params(server), RuntimeParams(concurrency=3, max_retries=0))
+    actor = openai_actor(_openai_params(server), from_conf(RuntimeParams, "runtime", concurrency=3, max_retries=0))
     records = synth["Logic"][:2]
     out = actor.act([request(r, n=3, seed=1) for r in records])
     assert [len(o) for o in out] == [3, 3] and server.count == 6
@@ -564,12 +575,12 @@ def test_openai_server_ignoring_n(
 def test_openai_errors_are_clear_and_keyless(
     server_factory: Any, monkeypatch: pytest.MonkeyPatch, synth: dict[str, list[dict[str, Any]]]
 ) -> None:
-    from preftree.agents.openai_compat import MissingAPIKeyError, OpenAIActor, OpenAICritic, OpenAIError
+    from preftree.generation.openai import MissingAPIKeyError, OpenAIError
 
     rec = synth["Math_PoT"][0]
     server = server_factory("fail")
     monkeypatch.delenv("PREFTREE_TEST_OPENAI_KEY", raising=False)
-    actor = OpenAIActor(_openai_params(server), RuntimeParams(max_retries=2), backoff_s=0.001)
+    actor = openai_actor(_openai_params(server), from_conf(RuntimeParams, "runtime", max_retries=2), backoff_s=0.001)
     with pytest.raises(MissingAPIKeyError, match="PREFTREE_TEST_OPENAI_KEY"):
         actor.act([request(rec)])
     assert server.count == 0
@@ -579,12 +590,13 @@ def test_openai_errors_are_clear_and_keyless(
     message = str(info.value)
     assert "500" in message and "3 attempts" in message and KEY not in message and "***" in message
     assert server.count == 3  # 1 + max_retries
-    critic = OpenAICritic(_openai_params(server), RuntimeParams(max_retries=0))
+    params = _openai_params(server)
+    critic = LLMCritic(params, make_engine("openai", params, from_conf(RuntimeParams, "runtime", max_retries=0)))
     with pytest.raises(OpenAIError) as info:
         critic.critique([critique_request(rec, "Step 1: x")])
     assert KEY not in str(info.value) and KEY not in repr(info.value)
     with pytest.raises(ValueError, match="base_url"):
-        OpenAIActor(AgentParams(backend="openai", model="m"), RuntimeParams())
+        openai_actor(from_conf(AgentParams, "actor", backend="openai", model="m"), RUNTIME)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -593,14 +605,14 @@ def test_openai_errors_are_clear_and_keyless(
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from preftree.config import ArchParams, TokenizerParams
+    from preftree.config.model import ArchParams, TokenizerParams
     from preftree.models.tiny import build_model
     from preftree.models.tokenizer import train_tokenizer
 
     texts = [r["instruction"] for r in generate(40, seed=1).iter_rows(named=True)]
     tok = train_tokenizer(texts, TokenizerParams(vocab_size=320, min_frequency=2))
-    arch = ArchParams(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                      num_key_value_heads=1, max_position_embeddings=256)  # fmt: skip
+    arch = from_conf(ArchParams, "model.arch", hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                     num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=256)  # fmt: skip
     model = build_model(arch, tok, seed=0)
     folder = tmp_path_factory.mktemp("tiny") / "model"
     model.save_pretrained(folder)
@@ -611,16 +623,18 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_hf_actor_samples_n_and_is_deterministic(
     tiny_model: Path, synth: dict[str, list[dict[str, Any]]], caplog: pytest.LogCaptureFixture
 ) -> None:
-    from preftree.agents.hf import HFActor, HFCritic, HFGenerator
+    from preftree.generation.hf import HFBatchGenerator
 
-    params = AgentParams(backend="hf", model=str(tiny_model), max_new_tokens=10, temperature=1.0, top_p=0.95)
-    engine = HFGenerator(str(tiny_model), device="cpu", batch_size=2)
-    actor = HFActor(params, generator=engine)
+    params = from_conf(
+        AgentParams, "actor", backend="hf", model=str(tiny_model), max_new_tokens=10, temperature=1.0, top_p=0.95
+    )
+    engine = HFBatchGenerator(str(tiny_model), device="cpu", batch_size=2, progress=False)
+    actor = LLMActor(params, engine)
     assert re.fullmatch(rf"hf:{re.escape(str(tiny_model))}@[0-9a-f]{{12}}", actor.identity)
     short = {**synth["Math_CoT"][0], "instruction": "Add 2 and 3."}
     long = synth["Logic"][0]  # longer than the context left for the prompt: cut from the left
     reqs = [request(short, n=3, seed=1), request(long, n=2, seed=1), request(synth["Coding"][0], n=1, seed=1)]
-    with caplog.at_level("WARNING", logger="preftree.agents.hf"):
+    with caplog.at_level("WARNING", logger="preftree.generation.chat"):
         out = actor.act(reqs)
     assert "cut from the left" in caplog.text
     assert [len(o) for o in out] == [3, 2, 1]
@@ -628,19 +642,18 @@ def test_hf_actor_samples_n_and_is_deterministic(
     assert [a.sampling["index"] for a in out[0]] == [0, 1, 2]
     assert len({a.text for a in out[0]}) > 1  # n different samples
     assert actor.act(reqs) == out  # deterministic for a seed
-    assert (
-        HFActor(params, generator=HFGenerator(str(tiny_model), batch_size=8)).act(reqs[:1]) == out[:1]
-    )  # batch-invariant
+    wide = HFBatchGenerator(str(tiny_model), device="cpu", batch_size=8, progress=False)
+    assert LLMActor(params, wide).act(reqs[:1]) == out[:1]  # batch-invariant
     assert actor.act([request(short, n=3, seed=2)])[0] != out[0]
-    greedy = HFActor(
-        AgentParams(backend="hf", model=str(tiny_model), max_new_tokens=6, temperature=0.0), generator=engine
+    greedy = LLMActor(
+        from_conf(AgentParams, "actor", backend="hf", model=str(tiny_model), max_new_tokens=6, temperature=0.0), engine
     )
     g = greedy.act([request(short, n=2)])[0]
     assert g[0].text == g[1].text
-    critic = HFCritic(params, generator=engine)
+    critic = LLMCritic(params, engine)
     texts = critic.critique([critique_request(short, "Step 1: 2 + 3 = 6.\n\nAnswer:\n\\boxed{6}", "wrong")])
     assert len(texts) == 1 and isinstance(texts[0], str)
-    cached = make_actor(params, RuntimeParams(device="cpu"), cache_path=None, name="x")
+    cached = make_actor(params, from_conf(RuntimeParams, "runtime", device="cpu"), cache_path=None, name="x")
     assert cached.identity == actor.identity
 
 
@@ -650,28 +663,31 @@ def test_hf_actor_samples_n_and_is_deterministic(
 
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vllm is installed")
 def test_vllm_without_vllm_is_a_clear_error() -> None:
-    from preftree.agents.vllm_backend import VLLMActor, VLLMUnavailableError
+    from preftree.generation.vllm import VLLMGenerator, VLLMUnavailableError
 
     hint = r"needs the vllm extra: pip install -e '\.\[vllm\]' on a CUDA machine"
     with pytest.raises(VLLMUnavailableError, match=hint):
-        VLLMActor(AgentParams(backend="vllm", model="models/base"))
+        VLLMGenerator("models/base")
     with pytest.raises(VLLMUnavailableError, match=hint):
         make_actor(
-            AgentParams(backend="hf", model="models/base"), RuntimeParams(engine="vllm"), cache_path=None, name="a"
+            from_conf(AgentParams, "actor", backend="hf", model="models/base"),
+            from_conf(RuntimeParams, "runtime", engine="vllm"),
+            cache_path=None,
+            name="a",
         )
     with pytest.raises(VLLMUnavailableError, match=hint):
-        make_critic(AgentParams(backend="vllm", model="models/base"), RuntimeParams(), cache_path=None)
+        make_critic(from_conf(AgentParams, "critic", backend="vllm", model="models/base"), RUNTIME, cache_path=None)
 
 
 def test_factory_rejects_unknown_backend() -> None:
     with pytest.raises(ValueError, match="unknown actor backend"):
-        make_actor(AgentParams(backend="nope"), RuntimeParams(), cache_path=None, name="a")  # type: ignore[arg-type]
+        make_actor(from_conf(AgentParams, "actor", backend="nope"), RUNTIME, cache_path=None, name="a")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unknown critic backend"):
-        make_critic(AgentParams(backend="nope"), RuntimeParams(), cache_path=None)  # type: ignore[arg-type]
+        make_critic(from_conf(AgentParams, "critic", backend="nope"), RUNTIME, cache_path=None)  # type: ignore[arg-type]
 
 
 def test_perturbed_answers_stay_wrong() -> None:
-    from preftree.agents.scripted import perturb_answer
+    from preftree.agents.mistakes import perturb_answer
 
     rng = random.Random(0)
     for answer in ("72", "0.5", "-3", "\\frac{1}{2}", "x^2", "1,234"):
@@ -680,7 +696,7 @@ def test_perturbed_answers_stay_wrong() -> None:
 
 def test_critic_reads_stdio_cases_as_input_and_output() -> None:
     from preftree.agents.prompts import ground_truth
-    from preftree.env import stdio_test
+    from preftree.schema import stdio_test
 
     record = {"task": "Coding", "answer": "", "reference": json.dumps({"kind": "code", "code": "print(3)"}),
               "tests": [stdio_test("1 2\n", "3\n"), stdio_test("x" * 400, "y\n")]}  # fmt: skip

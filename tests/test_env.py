@@ -4,27 +4,26 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from preftree import env
-from preftree.config import FileSourceParams, SandboxParams
-from preftree.env import (
-    Observation,
-    answers_match,
-    build_program,
-    carry_over,
-    evaluate_actions,
-    extract_answer,
-    extract_code,
-    syntax_ok,
-)
-from preftree.sources.synthetic import MISTAKES, generate, render_solution
+from preftree.answers.extract import extract_answer, extract_code
+from preftree.answers.match import answers_match
+from preftree.compose import from_conf
+from preftree.config.sandbox import SandboxParams
+from preftree.env import build_program, carry_over, evaluate_actions
+from preftree.observation import OUT_LIMIT, Observation, syntax_ok
+from preftree.sources.synthetic.problems import MISTAKES, generate, render_solution
+
+from .conftest import file_source
 
 HUMANEVAL = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / "humaneval" / "HumanEval.jsonl.gz"
-LIMITS = SandboxParams(timeout_s=3.0)
+LIMITS = from_conf(SandboxParams, "sandbox", timeout_s=3.0)
 WORKERS = 8
 
 
@@ -262,7 +261,7 @@ def test_coding_that_exits_before_the_tests_is_wrong() -> None:
 
 
 def test_timeout_is_reported_and_wrong() -> None:
-    limits = SandboxParams(timeout_s=1.0)
+    limits = from_conf(SandboxParams, "sandbox", timeout_s=1.0)
     (obs,) = evaluate_actions(record("Math_PoT", "5"), [fence("while True:\n    pass")], limits=limits)
     assert obs.status == "timeout" and not obs.correct
     assert obs.text == "Out: TimeoutError: execution exceeded 1.0 s\nYour answer is wrong."
@@ -318,7 +317,7 @@ def test_pot_error_shows_traceback_tail() -> None:
 
 def test_pot_output_is_capped() -> None:
     (obs,) = evaluate_actions(record("Math_PoT", "1"), [fence("print('a' * 5000)")], limits=LIMITS)
-    assert obs.text == "Out: " + "a" * env.OUT_LIMIT + "\n[Output Truncated]\nYour answer is wrong."
+    assert obs.text == "Out: " + "a" * OUT_LIMIT + "\n[Output Truncated]\nYour answer is wrong."
 
 
 def test_pot_answer_forms() -> None:
@@ -359,12 +358,40 @@ def test_build_program_is_a_plain_python_program() -> None:
     assert "x = (" not in program
 
 
+def _run_plain(program: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """``program`` as ``main.py`` under the host's python3, outside the sandbox (a unit test of the text)."""
+    path = tmp_path / "main.py"
+    path.write_text(program, encoding="utf-8")
+    return subprocess.run([sys.executable, "-s", "-P", str(path)], capture_output=True, text=True, timeout=60)
+
+
+def test_cell_driver_replays_prior_cells_and_displays_the_last_expression(tmp_path: Path) -> None:
+    assert env.PACKAGE_DATA == ("programs/cell_driver.py",)
+    program = build_program("y = x + 1\ny * 10", ["x = 1", "print('hidden')", "raise ValueError('skipped')"])
+    assert (
+        program.splitlines()[0]
+        == "_PRIOR, _NEW = ['x = 1', \"print('hidden')\", \"raise ValueError('skipped')\"], 'y = x + 1\\ny * 10'"
+    )
+    done = _run_plain(program, tmp_path)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "20\n", "")
+
+
+def test_cell_driver_keeps_its_line_numbers(tmp_path: Path) -> None:
+    """Tracebacks shown to the model name the driver's own lines when a BaseException escapes a cell:
+    they are pinned (the line numbers of the program text before it became a file)."""
+    done = _run_plain(build_program("class E(BaseException):\n    pass\nraise E('x')"), tmp_path)
+    assert 'main.py", line 30, in <module>\n    exec(_code, _ns)\n  File "<cell-1>", line 3' in done.stderr
+    done = _run_plain(build_program("import sys\nprint(sys._getframe().f_back.f_lineno)\n1 / 0"), tmp_path)
+    assert done.returncode == 1 and done.stdout == "30\n"
+    assert done.stderr.startswith('Traceback (most recent call last):\n  File "<cell-1>", line 3, in <module>')
+
+
 def test_humaneval_canonical_solutions_pass() -> None:
     if not HUMANEVAL.exists():
         pytest.skip(f"missing {HUMANEVAL}")
     from preftree.sources.load import load_source
 
-    frame, rejected = load_source("humaneval", FileSourceParams(adapter="humaneval", path=str(HUMANEVAL), limit=20))
+    frame, rejected = load_source("humaneval", file_source(adapter="humaneval", path=str(HUMANEVAL), limit=20))
     assert rejected.height == 0 and frame.height == 20
     rows = list(frame.iter_rows(named=True))
     for row in rows:

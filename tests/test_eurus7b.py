@@ -14,14 +14,17 @@ from typing import Any
 import polars as pl
 import pytest
 
-from preftree.compose import composed
-from preftree.config import FileSourceParams, Params, ParamsError, RuntimeParams, validate_all
+from preftree.compose import composed, from_conf
+from preftree.config.params import Params, validate_all
+from preftree.config.runtime import RuntimeParams
+from preftree.config.sources import FileSourceParams
+from preftree.config.workspace import ParamsError
 from preftree.launch import launch_command
 from preftree.sources.files import SourceUnavailableError
 from preftree.sources.load import load_source, resolve
 from preftree.sources.registry import ADAPTERS
 
-from .conftest import REPO, copy_project, run_env
+from .conftest import REPO, copy_project, file_source, run_env
 from .test_adapters_code import cc_row, taco_row, wtq_row
 from .test_adapters_logic import HOTPOT_ROW, MAGICODER_ROW, RECLOR_ROW, STRATEGY_ROW
 from .test_adapters_math import NUMGLUE_ROWS, mathqa_row, tab_row
@@ -170,15 +173,15 @@ def test_zero3_launcher_without_deepspeed_names_the_package(paper: Params) -> No
 
 
 def test_accelerate_launcher_with_a_missing_config_names_it(tmp_path: Path) -> None:
-    runtime = RuntimeParams(launcher="accelerate", accelerate_config=str(tmp_path / "nope.yaml"))
+    runtime = from_conf(RuntimeParams, "runtime", launcher="accelerate", accelerate_config=str(tmp_path / "nope.yaml"))
     with pytest.raises(ParamsError, match=r"runtime\.accelerate_config: no such file .*nope\.yaml"):
         launch_command("stages.sft", [], runtime, root=REPO)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vllm is installed")
 def test_vllm_engine_without_vllm_gives_the_install_hint(tmp_path: Path) -> None:
-    from preftree.agents.vllm_backend import VLLMUnavailableError
-    from preftree.generate import make_generator
+    from preftree.generation.factory import make_generator
+    from preftree.generation.vllm import VLLMUnavailableError
 
     with pytest.raises(VLLMUnavailableError, match=r"pip install -e '\.\[vllm\]'"):
         make_generator(tmp_path, engine="vllm")
@@ -188,7 +191,7 @@ def test_uncached_hf_source_fails_naming_the_dataset(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     hf_id = f"preftree-test/not-cached-{uuid.uuid4().hex[:12]}"
-    spec = FileSourceParams(adapter="gsm8k", hf_id=hf_id, hf_config="main", split="train")
+    spec = file_source(adapter="gsm8k", hf_id=hf_id, hf_config="main", split="train")
     with pytest.raises(SourceUnavailableError) as info:
         load_source("gsm8k", spec)
     message = str(info.value)

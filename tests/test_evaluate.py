@@ -14,16 +14,18 @@ from pathlib import Path
 import pytest
 
 from preftree import sandbox
-from preftree.config import SandboxParams
+from preftree.compose import from_conf
+from preftree.config.sandbox import SandboxParams
 from preftree.evaluate import BENCHMARKS, BenchmarkFormatError, load_benchmark, score, score_many
 from preftree.evaluate import check_references as cr
-from preftree.evaluate.loaders import parse_options, read_records
+from preftree.evaluate.loaders import read_records
+from preftree.evaluate.loaders_mint import parse_options
 from preftree.evaluate.scoring import build_code_program, extract_program
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO.parent / "shared" / "benchmarks"
 FIX = REPO / "tests" / "fixtures" / "evaluate"
-LIMITS = SandboxParams(timeout_s=5.0)
+LIMITS = from_conf(SandboxParams, "sandbox", timeout_s=5.0)
 WORKERS = 2
 
 BUNDLED = {
@@ -257,8 +259,8 @@ def test_code_limits_follow_benchmark():
 
     (he,) = load_benchmark("humaneval", bundled("humaneval"), limit=1)
     lc = load_benchmark("leetcode", FIX / "leetcode.jsonl", limit=1)[0]
-    assert limits_for(he).timeout_s == 3.0 and limits_for(he).cpu_s == 3
-    assert limits_for(lc).timeout_s == 10.0
+    assert limits_for(he, LIMITS).timeout_s == 3.0 and limits_for(he, LIMITS).cpu_s == 3
+    assert limits_for(lc, LIMITS).timeout_s == 10.0
 
 
 @needs_sandbox
@@ -276,7 +278,8 @@ def test_pot_scoring():
     assert verdicts[0].answer == "18" and verdicts[0].feedback == "Out: 18\nYour answer is correct."
     assert "ZeroDivisionError" in verdicts[2].feedback
     # cot mode never executes code
-    assert not score(gsm[0], right, "cot").correct or score(gsm[0], right, "cot").status == "not_run"
+    cot = score(gsm[0], right, "cot", limits=LIMITS)
+    assert not cot.correct or cot.status == "not_run"
 
 
 @needs_sandbox
@@ -301,9 +304,9 @@ SLICE = 20
 @pytest.mark.parametrize("key", ["humaneval", "mbpp", "mbpp_eurus", "gsm8k", "svamp", "math500", "math500_prime"])
 def test_check_references_slices(key):
     items = load_benchmark(_bench_name(key), bundled(key), limit=SLICE)
-    ok = cr.check(items, workers=WORKERS)
+    ok = cr.check(items, limits=LIMITS, workers=WORKERS)
     assert ok.total == SLICE and ok.rate >= 0.99, ok.failures
-    shuffled = cr.check(items, shuffle=True, workers=WORKERS)
+    shuffled = cr.check(items, limits=LIMITS, shuffle=True, workers=WORKERS)
     assert shuffled.rate <= 0.10, shuffled.failures
 
 
@@ -313,7 +316,7 @@ def test_check_references_slices(key):
 )
 def test_check_references_mint(key):
     items = load_benchmark(key, bundled(key), limit=10)
-    assert cr.check(items, workers=WORKERS).rate >= 0.99
+    assert cr.check(items, limits=LIMITS, workers=WORKERS).rate >= 0.99
 
 
 @needs_sandbox
@@ -324,17 +327,18 @@ def test_check_references_mint(key):
 )  # fmt: skip
 def test_check_references_fixtures(name, file):
     items = load_benchmark(name, FIX / file)
-    assert cr.check(items, workers=WORKERS).rate == 1.0
-    assert cr.check(items, workers=WORKERS, mode="pot").rate == 1.0
-    assert cr.check(items, shuffle=True, workers=WORKERS).rate <= 0.34  # tiny sets: one coincidence allowed
+    assert cr.check(items, limits=LIMITS, workers=WORKERS).rate == 1.0
+    assert cr.check(items, limits=LIMITS, workers=WORKERS, mode="pot").rate == 1.0
+    # tiny sets: one coincidence allowed
+    assert cr.check(items, limits=LIMITS, shuffle=True, workers=WORKERS).rate <= 0.34
 
 
 @needs_sandbox
 def test_check_references_pot_and_styles():
     items = load_benchmark("math500", bundled("math500"), limit=10)
-    assert cr.check(items, mode="pot", workers=WORKERS).rate == 1.0
-    assert cr.check(items, style="solution").rate == 1.0
-    assert cr.check(items, style="answer-is").rate == 1.0
+    assert cr.check(items, limits=LIMITS, mode="pot", workers=WORKERS).rate == 1.0
+    assert cr.check(items, limits=LIMITS, style="solution").rate == 1.0
+    assert cr.check(items, limits=LIMITS, style="answer-is").rate == 1.0
 
 
 @needs_sandbox
@@ -358,5 +362,5 @@ def test_derangement():
 @pytest.mark.parametrize("key", ["humaneval", "mbpp_eurus", "gsm8k", "svamp", "math500", "math500_prime"])
 def test_check_references_full(key):
     items = load_benchmark(_bench_name(key), bundled(key))
-    assert cr.check(items, workers=WORKERS).rate >= 0.99
-    assert cr.check(items, shuffle=True, workers=WORKERS).rate <= 0.05
+    assert cr.check(items, limits=LIMITS, workers=WORKERS).rate >= 0.99
+    assert cr.check(items, limits=LIMITS, shuffle=True, workers=WORKERS).rate <= 0.05

@@ -1,14 +1,17 @@
-"""Answer extraction and equivalence (preftree.evaluate.answers); no sandbox needed."""
+"""Answer extraction and equivalence (preftree.answers: extract, match, bench); no sandbox needed."""
 
 from __future__ import annotations
 
 import pytest
 
-from preftree.evaluate import answers
+from preftree.answers import bench, extract
+from preftree.compose import from_conf
+from preftree.config.sandbox import SandboxParams
 from preftree.evaluate.items import Item
 from preftree.evaluate.scoring import score
 
-# (gold, prediction, math-verify's verdict): the cases the answers module docstring lists.
+# (gold, prediction, math-verify's verdict): the cases the bench module docstring lists.
+LIMITS = from_conf(SandboxParams, "sandbox")
 MATH_VERIFY_CASES = [
     ("\\frac{1}{2}", "0.5", True),
     ("\\frac{1}{2}", "1/2", True),
@@ -49,14 +52,14 @@ MATH_VERIFY_CASES = [
 
 @pytest.mark.parametrize(("gold", "pred", "expected"), MATH_VERIFY_CASES)
 def test_math_match_cases(gold, pred, expected):
-    assert answers.math_match(pred, gold) is expected
+    assert bench.math_match(pred, gold) is expected
 
 
 def test_math_match_malformed():
-    assert not answers.math_match(None, "5")
-    assert not answers.math_match("", "5")
-    assert not answers.math_match("\\frac{{{", "5")
-    assert not answers.math_match("}}\\sqrt[", "\\frac{1}{2}")
+    assert not bench.math_match(None, "5")
+    assert not bench.math_match("", "5")
+    assert not bench.math_match("\\frac{{{", "5")
+    assert not bench.math_match("}}\\sqrt[", "\\frac{1}{2}")
 
 
 @pytest.mark.parametrize(
@@ -70,12 +73,12 @@ def test_math_match_malformed():
     ],
 )
 def test_final_answer(text, expected):
-    assert answers.final_answer(text) == expected
+    assert extract.final_answer(text) == expected
 
 
 def test_numeric_answer_falls_back_to_last_number():
-    assert answers.numeric_answer("First 3 apples, then 1,250 more") == "1,250"
-    assert answers.numeric_answer("nothing numeric") is None
+    assert extract.numeric_answer("First 3 apples, then 1,250 more") == "1,250"
+    assert extract.numeric_answer("nothing numeric") is None
 
 
 @pytest.mark.parametrize(
@@ -93,13 +96,13 @@ def test_numeric_answer_falls_back_to_last_number():
     ],
 )
 def test_numeric_match(pred, truth, ok):
-    assert answers.numeric_match(pred, truth) is ok
+    assert bench.numeric_match(pred, truth) is ok
 
 
 def test_numeric_match_mint_tolerance_and_substring():
-    assert answers.numeric_match("10.4", "10.0", rel_tol=0.05)
-    assert not answers.numeric_match("10.6", "10.0", rel_tol=0.05)
-    assert answers.numeric_match("ten point zero, i.e. 10.0", "10.0", rel_tol=0.05, substring=True)
+    assert bench.numeric_match("10.4", "10.0", rel_tol=0.05)
+    assert not bench.numeric_match("10.6", "10.0", rel_tol=0.05)
+    assert bench.numeric_match("ten point zero, i.e. 10.0", "10.0", rel_tol=0.05, substring=True)
 
 
 @pytest.mark.parametrize(
@@ -129,16 +132,16 @@ def test_numeric_match_mint_tolerance_and_substring():
     ],
 )
 def test_theoremqa_match(pred, truth, kind, ok):
-    assert answers.theoremqa_match(pred, truth, kind) is ok
+    assert bench.theoremqa_match(pred, truth, kind) is ok
 
 
 def test_choice_and_text_answers():
     options = {"A": "6", "B": "121", "C": "18107", "D": "54,320"}
-    assert answers.choice_answer("The answer is (C).", options) == "C"
-    assert answers.choice_answer("so \\boxed{B}", options) == "B"
-    assert answers.choice_answer("The answer is 18107", options) == "C"
-    assert answers.choice_answer("I am not sure", options) is None
-    assert answers.text_answer("thinking...\nAnswer: Robert Erskine Childers") == "Robert Erskine Childers"
+    assert bench.choice_answer("The answer is (C).", options) == "C"
+    assert bench.choice_answer("so \\boxed{B}", options) == "B"
+    assert bench.choice_answer("The answer is 18107", options) == "C"
+    assert bench.choice_answer("I am not sure", options) is None
+    assert extract.text_answer("thinking...\nAnswer: Robert Erskine Childers") == "Robert Erskine Childers"
 
 
 def _gsm_plus(answer):
@@ -157,19 +160,19 @@ def _gsm_plus(answer):
     ],
 )
 def test_gsm_plus_none_answers(response, ok):
-    assert score(_gsm_plus(None), response).correct is ok
+    assert score(_gsm_plus(None), response, limits=LIMITS).correct is ok
 
 
 def test_gsm_plus_numeric_answer_is_scored_normally():
-    assert score(_gsm_plus("18"), "so \\boxed{18}").correct
-    assert not score(_gsm_plus("18"), "The question cannot be answered.").correct
+    assert score(_gsm_plus("18"), "so \\boxed{18}", limits=LIMITS).correct
+    assert not score(_gsm_plus("18"), "The question cannot be answered.", limits=LIMITS).correct
 
 
 def test_to_number():
-    assert answers.to_number("1,234") == 1234
-    assert answers.to_number("-3/4") == -0.75
-    assert answers.to_number("\\frac{1}{2}") == 0.5
-    assert answers.to_number("50\\%") == 50
-    assert answers.to_number("2 \\times 10^{3}") == 2000
-    assert answers.to_number("abc") is None
-    assert answers.to_number(True) is None
+    assert bench.to_number("1,234") == 1234
+    assert bench.to_number("-3/4") == -0.75
+    assert bench.to_number("\\frac{1}{2}") == 0.5
+    assert bench.to_number("50\\%") == 50
+    assert bench.to_number("2 \\times 10^{3}") == 2000
+    assert bench.to_number("abc") is None
+    assert bench.to_number(True) is None

@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from preftree.config import SandboxParams
+from preftree.compose import from_conf
+from preftree.config.sandbox import SandboxParams
 from preftree.evaluate import check_references as cr
 from preftree.evaluate import evaluate, evaluate_multiturn, load_benchmark, multiturn_summary, success_at_k, summary
 from tests.test_evaluate import needs_sandbox
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "evaluate"
-LIMITS = SandboxParams(timeout_s=5.0)
+LIMITS = from_conf(SandboxParams, "sandbox", timeout_s=5.0)
 
 
 class FakeGenerate:
@@ -61,7 +62,7 @@ def test_evaluate_single_turn_both_modes():
 def test_evaluate_rejects_bad_generate_output():
     items = load_benchmark("asdiv", FIX / "asdiv.json")
     with pytest.raises(ValueError, match="generate returned"):
-        evaluate(items, lambda prompts, *a: [["x"]], mode="cot")
+        evaluate(items, lambda prompts, *a: [["x"]], mode="cot", limits=LIMITS)
 
 
 @needs_sandbox

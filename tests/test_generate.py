@@ -1,4 +1,4 @@
-"""preftree.generate: batched HF sampling on a tiny random model, the vLLM mapping on a fake vllm module."""
+"""preftree.generation: batched HF sampling on a tiny random model, the vLLM mapping on a fake vllm module."""
 
 from __future__ import annotations
 
@@ -13,7 +13,10 @@ from typing import Any
 import pytest
 import torch
 
-from preftree.generate import HFBatchGenerator, Sampling, VLLMUnavailableError, as_callable, cut_at_stop, make_generator
+from preftree.generation.factory import make_generator
+from preftree.generation.hf import HFBatchGenerator
+from preftree.generation.sampling import Sampling, as_callable, cut_at_stop
+from preftree.generation.vllm import VLLMUnavailableError
 
 WORDS = "add the two numbers then print the result and check every step of the answer".split()
 
@@ -29,14 +32,15 @@ def chat(i: int, words: int) -> list[dict[str, str]]:
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random tiny Llama with the project's chat tokenizer (as in test_agents), saved as an HF folder;
     weights drawn with std 0.2 so that greedy text depends on the prompt."""
-    from preftree.config import ArchParams, TokenizerParams
+    from preftree.compose import from_conf
+    from preftree.config.model import ArchParams, TokenizerParams
     from preftree.models.tiny import build_model
     from preftree.models.tokenizer import train_tokenizer
 
     tok = train_tokenizer([" ".join(WORDS)] * 20 + [f"{i} {w}" for i, w in enumerate(WORDS)],
                           TokenizerParams(vocab_size=300, min_frequency=2))  # fmt: skip
-    arch = ArchParams(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                      num_key_value_heads=1, max_position_embeddings=128)  # fmt: skip
+    arch = from_conf(ArchParams, "model.arch", hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                     num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=128)  # fmt: skip
     model = build_model(arch, tok, seed=0)
     with torch.random.fork_rng(devices=[]):  # at the default std 0.02 greedy text repeats one token
         torch.manual_seed(1)
@@ -144,7 +148,7 @@ def test_stop_strings_cut_the_text_and_end_the_batch_early(gen: HFBatchGenerator
 
 def test_long_prompts_are_cut_from_the_left(gen: HFBatchGenerator, caplog: pytest.LogCaptureFixture) -> None:
     long = [{"role": "user", "content": " ".join(WORDS * 12)}]  # far beyond 128 - 16 tokens
-    with caplog.at_level("WARNING", logger="preftree.generate"):
+    with caplog.at_level("WARNING", logger="preftree.generation.chat"):
         out = gen.generate([chat(1, 3), long], Sampling(n=2, temperature=0.7, max_new_tokens=16))
     assert "1 of 2 prompts over 112 tokens (context less max_new_tokens) are cut from the left" in caplog.text
     assert [len(o) for o in out] == [2, 2] and all(isinstance(t, str) for o in out for t in o)

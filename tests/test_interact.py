@@ -9,8 +9,10 @@ import polars as pl
 import pytest
 
 from preftree.agents.base import Action, CritiqueRequest
-from preftree.config import InteractParams
-from preftree.interact import NODE_SCHEMA, Agents, TreeBuilder, derive_seed, table1
+from preftree.compose import from_conf
+from preftree.config.interact import InteractParams
+from preftree.interact import Agents, TreeBuilder, derive_seed, table1
+from preftree.schema import NODE_SCHEMA
 from preftree.shards import run_sharded
 
 
@@ -94,7 +96,16 @@ def build(script, params: InteractParams, records):  # noqa: ANN001, ANN201
     return nodes, trees, actor, critic
 
 
-P = InteractParams(max_turns=5, samples_per_turn=2, escalation_rounds=1, guided=True, limit=None, shard_size=10)
+P = from_conf(
+    InteractParams,
+    "interact",
+    max_turns=5,
+    samples_per_turn=2,
+    escalation_rounds=1,
+    guided=True,
+    limit=None,
+    shard_size=10,
+)
 
 
 def test_correct_first_action_ends_at_turn_one_with_a_weak_rejected() -> None:
@@ -133,8 +144,15 @@ def test_wrong_actions_are_expanded_with_observation_and_critique_until_correct(
 def test_cap_at_max_turns_and_syntax_errors_are_never_kept() -> None:
     rid = record(3)["id"]
     script = {(rid, t): ["syntax", "bad"] for t in range(1, 6)}
-    params = InteractParams(
-        max_turns=3, samples_per_turn=2, escalation_rounds=0, guided=False, limit=None, shard_size=10
+    params = from_conf(
+        InteractParams,
+        "interact",
+        max_turns=3,
+        samples_per_turn=2,
+        escalation_rounds=0,
+        guided=False,
+        limit=None,
+        shard_size=10,
     )
     nodes, trees, _, critic = build(script, params, [record(3)])
     assert trees["end_turn"].to_list() == [3] and trees["solved"].to_list() == [False]
@@ -180,3 +198,42 @@ def test_sharded_runner_resumes_without_duplicates(tmp_path: Path) -> None:
     assert merged["out"]["x"].to_list() == list(range(23))
     assert counts == {"shards": 5, "resumed": 2, "computed": 3}
     assert calls == [0, 5, 10, 10, 15, 20]
+
+
+def test_plan_reads_the_first_limit_records_and_checks_the_sandbox_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import preftree.interact_run as interact_run
+    from preftree.config.agents import AgentParams
+    from preftree.config.load import StageParams
+    from preftree.config.runtime import RuntimeParams
+    from preftree.config.sandbox import SandboxParams
+    from preftree.sources.synthetic.problems import generate
+
+    selected = tmp_path / "train.parquet"
+    generate(6, seed=0).write_parquet(selected)
+    checked: list[str] = []
+    monkeypatch.setattr(interact_run, "check_available", checked.append)
+    typed = {
+        "interact": from_conf(InteractParams, "interact", limit=4),
+        "sandbox": from_conf(SandboxParams, "sandbox"),
+        "critic": from_conf(AgentParams, "critic"),
+    }
+    params = StageParams(stage="interact", keys=tuple(typed), raw={}, typed=typed)
+    runtime = from_conf(RuntimeParams, "runtime")
+    plan = interact_run.plan_interact(params, runtime, root=tmp_path, cache=tmp_path / "cache", selected=selected)
+    assert checked == [typed["sandbox"].isolation]
+    assert plan.records.equals(pl.read_parquet(selected).head(4))
+    assert plan.judge is None and plan.needs == {} and plan.selected == selected
+    assert not (tmp_path / "cache").exists()  # no model call, no call cache yet
+
+
+def test_result_metrics_keep_the_default_layout_without_a_judge() -> None:
+    from preftree.interact_run import InteractResult
+
+    empty = pl.DataFrame()
+    calls = {"actor": {"calls": 1, "cache_hits": 0}}
+    result = InteractResult(empty, empty, empty, {"all": {}}, {"shards": 1, "resumed": 0, "computed": 1}, calls, None)
+    assert list(result.metrics) == ["tasks", "shards", "model_calls"]
+    judged = InteractResult(empty, empty, empty, {}, {}, calls, {"identity": "scripted:judge"})
+    assert judged.metrics["judge"] == {"identity": "scripted:judge"}

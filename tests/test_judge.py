@@ -14,32 +14,28 @@ from typing import Any
 import polars as pl
 import pytest
 
-import preftree.judge as judge_mod
+import preftree.judging as judging_mod
 from preftree.agents import prompts
 from preftree.agents.cache import CallCache
-from preftree.agents.scripted import ScriptedActor, ScriptedCritic
-from preftree.config import AgentParams, InteractParams, ParamsError, RuntimeParams, SandboxParams
-from preftree.env import Observation
+from preftree.agents.judge import CachedJudge, JudgeRequest, LLMJudge, ScriptedJudge, Verdict, make_judge
+from preftree.agents.llm import make_engine
+from preftree.agents.scripted_actor import ScriptedActor
+from preftree.agents.scripted_critic import ScriptedCritic
+from preftree.compose import from_conf
+from preftree.config.agents import AgentParams
+from preftree.config.interact import InteractParams
+from preftree.config.runtime import RuntimeParams
+from preftree.config.sandbox import SandboxParams
+from preftree.config.workspace import ParamsError
 from preftree.interact import Agents, EvalContext, TreeBuilder
-from preftree.judge import (
-    CachedJudge,
-    JudgeRequest,
-    JudgeRequired,
-    OpenAIJudge,
-    ScriptedJudge,
-    Verdict,
-    judged_datasets,
-    make_evaluate,
-    make_judge,
-    needs_judge,
-    require_judge,
-)
+from preftree.judging import JudgeRequired, judged_datasets, make_evaluate, needs_judge, require_judge
+from preftree.observation import Observation
 from preftree.schema import INSTRUCTION_SCHEMA
 from preftree.tree import build_views, drop_sft_only
 
 from .test_tree import FULL3, RM, frame, tree
 
-LIMITS = SandboxParams(timeout_s=3.0)
+LIMITS = from_conf(SandboxParams, "sandbox", timeout_s=3.0)
 MAGIC = "magicoder_evol_instruct"
 ADD = "def add(a, b):\n    return a + b"
 
@@ -139,7 +135,7 @@ def test_records_with_tests_or_an_answer_still_go_to_the_environment(monkeypatch
         calls.append((record["id"], list(texts), tuple(prior_code), limits, workers))
         return sentinel
 
-    monkeypatch.setattr(judge_mod, "evaluate_actions", fake_env)
+    monkeypatch.setattr(judging_mod, "evaluate_actions", fake_env)
     judge = Recording()
     evaluate = make_evaluate(LIMITS, judge, workers=3)
     with_tests = {**magic(1), "dataset": "mbpp", "tests": ["assert add(1, 2) == 3"]}
@@ -176,17 +172,18 @@ def test_no_judge_fails_naming_the_dataset_and_the_key() -> None:
 
 
 def test_the_stage_fails_before_any_work(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import preftree.interact_run as interact_run
     import stages.interact as stage
 
     (tmp_path / "data/selected").mkdir(parents=True)
     pl.DataFrame([magic(1)]).cast(dict(INSTRUCTION_SCHEMA)).write_parquet(tmp_path / "data/selected/train.parquet")
-    params = {"interact": InteractParams(), "sandbox": LIMITS, "seed": 0, "critic": AgentParams()}
-    for key in ("actor", "weak"):
-        params[key] = AgentParams()
+    params = {"interact": from_conf(InteractParams, "interact"), "sandbox": LIMITS, "seed": 0}
+    for key in ("actor", "weak", "critic"):
+        params[key] = from_conf(AgentParams, key)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(stage, "load_stage_params", lambda name: params)
-    monkeypatch.setattr(stage, "load_runtime", lambda: RuntimeParams())
-    monkeypatch.setattr(stage, "check_available", lambda isolation: None)
+    monkeypatch.setattr(stage, "load_stage_params", lambda name, sections: params)
+    monkeypatch.setattr(stage, "load_runtime", lambda: from_conf(RuntimeParams, "runtime"))
+    monkeypatch.setattr(interact_run, "check_available", lambda isolation: None)
     monkeypatch.setattr(stage, "tracking_root", lambda: tmp_path)
     monkeypatch.setattr(stage, "stage_run", lambda p: pytest.fail("work started before the judge check"))
     with pytest.raises(JudgeRequired, match=MAGIC):
@@ -197,15 +194,20 @@ def test_the_stage_fails_before_any_work(monkeypatch: pytest.MonkeyPatch, tmp_pa
 
 
 def test_make_judge_uses_the_critic_backend(tmp_path: Path) -> None:
-    runtime = RuntimeParams()
-    assert make_judge("none", AgentParams(), runtime, cache_path=tmp_path / "c.sqlite") is None
-    assert isinstance(make_judge("critic", AgentParams(backend="scripted"), runtime, cache_path=None), ScriptedJudge)
-    cached = make_judge("critic", AgentParams(backend="scripted"), runtime, cache_path=tmp_path / "c.sqlite")
+    runtime = from_conf(RuntimeParams, "runtime")
+    assert make_judge("none", from_conf(AgentParams, "critic"), runtime, cache_path=tmp_path / "c.sqlite") is None
+    assert isinstance(
+        make_judge("critic", from_conf(AgentParams, "critic", backend="scripted"), runtime, cache_path=None),
+        ScriptedJudge,
+    )
+    cached = make_judge(
+        "critic", from_conf(AgentParams, "critic", backend="scripted"), runtime, cache_path=tmp_path / "c.sqlite"
+    )
     assert isinstance(cached, CachedJudge) and cached.identity == "scripted:judge"
-    openai = AgentParams(backend="openai", model="gpt-4-turbo", base_url="http://127.0.0.1:9/v1")
+    openai = from_conf(AgentParams, "critic", backend="openai", model="gpt-4-turbo", base_url="http://127.0.0.1:9/v1")
     assert make_judge("critic", openai, runtime, cache_path=None).identity == "openai:gpt-4-turbo@http://127.0.0.1:9/v1"
     with pytest.raises(ParamsError, match=r"critic\.backend='hf'"):
-        make_judge("critic", AgentParams(backend="hf", model="m"), runtime, cache_path=None)
+        make_judge("critic", from_conf(AgentParams, "critic", backend="hf", model="m"), runtime, cache_path=None)
 
 
 # ----------------------------------------------------------------------------- the OpenAI judge
@@ -272,8 +274,16 @@ def server() -> Iterator[JudgeServer]:
 
 
 def test_openai_judge_verdicts_through_make_evaluate_and_the_cache(server: JudgeServer, tmp_path: Path) -> None:
-    critic = AgentParams(backend="openai", model="judge-model", base_url=server.url, api_key_env="", temperature=0.0)
-    runtime = RuntimeParams(max_retries=0, request_timeout_s=10.0, concurrency=2)
+    critic = from_conf(
+        AgentParams,
+        "critic",
+        backend="openai",
+        model="judge-model",
+        base_url=server.url,
+        api_key_env="",
+        temperature=0.0,
+    )
+    runtime = from_conf(RuntimeParams, "runtime", max_retries=0, request_timeout_s=10.0, concurrency=2)
     judge = make_judge("critic", critic, runtime, cache_path=tmp_path / "calls.sqlite")
     evaluate = make_evaluate(LIMITS, judge)
     actions = [fence(f"# {mark}\n{ADD}") for mark in REPLIES]
@@ -288,7 +298,8 @@ def test_openai_judge_verdicts_through_make_evaluate_and_the_cache(server: Judge
     assert body["messages"][0]["content"] == prompts.JUDGE_SYSTEM
     assert "Write add(a, b)" in body["messages"][1]["content"] and "CASE-" in body["messages"][1]["content"]
     # the same requests again: served by the call cache, zero HTTP requests, the same verdicts
-    again = make_evaluate(LIMITS, CachedJudge(OpenAIJudge(critic, runtime), CallCache(tmp_path / "calls.sqlite")))
+    judge_again = LLMJudge(critic, make_engine("openai", critic, runtime))
+    again = make_evaluate(LIMITS, CachedJudge(judge_again, CallCache(tmp_path / "calls.sqlite")))
     assert again(magic(), actions, (), context=context) == obs and len(server.bodies) == 3
     assert again.judge.hits == 3 and again.judge.calls == 0
 
@@ -301,11 +312,13 @@ def test_tree_builder_with_the_scripted_judge_gives_judged_pairs() -> None:
     records = [magic(i, {"kind": "code", "code": code, "entry_point": "clip"}) for i in range(1, 7)]
     judge = Recording(rule=lambda record, action: ScriptedJudge().verdict(record, action).correct)
     agents = Agents(
-        actor=ScriptedActor(AgentParams(mistake_rate=0.7, mistake_decay=0.5), name="teacher"),
-        weak=ScriptedActor(AgentParams(weak=True, mistake_rate=1.0), name="weak"),
+        actor=ScriptedActor(from_conf(AgentParams, "actor", mistake_rate=0.7, mistake_decay=0.5), name="teacher"),
+        weak=ScriptedActor(from_conf(AgentParams, "actor", weak=True, mistake_rate=1.0), name="weak"),
         critic=ScriptedCritic(),
     )
-    params = InteractParams(max_turns=3, samples_per_turn=2, escalation_rounds=1, guided=True, limit=None)
+    params = from_conf(
+        InteractParams, "interact", max_turns=3, samples_per_turn=2, escalation_rounds=1, guided=True, limit=None
+    )
     nodes, trees = TreeBuilder(agents, make_evaluate(LIMITS, judge), params, seed=0).build(records)
     chosen, rejected = nodes.filter(pl.col("role") == "chosen"), nodes.filter(pl.col("role") == "rejected")
     assert chosen.height and rejected.height and chosen["correct"].all() and not rejected["correct"].any()

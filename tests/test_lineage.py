@@ -75,9 +75,7 @@ def test_end_to_end_artifacts_have_their_schemas_and_the_report_traces_to_source
     from transformers import AutoConfig
 
     from preftree.evaluate.suite import MULTITURN_SCHEMA, RESPONSE_SCHEMA
-    from preftree.interact import NODE_SCHEMA
-    from preftree.schema import INSTRUCTION_SCHEMA
-    from preftree.tree import KTO_SCHEMA, PAIR_SCHEMA, RM_SCHEMA, SFT_SCHEMA
+    from preftree.schema import INSTRUCTION_SCHEMA, KTO_SCHEMA, NODE_SCHEMA, PAIR_SCHEMA, RM_SCHEMA, SFT_SCHEMA
 
     def schema_of(path: str) -> dict:
         return dict(pl.read_parquet(smoke_project / path).schema)

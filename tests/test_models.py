@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import random
@@ -12,7 +11,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from preftree.config import ArchParams, PretrainParams, TokenizerParams
+from preftree.compose import from_conf
+from preftree.config.model import ArchParams, PretrainParams, TokenizerParams
 from preftree.models.checkpoint import (
     CheckpointChangedError,
     checkpoint_identity,
@@ -24,7 +24,9 @@ from preftree.models.checkpoint import (
 from preftree.models.tiny import build_model, count_parameters, evaluate_loss, lr_at, pack_documents, pretrain
 from preftree.models.tokenizer import SPECIAL_TOKENS, train_tokenizer
 
-TINY_ARCH = ArchParams(
+TINY_ARCH = from_conf(
+    ArchParams,
+    "model.arch",
     hidden_size=64,
     intermediate_size=128,
     num_hidden_layers=2,
@@ -32,7 +34,7 @@ TINY_ARCH = ArchParams(
     num_key_value_heads=1,
     max_position_embeddings=128,
 )
-TINY_PRETRAIN = dataclasses.replace(PretrainParams(), steps=30, batch_size=8, seq_len=64, warmup_steps=5, lr=1e-2)
+TINY_PRETRAIN = from_conf(PretrainParams, "model.pretrain", steps=30, batch_size=8, seq_len=64, warmup_steps=5, lr=1e-2)
 
 
 def _doc(rng: random.Random) -> str:
@@ -69,7 +71,7 @@ def corpus() -> list[str]:
 
 @pytest.fixture(scope="module")
 def tokenizer(corpus):
-    return train_tokenizer(corpus, TokenizerParams(vocab_size=512))
+    return train_tokenizer(corpus, from_conf(TokenizerParams, "model.tokenizer", vocab_size=512))
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +91,7 @@ def trained(tokenizer, corpus):
 
 
 def test_tokenizer_is_deterministic(corpus, tokenizer):
-    again = train_tokenizer(list(corpus), TokenizerParams(vocab_size=512))
+    again = train_tokenizer(list(corpus), from_conf(TokenizerParams, "model.tokenizer", vocab_size=512))
     assert again.backend_tokenizer.to_str() == tokenizer.backend_tokenizer.to_str()
     assert len(tokenizer) <= 512  # fewer when the small corpus runs out of merges at min_frequency=2
 
@@ -165,7 +167,7 @@ def test_trl_sees_end_token_trained(tokenizer):
 
 
 def test_default_arch_param_count(tokenizer):
-    arch = ArchParams()
+    arch = from_conf(ArchParams, "model.arch")
     tok = tokenizer
     vocab = len(tok)
     model = build_model(arch, tok, seed=0)
@@ -192,7 +194,7 @@ def test_pack_documents(tokenizer):
 
 
 def test_lr_schedule():
-    params = PretrainParams(steps=100, warmup_steps=10, lr=1e-3)
+    params = from_conf(PretrainParams, "model.pretrain", steps=100, warmup_steps=10, lr=1e-3)
     assert lr_at(1, params) == pytest.approx(1e-4)
     assert lr_at(10, params) == pytest.approx(1e-3)
     assert lr_at(100, params) == pytest.approx(1e-4)

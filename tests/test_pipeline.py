@@ -3,6 +3,7 @@ and the two stages' user-facing failure modes. Each test works in a temp copy of
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sys
@@ -12,7 +13,7 @@ import polars as pl
 import pytest
 import yaml
 
-from .conftest import copy_project, sh
+from .conftest import copy_project, file_source, sh
 
 pytestmark = pytest.mark.slow
 
@@ -160,6 +161,11 @@ def _with_params(tmp_path: Path, edits: dict[str, object]) -> Path:
     return root
 
 
+def _file_entry(path: Path) -> dict:
+    """A sources.files entry (every key) reading a local gsm8k-format file."""
+    return dataclasses.asdict(file_source(adapter="gsm8k", path=str(path)))
+
+
 def test_select_writes_malformed_rows_to_the_rejected_file(tmp_path: Path) -> None:
     bad = tmp_path / "mixed.jsonl"
     good = [
@@ -172,9 +178,7 @@ def test_select_writes_malformed_rows_to_the_rejected_file(tmp_path: Path) -> No
         json.dumps({"question": 7, "answer": "#### 1"}),
     ]
     bad.write_text("\n".join(lines) + "\n")
-    root = _with_params(
-        tmp_path, {"sources.files": {"mine": {"adapter": "gsm8k", "path": str(bad)}}, "select.max_reject_rate": 0.2}
-    )
+    root = _with_params(tmp_path, {"sources.files": {"mine": _file_entry(bad)}, "select.max_reject_rate": 0.2})
     sh(root, sys.executable, "-m", "stages.select")
     rejected = pl.read_parquet(root / "data/selected/rejected.parquet").sort("source_row")
     assert rejected["source_row"].to_list() == [30, 31, 32]
@@ -188,7 +192,7 @@ def test_select_writes_malformed_rows_to_the_rejected_file(tmp_path: Path) -> No
 def test_select_fails_above_the_rejection_rate_naming_the_file(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "q1", "answer": "#### 1"}\n{"question": ""}\n{"answer": "#### 2"}\n')
-    root = _with_params(tmp_path, {"sources.files": {"mine": {"adapter": "gsm8k", "path": str(bad)}}})
+    root = _with_params(tmp_path, {"sources.files": {"mine": _file_entry(bad)}})
     proc = sh(root, sys.executable, "-m", "stages.select", check=False)
     assert proc.returncode != 0
     message = proc.stderr.strip().splitlines()[-1]
@@ -210,11 +214,14 @@ def test_unknown_param_stops_a_stage_before_work(tmp_path: Path) -> None:
 def test_base_with_a_local_checkpoint_records_it_without_copying(tmp_path: Path) -> None:
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from preftree.config import TokenizerParams
+    from preftree.compose import from_conf
+    from preftree.config.model import TokenizerParams
     from preftree.models.tokenizer import train_tokenizer
 
     ckpt = tmp_path / "ckpt"
-    tok = train_tokenizer(["some text to learn merges from " * 20], TokenizerParams(vocab_size=300))
+    tok = train_tokenizer(
+        ["some text to learn merges from " * 20], from_conf(TokenizerParams, "model.tokenizer", vocab_size=300)
+    )
     LlamaForCausalLM(
         LlamaConfig(
             vocab_size=len(tok),
@@ -226,7 +233,9 @@ def test_base_with_a_local_checkpoint_records_it_without_copying(tmp_path: Path)
         )
     ).save_pretrained(ckpt)
     tok.save_pretrained(ckpt)
-    root = _with_params(tmp_path, {"model": {"name": "local", "path": str(ckpt)}})
+    root = _with_params(
+        tmp_path, {"model": {"name": "local", "path": str(ckpt), "tokenizer": None, "arch": None, "pretrain": None}}
+    )
     sh(root, sys.executable, "-m", "stages.base")
     pointer = json.loads((root / "models/base/checkpoint.json").read_text())
     assert pointer["path"] == str(ckpt.resolve()) and pointer["model_type"] == "llama"

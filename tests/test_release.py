@@ -12,10 +12,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from preftree.config import RMAugmentParams
-from preftree.interact import NODE_SCHEMA
+from preftree.compose import from_conf
+from preftree.config.tree import RMAugmentParams
 from preftree.release import ReleaseError, read_release, write_release
-from preftree.tree import PAIR_SCHEMA, SFT_SCHEMA, build_views, split_views
+from preftree.schema import NODE_SCHEMA, PAIR_SCHEMA, SFT_SCHEMA
+from preftree.tree import build_views, split_views
 
 
 def _h(name: str) -> str:
@@ -66,7 +67,7 @@ SFT: list[dict[str, str]] = [
      "response": "print(sum(map(int, input().split())))"},
 ]  # fmt: skip
 
-RM = RMAugmentParams()
+RM = from_conf(RMAugmentParams, "tree.rm")
 
 
 def _write(rows: list[dict], path: Path) -> Path:

@@ -1,21 +1,15 @@
-"""The Table 3 layout and the report figures (preftree.report) on hand-written metrics."""
+"""The Table 3 layout, the report document (preftree.report) and its figures (preftree.report_plots)
+on hand-written metrics."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from preftree.report import (
-    COLUMNS,
-    PAPER_ROWS,
-    csv_table,
-    markdown_table,
-    plot_best_of_n,
-    plot_reward_trends,
-    policy_row,
-    read_curve,
-)
+from preftree.report import COLUMNS, PAPER_ROWS, build_report, csv_table, markdown_table, policy_row
+from preftree.report_plots import plot_best_of_n, plot_reward_trends, read_curve
 
 METRICS = {
     "benchmarks": {
@@ -76,3 +70,30 @@ def test_figures_are_written(tmp_path: Path) -> None:
     for name in ("trends.png", "bon.png"):
         data = (tmp_path / "plots" / name).read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) > 5000
+
+
+def test_build_report_reads_the_upstream_metrics_and_assembles_the_document(tmp_path: Path) -> None:
+    metrics = tmp_path / "metrics"
+    (metrics / "eval").mkdir(parents=True)
+    (metrics / "align").mkdir()
+    (metrics / "eval" / "sft.json").write_text(json.dumps(METRICS))
+    (metrics / "align" / "kto.csv").write_text(
+        "step,loss,rewards_chosen,rewards_rejected,margins\n1,0.6,0.0,0.0,0.0\n2,0.4,0.3,-0.2,0.5\n"
+    )
+    best = {str(n): {"best_of_n/eurus": 0.1 * n, "greedy": 0.05, "oracle": 0.2 * n, "random": 0.05} for n in (1, 2)}
+    (metrics / "rerank.json").write_text(
+        json.dumps({"benchmark": "tiny", "policy": "sft", "greedy_pass@1": 0.05, "best_of_n": best})
+    )
+    with pytest.raises(FileNotFoundError, match=r"rm\.json is missing: run `dvc repro`"):
+        build_report(metrics, ["sft"])
+    rm = {"loss_kind": "bt+dr", "heldout_accuracy": 0.75, "heldout_accuracy_init": 0.5}
+    (metrics / "rm.json").write_text(json.dumps({**rm, "heldout_accuracy_by_task": {"Coding": 1.0}}))
+    report = build_report(metrics, ["sft"])
+    assert report.markdown.startswith("# preftree report\n\n") and report.markdown.endswith("(plots/best_of_n.png)\n")
+    assert report.table in report.markdown and report.csv == csv_table(report.rows)
+    assert "held-out pairwise accuracy 75.0% (Coding 100.0); untrained head 50.0%." in report.markdown
+    assert "| kto | +0.300 | -0.200 | +0.500 |" in report.markdown
+    assert "| N | eurus | random | pass@N |\n|---|---|---|---|\n| 1 | 10.0 | 5.0 | 20.0 |" in report.markdown
+    logged = report.metrics["rows"]["sft"]
+    assert logged["HumanE"] == pytest.approx(50.0) and "MATH" not in logged  # unevaluated columns are not logged
+    assert all(path.read_bytes().startswith(b"\x89PNG") for path in report.figures)

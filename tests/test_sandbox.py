@@ -6,10 +6,13 @@ no child processes left, no sandbox process left carrying this test's token.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
 import socket
+import subprocess
+import sys
 import tempfile
 import textwrap
 import time
@@ -17,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from preftree import sandbox
-from preftree.config import SandboxParams
+from preftree import sandbox, sandbox_stdio
+from preftree.compose import from_conf
+from preftree.config.sandbox import SandboxParams
 
 REPO = Path(__file__).resolve().parents[1]
 CAP = 65536
@@ -28,7 +32,7 @@ def _bwrap_problem() -> str | None:
     if not os.access(sandbox.PYTHON, os.X_OK) or not os.access(sandbox.PRLIMIT, os.X_OK):
         return f"{sandbox.PYTHON} or {sandbox.PRLIMIT} missing"
     try:
-        sandbox.run("pass", timeout_s=10)
+        sandbox.run("pass", timeout_s=10, limits=from_conf(SandboxParams, "sandbox"))
     except sandbox.SandboxUnavailable as err:
         return str(err)
     return None
@@ -41,7 +45,7 @@ needs_bwrap = pytest.mark.skipif(PROBLEM is not None, reason=f"bwrap sandbox una
 def lim(**kw) -> SandboxParams:
     base = {"timeout_s": 2.0, "cpu_s": 5}
     base.update(kw)
-    return SandboxParams(**base)
+    return from_conf(SandboxParams, "sandbox", **base)
 
 
 def run(code: str, **kw) -> sandbox.ExecResult:
@@ -154,6 +158,47 @@ def test_run_tests_survives_redirected_stdout():
     assert ok, res
 
 
+# --------------------------------------------------------------------------------------------
+# the programs shipped as package data, run by the host's python (unit tests of their text)
+
+
+def _run_plain(program: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    path = tmp_path / "main.py"
+    path.write_text(program, encoding="utf-8")
+    return subprocess.run([sys.executable, "-s", "-P", str(path)], capture_output=True, text=True, timeout=60)
+
+
+def test_tests_end_flushes_then_the_nonce_line_is_last(tmp_path):
+    end = (Path(sandbox.__file__).parent / sandbox.PACKAGE_DATA[0]).read_text(encoding="utf-8")
+    assert end.startswith("# fmt: off\n")  # stands where the blank line after the tests stood
+    program = "import sys\nsys.stdout.write('buffered')\n" + end + "_preftree_os.write(1, b'\\nNONCE\\n')\n"
+    done = _run_plain(program, tmp_path)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "buffered\nNONCE\n", "")
+
+
+def test_stdio_driver_reports_each_case_then_the_end(tmp_path):
+    assert sandbox_stdio.PACKAGE_DATA == ("programs/stdio_driver.py",)
+    solution = "a, b = map(int, input().split())\nprint(a + b)"
+    program = sandbox_stdio.stdio_program(solution, [("1 2\n", "3\n"), ("2 2\n", "5\n"), ("0 0\n", "0\n")], "N")
+    lines = program.splitlines()
+    assert lines[0].startswith("_PREFTREE_ARGS = ") and lines[2].startswith("def _preftree_driver(")  # as before
+    assert lines[-2] == '_preftree_driver(*__import__("json").loads(_PREFTREE_ARGS))'
+    done = _run_plain(program, tmp_path)
+    events = [json.loads(line.removeprefix("N ")) for line in done.stdout.splitlines()]
+    assert events == [
+        {"start": 0},
+        {"case": 0, "verdict": "ok", "got": "3\n", "error": ""},
+        {"start": 1},
+        {"case": 1, "verdict": "wrong", "got": "4\n", "error": ""},
+        {"end": True},
+    ]
+    done = _run_plain(sandbox_stdio.stdio_program("1 / 0", [("", "")], "N"), tmp_path)
+    (_, case, _) = [json.loads(line.removeprefix("N ")) for line in done.stdout.splitlines()]
+    assert case["verdict"] == "error" and case["error"].startswith(
+        'Traceback (most recent call last):\n  File "<solution>"'
+    )
+
+
 @needs_bwrap
 def test_run_many_preserves_order_and_runs_in_parallel():
     jobs = [sandbox.Job(f"import time\ntime.sleep(0.6)\nprint({i})", limits=lim()) for i in range(4)]
@@ -168,7 +213,7 @@ def test_run_many_preserves_order_and_runs_in_parallel():
 
 @needs_bwrap
 def test_explicit_kwargs_override_limits():
-    params = SandboxParams(timeout_s=30.0, max_output_bytes=10)
+    params = from_conf(SandboxParams, "sandbox", timeout_s=30.0, max_output_bytes=10)
     res = sandbox.run("import time; time.sleep(5)", timeout_s=0.5, limits=params)
     assert res.status == "timeout" and res.wall_s < 2
     res = sandbox.run("print('x' * 100)", limits=params)
@@ -188,7 +233,7 @@ def test_missing_bwrap_raises_with_install_hint(monkeypatch, tmp_path):
     monkeypatch.setattr(sandbox, "BWRAP_CANDIDATES", ("/nonexistent/bwrap",))
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(sandbox.SandboxUnavailable, match="apt-get install") as err:
-        sandbox.run("pass")
+        sandbox.run("pass", limits=from_conf(SandboxParams, "sandbox"))
     assert "isolation=process" in str(err.value)
 
 
@@ -204,7 +249,7 @@ def test_check_available(monkeypatch):
 def test_a_bwrap_that_cannot_start_raises(monkeypatch):
     monkeypatch.setattr(sandbox, "BWRAP_CANDIDATES", ("/usr/bin/false",))  # exits 1, like a refused bwrap
     with pytest.raises(sandbox.SandboxUnavailable, match="cannot start a sandbox"):
-        sandbox.run("pass")
+        sandbox.run("pass", limits=from_conf(SandboxParams, "sandbox"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -638,4 +683,4 @@ def test_process_mode_drops_to_nobody(process_limits):
 
 def test_unknown_isolation_is_rejected():
     with pytest.raises(ValueError, match="isolation"):
-        sandbox.run("pass", limits=SandboxParams(isolation="docker"))  # type: ignore[arg-type]
+        sandbox.run("pass", limits=from_conf(SandboxParams, "sandbox", isolation="docker"))

@@ -10,7 +10,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from preftree.config import CapsParams, DecontaminateParams, DifficultyParams, HeldoutParams, SelectParams
+from preftree.compose import from_conf
+from preftree.config.select import CapsParams, DecontaminateParams, DifficultyParams, HeldoutParams, SelectParams
 from preftree.schema import INSTRUCTION_SCHEMA, REJECTED_SCHEMA, REMOVED_SCHEMA, make_instruction, record_ids
 from preftree.select import (
     REASONS,
@@ -169,8 +170,11 @@ def test_acceptance_gsm8k_8gram_removed_7gram_kept() -> None:
     assert "gsm8k" in removed["detail"][0] and eight in removed["detail"][0]
 
     # ... and counted in the stage stats
-    params = SelectParams(
-        heldout=HeldoutParams(fraction=0.0), decontaminate=DecontaminateParams(ngram=8, against=["gsm8k"])
+    params = from_conf(
+        SelectParams,
+        "select",
+        heldout=from_conf(HeldoutParams, "select.heldout", fraction=0.0),
+        decontaminate=DecontaminateParams(ngram=8, against=["gsm8k"]),
     )
     res = run_select(
         df,
@@ -340,7 +344,7 @@ def test_skipped_rows_are_counted_apart_and_not_as_failures() -> None:
     res = run_select(
         frame([row(f"numglue {i}", dataset="numglue", source_row=40 + i) for i in range(68)]),
         rejected,
-        params=SelectParams(heldout=HeldoutParams(fraction=0.0)),
+        params=from_conf(SelectParams, "select", heldout=from_conf(HeldoutParams, "select.heldout", fraction=0.0)),
         eval_sets={},
         solved_ids=set(),
         seed=0,
@@ -363,10 +367,12 @@ def test_run_select_end_to_end_stats_add_up() -> None:
     evals = {"gsm8k_test": [rows[-5]["problem"]]}  # contaminates one gsm8k row
     solved = {rows[-10]["id"]}
     rejected = rejected_rows("gsm8k", 2)
-    params = SelectParams(
-        difficulty=DifficultyParams(min_steps=2, max_steps=5),
-        caps=CapsParams(per_pattern=7, per_dataset={"gsm8k": 40}),
-        heldout=HeldoutParams(fraction=0.2),
+    params = from_conf(
+        SelectParams,
+        "select",
+        difficulty=from_conf(DifficultyParams, "select.difficulty", min_steps=2, max_steps=5),
+        caps=from_conf(CapsParams, "select.caps", per_pattern=7, per_dataset={"gsm8k": 40}),
+        heldout=from_conf(HeldoutParams, "select.heldout", fraction=0.2),
     )
     res = run_select(
         frame(rows),

@@ -10,11 +10,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from preftree.config import FileSourceParams
+from preftree.answers.core import canonical_number, last_boxed
 from preftree.schema import INSTRUCTION_SCHEMA, REJECTED_SCHEMA
-from preftree.sources.adapters import ADAPTERS, Item, Rejection, canonical_number, guess_entry_point, last_boxed
+from preftree.sources.adapters import ADAPTERS, Item, Rejection, guess_entry_point
 from preftree.sources.files import RowError, SourceUnavailableError, read_hf, read_rows
 from preftree.sources.load import eval_texts, load_source
+
+from .conftest import file_source
 
 BENCH = Path(__file__).resolve().parents[2] / "shared" / "benchmarks"
 HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -29,7 +31,7 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def load(adapter: str, path: Path | str, **kw: object) -> tuple[pl.DataFrame, pl.DataFrame]:
     name = str(kw.pop("name", adapter))
-    return load_source(name, FileSourceParams(adapter=adapter, path=str(path), **kw))  # type: ignore[arg-type]
+    return load_source(name, file_source(adapter=adapter, path=str(path), **kw))  # type: ignore[arg-type]
 
 
 def check_frames(records: pl.DataFrame, rejected: pl.DataFrame) -> None:
@@ -44,7 +46,7 @@ def check_frames(records: pl.DataFrame, rejected: pl.DataFrame) -> None:
 
 @needs_bench
 def test_gsm8k_test_file() -> None:
-    spec = FileSourceParams(adapter="gsm8k", path=str(BENCH / "gsm8k/test.jsonl"), split="test")
+    spec = file_source(adapter="gsm8k", path=str(BENCH / "gsm8k/test.jsonl"), split="test")
     records, rejected = load_source("gsm8k_test", spec)
     check_frames(records, rejected)
     assert rejected.height == 0
@@ -144,7 +146,7 @@ def test_math500_both_layouts() -> None:
 
 @needs_bench
 def test_mint_gsm8k_through_generic() -> None:
-    spec = FileSourceParams(
+    spec = file_source(
         adapter="generic",
         path=str(BENCH / "mint/gsm8k_test_prompts.json"),
         tasks=["Math_CoT"],
@@ -224,9 +226,9 @@ def test_spec_validation(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"unknown task\(s\) 'Chess'.*Coding.*Math_CoT"):
         load("gsm8k", path, tasks=["Chess"])
     with pytest.raises(ValueError, match="exactly one of `path`"):
-        load_source("s", FileSourceParams(adapter="gsm8k"))
+        load_source("s", file_source(adapter="gsm8k"))
     with pytest.raises(ValueError, match="exactly one of `path`"):
-        load_source("s", FileSourceParams(adapter="gsm8k", path=str(path), hf_id="openai/gsm8k"))
+        load_source("s", file_source(adapter="gsm8k", path=str(path), hf_id="openai/gsm8k"))
 
 
 def test_missing_file_names_path_and_source(tmp_path: Path) -> None:
@@ -278,9 +280,9 @@ def test_read_hf_local_folders_and_files(tmp_path: Path) -> None:
         {"train": datasets.Dataset.from_list(ROWS), "test": datasets.Dataset.from_list(test_rows)}
     ).save_to_disk(str(saved))
     assert list(read_hf(str(saved), None, "test")) == [(0, test_rows[0])]
-    records, rejected = load_source("hf", FileSourceParams(adapter="gsm8k", hf_id=str(saved), split="test"))
+    records, rejected = load_source("hf", file_source(adapter="gsm8k", hf_id=str(saved), split="test"))
     assert records["answer"].to_list() == ["8", "8"] and set(records["split"]) == {"test"} and rejected.height == 0
-    assert load_source("hf", FileSourceParams(adapter="gsm8k", path=str(saved), split="train"))[0].height == 6
+    assert load_source("hf", file_source(adapter="gsm8k", path=str(saved), split="train"))[0].height == 6
     with pytest.raises(ValueError, match="no split 'dev'.*train"):
         list(read_hf(str(saved), None, "dev"))
 

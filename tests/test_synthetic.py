@@ -15,9 +15,9 @@ import polars as pl
 import pytest
 
 from preftree.schema import INSTRUCTION_SCHEMA, TASKS, make_instruction, record_ids
-from preftree.sources import synthetic
-from preftree.sources.synthetic import MISTAKES, applicable_mistakes, generate, in_pool, pretraining_documents
-from preftree.sources.synthetic import render_solution as render
+from preftree.sources.synthetic import problems as synthetic
+from preftree.sources.synthetic.problems import MISTAKES, applicable_mistakes, generate, in_pool, pretraining_documents
+from preftree.sources.synthetic.problems import render_solution as render
 
 FENCE = re.compile(r"```python\n(.*?)\n```", re.DOTALL)
 BOXED = re.compile(r"\\boxed\{([^{}]*)\}")

@@ -11,8 +11,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from preftree.config import load_stage_params
+from preftree.config.load import load_stage_params
+from preftree.config.select import SelectParams
 from preftree.tracking import stage_run
+
+SECTIONS = {"seed": int, "select": SelectParams}
 
 LOCK_MD5 = "0123456789abcdef0123456789abcdef.dir"
 
@@ -34,7 +37,9 @@ def _project(root: Path) -> Path:
             }
         )
     )
-    (root / "params.yaml").write_text(yaml.safe_dump({"seed": 3, "select": {"heldout": {"fraction": 0.2}}}))
+    (root / "params.yaml").write_text(
+        yaml.safe_dump({"seed": 3, "select": {"heldout": {"fraction": 0.2, "max_per_dataset": 5}}})
+    )
     (root / "dvc.lock").write_text(
         yaml.safe_dump(
             {
@@ -66,7 +71,7 @@ def _runs(root: Path) -> list:
 
 
 def test_child_run_carries_lineage_tags_params_and_metrics(project: Path) -> None:
-    params = load_stage_params("use", root=project)
+    params = load_stage_params("use", SECTIONS, root=project)
     with stage_run(params) as run:
         run.log_metrics({"rows": 12, "per": {"gsm8k": 0.5}, "note": "text is not a metric"})
     runs = _runs(project)
@@ -81,14 +86,14 @@ def test_child_run_carries_lineage_tags_params_and_metrics(project: Path) -> Non
     assert tags["dep.data/made"] == LOCK_MD5  # upstream md5 from dvc.lock; code.py is not an upstream out
     assert "dep.code.py" not in tags
     assert len(tags["params.sha256"]) == 16 and tags["git.rev"]
-    assert child.data.params == {"seed": "3", "select.heldout.fraction": "0.2"}
+    assert child.data.params == {"seed": "3", "select.heldout.fraction": "0.2", "select.heldout.max_per_dataset": "5"}
     assert child.data.metrics == {"rows": 12.0, "per.gsm8k": 0.5}
     written = json.loads((project / "metrics" / "use.json").read_text())
     assert written == {"rows": 12, "per": {"gsm8k": 0.5}, "note": "text is not a metric"}
 
 
 def test_same_group_reuses_the_parent_and_a_failed_stage_is_marked(project: Path) -> None:
-    params = load_stage_params("use", root=project)
+    params = load_stage_params("use", SECTIONS, root=project)
     with stage_run(params) as run:
         run.log_metrics({"ok": 1})
     metrics_file = project / "metrics" / "use.json"
@@ -114,9 +119,10 @@ def test_concurrent_first_use_creates_one_db_and_one_parent(tmp_path: Path) -> N
     root = _project(tmp_path)
     script = textwrap.dedent(
         """
-        from preftree.config import load_stage_params
+        from preftree.config.load import load_stage_params
+        from preftree.config.select import SelectParams
         from preftree.tracking import stage_run
-        with stage_run(load_stage_params("use")) as run:
+        with stage_run(load_stage_params("use", {"seed": int, "select": SelectParams})) as run:
             run.log_metrics({"x": 1})
         """
     )

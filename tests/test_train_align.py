@@ -18,19 +18,25 @@ import polars as pl
 import pytest
 import torch
 
-from preftree.config import AlignMethodParams, ArchParams, OptimParams, RuntimeParams, TokenizerParams
+from preftree.compose import from_conf
+from preftree.config.model import ArchParams, TokenizerParams
+from preftree.config.runtime import RuntimeParams
+from preftree.config.train import AlignMethodParams, OptimParams
 from preftree.models.checkpoint import save_model_folder
 from preftree.models.tiny import build_model
 from preftree.models.tokenizer import train_tokenizer
+from preftree.schema import PAIR_SCHEMA
 from preftree.train.align import ROW_COLUMNS, build_trainer, kto_dataset, pairs_dataset, train_align
 from preftree.train.common import load_policy, weights_digest
 from preftree.train.losses import dpo_loss, implicit_reward, kto_loss, nca_loss
-from preftree.tree import PAIR_SCHEMA, kto_view
+from preftree.tree import kto_view
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-RUNTIME = RuntimeParams(device="cpu", progress=False)
-TINY_ARCH = ArchParams(
+RUNTIME = from_conf(RuntimeParams, "runtime", device="cpu", progress=False)
+TINY_ARCH = from_conf(
+    ArchParams,
+    "model.arch",
     hidden_size=32,
     intermediate_size=64,
     num_hidden_layers=1,
@@ -38,7 +44,9 @@ TINY_ARCH = ArchParams(
     num_key_value_heads=1,
     max_position_embeddings=256,
 )
-OPTIM = OptimParams(lr=5e-3, max_steps=3, batch_size=2, max_length=128, logging_steps=1, warmup_ratio=0.0)
+OPTIM = from_conf(
+    OptimParams, "sft.optim", lr=5e-3, max_steps=3, batch_size=2, max_length=128, logging_steps=1, warmup_ratio=0.0
+)
 
 
 def sp(x: float) -> float:
@@ -167,7 +175,9 @@ def test_pure_losses_match_the_formulas() -> None:
 def test_trl_pair_losses_match_the_formulas(
     loss: str, hand: list[float], pure, tiny_dir: Path, pairs: pl.DataFrame, tmp_path: Path
 ) -> None:
-    trainer = _trainer(tiny_dir, pairs, AlignMethodParams(loss=loss, beta=0.1, optim=OPTIM), tmp_path)
+    trainer = _trainer(
+        tiny_dir, pairs, from_conf(AlignMethodParams, "align.dpo", loss=loss, beta=0.1, optim=OPTIM), tmp_path
+    )
     assert trainer.loss_types == [loss] and trainer.beta == 0.1
     inputs = _two_token_batch(4, first_token=7)  # rows: chosen of both pairs, then rejected of both
     inputs["ref_chosen_logps"], inputs["ref_rejected_logps"] = RC, RR
@@ -241,7 +251,7 @@ def test_datasets_are_conversational(pairs: pl.DataFrame) -> None:
 def test_train_align_runs_logs_rewards_and_is_deterministic(
     loss: str, tiny_dir: Path, pairs: pl.DataFrame, tmp_path: Path
 ) -> None:
-    params = AlignMethodParams(loss=loss, optim=OPTIM)
+    params = from_conf(AlignMethodParams, "align.dpo", loss=loss, optim=OPTIM)
     frame = kto_view(pairs) if loss == "kto" else pairs
     initial = weights_digest(load_policy(tiny_dir)[0])
     runs = [
@@ -277,9 +287,9 @@ def test_train_align_runs_logs_rewards_and_is_deterministic(
 
 
 def test_train_align_rejects_bad_settings(tiny_dir: Path, pairs: pl.DataFrame, tmp_path: Path) -> None:
-    kto = AlignMethodParams(loss="kto", optim=dataclasses.replace(OPTIM, batch_size=1))
+    kto = from_conf(AlignMethodParams, "align.dpo", loss="kto", optim=dataclasses.replace(OPTIM, batch_size=1))
     with pytest.raises(ValueError, match="batch_size >= 2"):
         build_trainer(tiny_dir, kto_view(pairs), kto, seed=0, runtime=RUNTIME, work_dir=tmp_path)
-    long = AlignMethodParams(optim=dataclasses.replace(OPTIM, max_length=4096))
+    long = from_conf(AlignMethodParams, "align.dpo", optim=dataclasses.replace(OPTIM, max_length=4096))
     with pytest.raises(ValueError, match="max_length"):
         build_trainer(tiny_dir, pairs, long, seed=0, runtime=RUNTIME, work_dir=tmp_path)

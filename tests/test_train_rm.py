@@ -12,10 +12,14 @@ import polars as pl
 import pytest
 import torch
 
-from preftree.config import ArchParams, OptimParams, RMParams, RuntimeParams, TokenizerParams
+from preftree.compose import from_conf
+from preftree.config.model import ArchParams, TokenizerParams
+from preftree.config.runtime import RuntimeParams
+from preftree.config.train import OptimParams, RMParams
 from preftree.models.checkpoint import save_model_folder
 from preftree.models.tiny import build_model
 from preftree.models.tokenizer import train_tokenizer
+from preftree.schema import RM_SCHEMA
 from preftree.train.common import weights_digest
 from preftree.train.reward import (
     EurusPreferenceCollator,
@@ -29,7 +33,6 @@ from preftree.train.reward import (
     tokenize_conversation,
     train_rm,
 )
-from preftree.tree import RM_SCHEMA
 
 WORDS = "alpha beta gamma delta omega kappa sigma theta zeta lambda".split()
 TASKS = ("Math_CoT", "Coding")
@@ -121,7 +124,9 @@ def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A freshly initialised tiny causal LM folder (stand-in for models/sft)."""
     corpus = [f"Question {i}: {' '.join(WORDS)} good bad try Out: wrong" for i in range(50)]
     tokenizer = train_tokenizer(corpus, TokenizerParams(vocab_size=300, min_frequency=2))
-    arch = ArchParams(
+    arch = from_conf(
+        ArchParams,
+        "model.arch",
         hidden_size=32,
         intermediate_size=64,
         num_hidden_layers=2,
@@ -244,9 +249,19 @@ def test_train_rm_learns_easy_preference_and_is_deterministic(tiny_dir: Path, tm
     train, heldout = _pairs(64, seed=10), _pairs(32, seed=11)
     params = RMParams(
         loss="bt+dr",
-        optim=OptimParams(lr=3e-3, epochs=2, batch_size=8, max_length=128, logging_steps=4, warmup_ratio=0.1),
+        optim=from_conf(
+            OptimParams,
+            "sft.optim",
+            lr=3e-3,
+            epochs=2,
+            max_steps=-1,
+            batch_size=8,
+            max_length=128,
+            logging_steps=4,
+            warmup_ratio=0.1,
+        ),
     )
-    runtime = RuntimeParams(device="cpu", progress=False)
+    runtime = from_conf(RuntimeParams, "runtime", device="cpu", progress=False)
     kw = {"seed": 0, "runtime": runtime, "card": {"stage": "rm"}}
     untrained, tok = load_reward_model(tiny_dir, seed=0)
     before = pair_metrics(score_pairs(untrained, tok, heldout))

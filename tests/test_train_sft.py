@@ -17,10 +17,14 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from preftree.config import ArchParams, MixtureSourceParams, OptimParams, RuntimeParams, SFTParams, TokenizerParams
+from preftree.compose import from_conf
+from preftree.config.model import ArchParams, TokenizerParams
+from preftree.config.runtime import RuntimeParams
+from preftree.config.train import OptimParams, SFTParams
 from preftree.models.checkpoint import save_model_folder
 from preftree.models.tiny import build_model
 from preftree.models.tokenizer import train_tokenizer
+from preftree.schema import SFT_SCHEMA
 from preftree.train.common import load_policy, weights_digest
 from preftree.train.sft import (
     BASE_SOURCE,
@@ -31,9 +35,12 @@ from preftree.train.sft import (
     sft_dataset,
     train_sft,
 )
-from preftree.tree import SFT_SCHEMA
 
-ARCH = ArchParams(
+from .conftest import mixture_source
+
+ARCH = from_conf(
+    ArchParams,
+    "model.arch",
     hidden_size=32,
     intermediate_size=64,
     num_hidden_layers=2,
@@ -41,9 +48,11 @@ ARCH = ArchParams(
     num_key_value_heads=1,
     max_position_embeddings=128,
 )
-OPTIM = OptimParams(lr=5e-3, max_steps=40, batch_size=8, max_length=64, warmup_ratio=0.1, logging_steps=10)
-PARAMS = SFTParams(optim=OPTIM)
-RUNTIME = RuntimeParams(device="cpu", progress=False)
+OPTIM = from_conf(
+    OptimParams, "sft.optim", lr=5e-3, max_steps=40, batch_size=8, max_length=64, warmup_ratio=0.1, logging_steps=10
+)
+PARAMS = from_conf(SFTParams, "sft", optim=OPTIM)
+RUNTIME = from_conf(RuntimeParams, "runtime", device="cpu", progress=False)
 
 
 def _row(rng: random.Random, i: int) -> dict:
@@ -82,7 +91,7 @@ def base_dir(tmp_path_factory, frames) -> Path:
     """A freshly initialised tiny Llama + byte-level BPE tokenizer, saved like models/base."""
     train, _ = frames
     corpus = train["instruction"].to_list() + train["response"].to_list()
-    tokenizer = train_tokenizer(corpus, TokenizerParams(vocab_size=300))
+    tokenizer = train_tokenizer(corpus, from_conf(TokenizerParams, "model.tokenizer", vocab_size=300))
     model = build_model(ARCH, tokenizer, seed=0)
     folder = tmp_path_factory.mktemp("base") / "model"
     save_model_folder(model, tokenizer, folder, {"name": "tiny-test-base"})
@@ -101,9 +110,7 @@ def runs(tmp_path_factory, base_dir, frames) -> dict[str, tuple[dict, Path]]:
             a, b = rng.randint(0, 9), rng.randint(0, 9)
             msgs = [{"role": "user", "content": f"{a} times {b}?"}, {"role": "assistant", "content": f"{a * b}"}]
             fh.write(json.dumps({"messages": msgs}) + "\n")
-    packed = dataclasses.replace(
-        PARAMS, packing=True, mixture={"extra": MixtureSourceParams(path=str(extra), weight=0.25)}
-    )
+    packed = dataclasses.replace(PARAMS, packing=True, mixture={"extra": mixture_source(path=str(extra), weight=0.25)})
     configs = {"a": (PARAMS, 0), "b": (PARAMS, 0), "c": (PARAMS, 1), "packed": (packed, 0)}
     out = {}
     for name, (params, seed) in configs.items():
@@ -271,14 +278,14 @@ def test_mixture_weights_and_formats(tmp_path):
         {"system_prompt": ["Be exact.", ""], "question": ["2+2?", "3+3?"], "response": ["4", "6"]}
     ).write_parquet(orca)
     mixture = {
-        "chat": MixtureSourceParams(path=str(chat), weight=0.5),  # 4 of 10 rows
-        "sharegpt": MixtureSourceParams(path=str(sharegpt), weight=1.0, fields={"messages": "items"}),  # 8 from 3
-        "orca": MixtureSourceParams(
+        "chat": mixture_source(path=str(chat), weight=0.5),  # 4 of 10 rows
+        "sharegpt": mixture_source(path=str(sharegpt), weight=1.0, fields={"messages": "items"}),  # 8 from 3
+        "orca": mixture_source(
             path=str(orca),
             weight=0.25,
             fields={"system": "system_prompt", "prompt": "question", "response": "response"},
         ),
-        "off": MixtureSourceParams(path=str(tmp_path / "missing.jsonl"), weight=0.0),  # weight 0: never read
+        "off": mixture_source(path=str(tmp_path / "missing.jsonl"), weight=0.0),  # weight 0: never read
     }
     mixed = mixture_dataset(base, mixture, seed=0)
     counts = {s: mixed["source"].count(s) for s in set(mixed["source"])}
@@ -313,21 +320,19 @@ def test_malformed_mixture_rows_are_named(tmp_path):
         tmp_path / "no_answer.jsonl", [good, good, {"messages": [{"role": "user", "content": "q"}]}]
     )
     with pytest.raises(ValueError, match=r"sft\.mixture\.bad: row 2 of .*no_answer\.jsonl: .*no non-empty assistant"):
-        mixture_dataset(base, {"bad": MixtureSourceParams(path=str(no_answer))}, seed=0)
+        mixture_dataset(base, {"bad": mixture_source(path=str(no_answer))}, seed=0)
     bad_role = _write_jsonl(tmp_path / "role.jsonl", [{"messages": [{"role": "robot", "content": "x"}]}])
     with pytest.raises(ValueError, match=r"sft\.mixture\.r: row 0 .*unknown role 'robot'"):
-        mixture_dataset(base, {"r": MixtureSourceParams(path=str(bad_role))}, seed=0)
+        mixture_dataset(base, {"r": mixture_source(path=str(bad_role))}, seed=0)
     broken = _write_jsonl(tmp_path / "broken.jsonl", [good, "{not json"])
     with pytest.raises(ValueError, match=r"sft\.mixture\.j: row 1 of .*broken\.jsonl: invalid JSON"):
-        mixture_dataset(base, {"j": MixtureSourceParams(path=str(broken))}, seed=0)
+        mixture_dataset(base, {"j": mixture_source(path=str(broken))}, seed=0)
     columns = _write_jsonl(tmp_path / "columns.jsonl", [{"q": "x", "a": "y"}, {"q": "x"}])
     with pytest.raises(ValueError, match=r"sft\.mixture\.c: row 1 .*no column 'a'"):
-        mixture_dataset(
-            base, {"c": MixtureSourceParams(path=str(columns), fields={"prompt": "q", "response": "a"})}, seed=0
-        )
+        mixture_dataset(base, {"c": mixture_source(path=str(columns), fields={"prompt": "q", "response": "a"})}, seed=0)
     with pytest.raises(ValueError, match=r"sft\.mixture\.c: row 0 .*no column 'messages'"):
-        mixture_dataset(base, {"c": MixtureSourceParams(path=str(columns))}, seed=0)
+        mixture_dataset(base, {"c": mixture_source(path=str(columns))}, seed=0)
     with pytest.raises(ValueError, match="exactly one of `path` or `hf_id`"):
-        mixture_dataset(base, {"n": MixtureSourceParams()}, seed=0)
+        mixture_dataset(base, {"n": mixture_source()}, seed=0)
     with pytest.raises(ValueError, match="unknown key"):
-        mixture_dataset(base, {"k": MixtureSourceParams(path=str(columns), fields={"answer": "a"})}, seed=0)
+        mixture_dataset(base, {"k": mixture_source(path=str(columns), fields={"answer": "a"})}, seed=0)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 import pytest
 
-from preftree.config import RMAugmentParams
-from preftree.interact import NODE_SCHEMA
+from preftree.compose import from_conf
+from preftree.config.tree import RMAugmentParams
+from preftree.schema import KTO_SCHEMA, NODE_SCHEMA, PAIR_SCHEMA, RM_SCHEMA, SFT_SCHEMA
 from preftree.tree import (
-    KTO_SCHEMA,
-    PAIR_SCHEMA,
-    RM_SCHEMA,
-    SFT_SCHEMA,
     augment_rm,
     build_views,
     split_views,
@@ -235,3 +234,26 @@ def test_table1_statistics() -> None:
     # tree 2: "solve 2" (2 tokens) + "good 2.1" (good, 2, ., 1 -> 4 tokens)
     two = tree_stats(frame(tree(2, [(True, True)])))["all"]["tokens_per_trajectory"]
     assert two == pytest.approx(6.0)
+
+
+def test_run_tree_reads_an_interact_folder_and_counts_what_sft_only_drops(tmp_path: Path) -> None:
+    from preftree.config.tree import TreeParams
+    from preftree.tree_run import load_nodes, run_tree
+
+    nodes = frame(tree(1, FULL3), tree(2, [(True, True)], "Coding"))
+    roots = nodes.select(pl.col("instruction_id").alias("id"), "instruction").unique("id", maintain_order=True)
+    nodes.drop("instruction").write_parquet(tmp_path / "nodes.parquet")
+    roots.write_parquet(tmp_path / "instructions.parquet")
+    cfg = from_conf(TreeParams, "tree", input=str(tmp_path), heldout_fraction=0.0)
+    read, sft = load_nodes(cfg)
+    assert sft is None and read.equals(nodes.select(read.columns))
+    result = run_tree(cfg, seed=0)
+    views = build_views(nodes, rm=cfg.rm, seed=0)
+    assert all(result.splits[v]["train"].equals(views[v]) for v in views)
+    assert result.sizes["pairs"] == {"train": 4, "heldout": 0} and result.dropped == {} and result.sft_only == []
+    assert result.markdown == "# Preference trees (paper Table 1 layout)\n\n" + result.table
+    assert list(result.metrics) == ["tasks", "rows"] and result.metrics["tasks"] == tree_stats(nodes)
+    only = run_tree(from_conf(TreeParams, "tree", input=str(tmp_path), sft_only=["synthetic", "x", "x"]), seed=0)
+    assert only.sft_only == ["synthetic", "x"] and only.dropped["pairs"] == {"synthetic": 4, "x": 0}
+    assert only.metrics["sft_only"] == {"datasets": ["synthetic", "x"], "dropped": only.dropped}
+    assert sum(only.sizes["pairs"].values()) == 0 and sum(only.sizes["sft"].values()) == 4

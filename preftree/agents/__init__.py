@@ -1,11 +1,13 @@
-"""Actors and critics: scripted (offline teacher), hf, openai-compatible and vllm backends."""
+"""Actors and critics: scripted (offline teacher), and one language-model actor / critic
+(:mod:`preftree.agents.llm`) whose hf, vllm or openai backend is only the generation engine it runs on."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from preftree.agents.base import Action, Actor, ActRequest, Critic, CritiqueRequest
-from preftree.config import AgentParams, RuntimeParams
+from preftree.config.agents import AgentParams
+from preftree.config.runtime import RuntimeParams
 
 __all__ = [
     "Action",
@@ -34,21 +36,14 @@ def make_actor(params: AgentParams, runtime: RuntimeParams, *, cache_path: Path 
     backend = _engine(params, runtime)
     actor: Actor
     if backend == "scripted":
-        from preftree.agents.scripted import ScriptedActor
+        from preftree.agents.scripted_actor import ScriptedActor
 
         actor = ScriptedActor(params, name=name)
-    elif backend == "hf":
-        from preftree.agents.hf import HFActor
+    elif backend in ("hf", "vllm", "openai"):
+        from preftree.agents.llm import LLMActor, make_engine
 
-        actor = HFActor(params, device=runtime.device)
-    elif backend == "openai":
-        from preftree.agents.openai_compat import OpenAIActor
-
-        actor = OpenAIActor(params, runtime)
-    elif backend == "vllm":
-        from preftree.agents.vllm_backend import VLLMActor
-
-        actor = VLLMActor(params)
+        system_prompt = True if backend == "openai" else None  # local models: only for guided requests
+        actor = LLMActor(params, make_engine(backend, params, runtime), system_prompt=system_prompt)
     else:
         raise ValueError(f"unknown actor backend {params.backend!r}; expected scripted, hf, openai or vllm")
     if cache_path is None:
@@ -65,21 +60,13 @@ def make_critic(
     backend = _engine(params, runtime)
     critic: Critic
     if backend == "scripted":
-        from preftree.agents.scripted import ScriptedCritic
+        from preftree.agents.scripted_critic import ScriptedCritic
 
         critic = ScriptedCritic(params, name=name)
-    elif backend == "hf":
-        from preftree.agents.hf import HFCritic
+    elif backend in ("hf", "vllm", "openai"):
+        from preftree.agents.llm import LLMCritic, make_engine
 
-        critic = HFCritic(params, device=runtime.device)
-    elif backend == "openai":
-        from preftree.agents.openai_compat import OpenAICritic
-
-        critic = OpenAICritic(params, runtime)
-    elif backend == "vllm":
-        from preftree.agents.vllm_backend import VLLMCritic
-
-        critic = VLLMCritic(params)
+        critic = LLMCritic(params, make_engine(backend, params, runtime))
     else:
         raise ValueError(f"unknown critic backend {params.backend!r}; expected scripted, hf, openai or vllm")
     if cache_path is None:

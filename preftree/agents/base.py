@@ -16,7 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-Message = dict[str, str]  # {"role": "user" | "assistant" | "system", "content": str}
+from preftree.generation.sampling import Message  # {"role": "user" | "assistant" | "system", "content": str}
+
+__all__ = ["Action", "ActRequest", "Actor", "Critic", "CritiqueRequest", "Message"]
 
 
 @dataclass(frozen=True)

@@ -33,25 +33,24 @@ SCHEMA_VERSION = 1
 _CHUNK = 500  # keys per SELECT ... IN (...)
 
 
-def default_act_key(request: ActRequest) -> dict[str, Any]:
+def default_key(request: Any, **fields: Any) -> dict[str, Any]:
+    """The key spec of a request whose backend has no ``<kind>_key``: its messages, the digest of its
+    record, its turn and seed, and ``fields`` (keys are sorted when hashed, so order does not matter)."""
     return {
         "messages": [dict(m) for m in request.messages],
         "record": record_digest(request.record),
         "turn": request.turn,
-        "n": request.n,
         "seed": request.seed,
-        "guided": request.guided,
+        **fields,
     }
+
+
+def default_act_key(request: ActRequest) -> dict[str, Any]:
+    return default_key(request, n=request.n, guided=request.guided)
 
 
 def default_critique_key(request: CritiqueRequest) -> dict[str, Any]:
-    return {
-        "messages": [dict(m) for m in request.messages],
-        "observation": request.observation,
-        "record": record_digest(request.record),
-        "turn": request.turn,
-        "seed": request.seed,
-    }
+    return default_key(request, observation=request.observation)
 
 
 class CallCache:
@@ -125,8 +124,10 @@ class CallCache:
         return f"CallCache({str(self.path)!r})"
 
 
-class _Counted:
-    """hits: requests served from the cache; misses: requests sent to the backend; calls: backend calls."""
+class CountedBackend:
+    """The base of the cached actor, critic and judge: a backend behind a ``CallCache``.
+
+    hits: requests served from the cache; misses: requests sent to the backend; calls: backend calls."""
 
     def __init__(self, backend: Any, cache: CallCache) -> None:
         self.backend = backend
@@ -149,14 +150,14 @@ class _Counted:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.identity!r}, {self.cache!r})"
 
-    def _key(self, kind: str, request: Any, default: Callable[[Any], dict[str, Any]]) -> str:
+    def cache_key(self, kind: str, request: Any, default: Callable[[Any], dict[str, Any]]) -> str:
         """The cache key of a request: the backend's ``<kind>_key`` spec (else ``default``'s), its kind
         and the backend identity."""
         make = getattr(self.backend, f"{kind}_key", None)
         spec = make(request) if make is not None else default(request)
         return sha256_json({"kind": kind, "identity": self.identity, "spec": spec})
 
-    def _through_cache(
+    def through_cache(
         self,
         kind: str,
         requests: Sequence[Any],
@@ -188,11 +189,11 @@ class _Counted:
         return [found[key] for key in keys]
 
 
-class CachedActor(_Counted):
+class CachedActor(CountedBackend):
     """An ``Actor`` that answers from the cache and sends only the misses to ``backend`` (one call)."""
 
     def key(self, request: ActRequest) -> str:
-        return self._key("act", request, default_act_key)
+        return self.cache_key("act", request, default_act_key)
 
     def act(self, requests: Sequence[ActRequest]) -> list[list[Action]]:
         keys = [self.key(r) for r in requests]
@@ -218,17 +219,17 @@ class CachedActor(_Counted):
                 )  # fmt: skip
                 for t, m in zip(texts, metas, strict=True)
             ]
-            for texts, metas in self._through_cache("act", requests, keys, produce, encode)
+            for texts, metas in self.through_cache("act", requests, keys, produce, encode)
         ]
 
 
-class CachedCritic(_Counted):
+class CachedCritic(CountedBackend):
     """A ``Critic`` that answers from the cache and sends only the misses to ``backend`` (one call)."""
 
     def key(self, request: CritiqueRequest) -> str:
-        return self._key("critique", request, default_critique_key)
+        return self.cache_key("critique", request, default_critique_key)
 
     def critique(self, requests: Sequence[CritiqueRequest]) -> list[str]:
         keys = [self.key(r) for r in requests]
-        stored = self._through_cache("critique", requests, keys, self.backend.critique, lambda text: ([text], [{}]))
+        stored = self.through_cache("critique", requests, keys, self.backend.critique, lambda text: ([text], [{}]))
         return [texts[0] for texts, _ in stored]

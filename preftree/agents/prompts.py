@@ -12,7 +12,7 @@
 * Critic: modelled on MINT's GPT-4 feedback setup: an expert reads the trajectory and the latest
   observation, is shown the correct solution as a private reference that must not be revealed, and
   writes short feedback that names the first wrong step and how to fix it.
-* Judge (``preftree.judge``; paper §1.2: GPT-4 Turbo judged Magicoder-Evol-Instruct, which has no
+* Judge (``preftree.agents.judge``; paper §1.2: GPT-4 Turbo judged Magicoder-Evol-Instruct, which has no
   tests and no ground truth): shown the task and one response, it writes a brief check and ends with
   the line ``Verdict: correct`` or ``Verdict: wrong``; ``parse_verdict`` reads that line strictly.
 """
@@ -106,7 +106,7 @@ def correct_solution(record: Mapping[str, Any]) -> str | None:
     """The ground-truth solution as text: a rendered synthetic solution, a rationale, or reference code."""
     ref = _reference(record)
     if "family" in ref:
-        from preftree.sources.synthetic import render_solution
+        from preftree.sources.synthetic.problems import render_solution
 
         return render_solution(record, rng=random.Random(0))
     kind = ref.get("kind")
@@ -138,7 +138,7 @@ def ground_truth(record: Mapping[str, Any]) -> str:
 
 def render_test(test: str, limit: int = 300) -> str:
     """A test as the critic reads it: a Python snippet as is, a stdin/stdout case as its input and output."""
-    from preftree.env import parse_stdio_test
+    from preftree.schema import parse_stdio_test
 
     case = parse_stdio_test(test)
     if case is None:
@@ -207,17 +207,6 @@ def critic_messages(request: CritiqueRequest) -> list[Message]:
         ground_truth=ground_truth(request.record),
     )
     return [{"role": "system", "content": CRITIC_SYSTEM}, {"role": "user", "content": user}]
-
-
-def fold_system(messages: Sequence[Message]) -> list[Message]:
-    """For chat templates without a system role: prepend the system text to the first user message."""
-    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
-    rest = [dict(m) for m in messages if m["role"] != "system"]
-    if system and rest and rest[0]["role"] == "user":
-        rest[0]["content"] = f"{system}\n\n{rest[0]['content']}"
-    elif system:
-        rest.insert(0, {"role": "user", "content": system})
-    return rest
 
 
 JUDGE_SYSTEM = (

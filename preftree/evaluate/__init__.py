@@ -2,7 +2,7 @@
 
 * :mod:`preftree.evaluate.loaders` / :func:`load_benchmark` -> :class:`Item` records
 * :mod:`preftree.evaluate.scoring` -> :func:`score` / :func:`score_many` (code through the sandbox)
-* :mod:`preftree.evaluate.answers` -> answer extraction and equivalence (math-verify, TheoremQA, ...)
+* answer extraction and equivalence (math-verify, TheoremQA, ...): :mod:`preftree.answers`
 * :mod:`preftree.evaluate.runner` -> :func:`evaluate` / :func:`summary` (pass@1) and
   :func:`evaluate_multiturn` / :func:`success_at_k`
 * ``python -m preftree.evaluate.check_references`` -> the scorers accept every reference solution

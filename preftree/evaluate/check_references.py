@@ -22,7 +22,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from preftree.config import SandboxParams
+from preftree.config.sandbox import SandboxParams
 from preftree.evaluate.items import Item
 from preftree.evaluate.registry import BENCHMARKS, load_benchmark
 from preftree.evaluate.scoring import score_many
@@ -107,7 +107,7 @@ def check(
     style: str = "alternate",
     humaneval: str = "body",
     mode: str = "cot",
-    limits: SandboxParams | None = None,
+    limits: SandboxParams,
 ) -> CheckResult:
     """Score each item's own reference (or, with ``shuffle``, another item's) and count the accepted."""
     t0 = time.monotonic()
@@ -143,6 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--isolation", choices=("bwrap", "process"), default="bwrap")
     parser.add_argument("--show", type=int, default=20, help="list at most this many ids")
     args = parser.parse_args(argv)
+    from preftree.compose import from_conf  # conf/'s sandbox limits (a dev tool: no params.yaml needed)
+
     items = load_benchmark(args.benchmark, args.path, args.limit)
     res = check(
         items,
@@ -152,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         style=args.style,
         humaneval=args.humaneval_style,
         mode=args.mode,
-        limits=SandboxParams(isolation=args.isolation),
+        limits=from_conf(SandboxParams, "sandbox", isolation=args.isolation),
     )
     label = "shuffled " if args.shuffle else ""
     print(

@@ -16,6 +16,17 @@ from typing import Any
 
 from preftree.evaluate import loaders
 from preftree.evaluate.items import Item
+from preftree.evaluate.loaders_code import parse_humaneval, parse_leetcode, parse_mbpp, parse_mbpp_eurus
+from preftree.evaluate.loaders_math import (
+    parse_asdiv,
+    parse_gsm8k,
+    parse_gsm_plus,
+    parse_math,
+    parse_svamp,
+    parse_theoremqa,
+)
+from preftree.evaluate.loaders_mint import parse_mint_code, parse_mint_mmlu, parse_mint_reasoning, parse_mint_theoremqa
+from preftree.evaluate.loaders_tiny import parse_tiny
 
 Loader = Callable[[Sequence[loaders.Row], str], list[Item]]
 _FILE_SUFFIXES = (".json", ".jsonl", ".gz", ".parquet")
@@ -41,31 +52,31 @@ def _spec(name: str, loader: Loader, kind: str, family: str, timeout_s: float, *
 
 
 _SPECS: list[BenchmarkSpec] = [
-    _spec("humaneval", loaders.parse_humaneval, "code", "Coding", 3.0, hf_id="openai_humaneval",
+    _spec("humaneval", parse_humaneval, "code", "Coding", 3.0, hf_id="openai_humaneval",
           description="HumanEval (164), pass@1, 3 s"),
-    _spec("mbpp", loaders.parse_mbpp, "code", "Coding", 3.0, hf_id="mbpp", hf_config="full",
+    _spec("mbpp", parse_mbpp, "code", "Coding", 3.0, hf_id="mbpp", hf_config="full",
           description="MBPP full schema (974 rows; test split = task_id 11-510), 3 s"),
-    _spec("mbpp_eurus", loaders.parse_mbpp_eurus, "code", "Coding", 3.0,
+    _spec("mbpp_eurus", parse_mbpp_eurus, "code", "Coding", 3.0,
           description="Eurus's 399-row sanitized MBPP (new_mbpp.json), 3 s"),
-    _spec("leetcode", loaders.parse_leetcode, "code", "Coding", 10.0,
+    _spec("leetcode", parse_leetcode, "code", "Coding", 10.0,
           description="LeetCode contest problems as Eurus ships them (180), 10 s"),
-    _spec("gsm8k", loaders.parse_gsm8k, "numeric", "Math", 5.0, hf_id="openai/gsm8k", hf_config="main",
+    _spec("gsm8k", parse_gsm8k, "numeric", "Math", 5.0, hf_id="openai/gsm8k", hf_config="main",
           description="GSM8K test (1,319)"),
-    _spec("svamp", loaders.parse_svamp, "numeric", "Math", 5.0, description="SVAMP (1,000)"),
-    _spec("math", loaders.parse_math, "math", "Math", 5.0, description="MATH test (also PRIME's column JSON)"),
-    _spec("math500", loaders.parse_math, "math", "Math", 5.0, hf_id="HuggingFaceH4/MATH-500",
+    _spec("svamp", parse_svamp, "numeric", "Math", 5.0, description="SVAMP (1,000)"),
+    _spec("math", parse_math, "math", "Math", 5.0, description="MATH test (also PRIME's column JSON)"),
+    _spec("math500", parse_math, "math", "Math", 5.0, hf_id="HuggingFaceH4/MATH-500",
           description="MATH-500 (500)"),
-    _spec("theoremqa", loaders.parse_theoremqa, "theoremqa", "Math", 5.0, description="TheoremQA (800), 4% tolerance"),
-    _spec("asdiv", loaders.parse_asdiv, "numeric", "Math", 5.0, description="ASDiv, Lila layout, split == test (618)"),
-    _spec("gsm_plus", loaders.parse_gsm_plus, "numeric", "Math", 5.0, description="GSM-Plus perturbations"),
-    _spec("mint_humaneval", loaders.parse_mint_code, "code", "Coding", 10.0, description="MINT HumanEval (45)"),
-    _spec("mint_mbpp", loaders.parse_mint_code, "code", "Coding", 10.0, description="MINT MBPP (91)"),
-    _spec("mint_gsm8k", loaders.parse_mint_reasoning, "numeric", "Math", 5.0, description="MINT GSM8K (48)"),
-    _spec("mint_math", loaders.parse_mint_reasoning, "numeric", "Math", 5.0, description="MINT MATH (100)"),
-    _spec("mint_theoremqa", loaders.parse_mint_theoremqa, "theoremqa", "Math", 5.0, description="MINT TheoremQA (49)"),
-    _spec("mint_mmlu", loaders.parse_mint_mmlu, "multiple-choice", "Math", 5.0, description="MINT MMLU math (76)"),
-    _spec("mint_hotpotqa", loaders.parse_mint_reasoning, "text", "Reasoning", 5.0, description="MINT HotpotQA (43)"),
-    _spec("tiny", loaders.parse_tiny, "tiny", "tiny", 5.0, description="the tiny world's held-out set"),
+    _spec("theoremqa", parse_theoremqa, "theoremqa", "Math", 5.0, description="TheoremQA (800), 4% tolerance"),
+    _spec("asdiv", parse_asdiv, "numeric", "Math", 5.0, description="ASDiv, Lila layout, split == test (618)"),
+    _spec("gsm_plus", parse_gsm_plus, "numeric", "Math", 5.0, description="GSM-Plus perturbations"),
+    _spec("mint_humaneval", parse_mint_code, "code", "Coding", 10.0, description="MINT HumanEval (45)"),
+    _spec("mint_mbpp", parse_mint_code, "code", "Coding", 10.0, description="MINT MBPP (91)"),
+    _spec("mint_gsm8k", parse_mint_reasoning, "numeric", "Math", 5.0, description="MINT GSM8K (48)"),
+    _spec("mint_math", parse_mint_reasoning, "numeric", "Math", 5.0, description="MINT MATH (100)"),
+    _spec("mint_theoremqa", parse_mint_theoremqa, "theoremqa", "Math", 5.0, description="MINT TheoremQA (49)"),
+    _spec("mint_mmlu", parse_mint_mmlu, "multiple-choice", "Math", 5.0, description="MINT MMLU math (76)"),
+    _spec("mint_hotpotqa", parse_mint_reasoning, "text", "Reasoning", 5.0, description="MINT HotpotQA (43)"),
+    _spec("tiny", parse_tiny, "tiny", "tiny", 5.0, description="the tiny world's held-out set"),
 ]  # fmt: skip
 BENCHMARKS: dict[str, BenchmarkSpec] = {s.name: s for s in _SPECS}
 

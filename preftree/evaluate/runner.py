@@ -28,11 +28,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from preftree import env
-from preftree.agents.base import Message
-from preftree.config import SandboxParams
+from preftree.config.sandbox import SandboxParams
 from preftree.evaluate.items import Item
 from preftree.evaluate.registry import BENCHMARKS
 from preftree.evaluate.scoring import Verdict, score_many
+from preftree.generation.sampling import Message
+from preftree.observation import Observation
 
 
 class Generate(Protocol):
@@ -96,7 +97,7 @@ def evaluate(
     seed: int = 0,
     stop: Sequence[str] = (),
     workers: int = 1,
-    limits: SandboxParams | None = None,
+    limits: SandboxParams,
     batch_size: int | None = None,
 ) -> list[Result]:
     """Generate for every (item, prompt style) and score; one :class:`Result` per sample."""
@@ -170,7 +171,7 @@ def evaluate_multiturn(
     seed: int = 0,
     stop: Sequence[str] = (),
     workers: int = 1,
-    limits: SandboxParams | None = None,
+    limits: SandboxParams,
 ) -> list[MultiTurnResult]:
     """Interact up to ``max_turns`` per item; the environment's observation follows each wrong answer.
 
@@ -218,7 +219,7 @@ def evaluate_multiturn(
 
 
 def _carry(prior: tuple[str, ...], v: Verdict) -> tuple[str, ...]:
-    obs = env.Observation(v.feedback, v.correct, "pot" if v.mode == "pot" else "cot", v.code, v.answer, v.status, True)
+    obs = Observation(v.feedback, v.correct, "pot" if v.mode == "pot" else "cot", v.code, v.answer, v.status, True)
     return env.carry_over(prior, obs)
 
 

@@ -6,7 +6,7 @@
   the restatement replaces it) or gives only the body (re-indented and appended to the stub). MBPP /
   LeetCode items run their ``meta["preamble"]`` (test imports, LeetCode's import prelude) first. The
   program and the item's tests run through ``preftree.sandbox.run_tests`` with the benchmark's timeout.
-* **math** items in ``mode="cot"``: the answer stated in the text (``preftree.evaluate.answers``).
+* **math** items in ``mode="cot"``: the answer stated in the text (``preftree.answers.bench``).
   ``mode="pot"``: the response's python code (all fences, ``preftree.env.build_program``: notebook
   display of a trailing expression) runs in the sandbox (5 s); the answer is the last non-empty stdout
   line, or, if it printed nothing or has no code, the answer stated in the text. ``mode="auto"``: pot when
@@ -30,10 +30,21 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from preftree import env, sandbox
-from preftree.config import SandboxParams
-from preftree.evaluate import answers
+from preftree.answers import bench
+from preftree.answers.extract import (
+    CODE_LANGS,
+    extract_code,
+    fenced_blocks,
+    final_answer,
+    last_line,
+    numeric_answer,
+    text_after_last_fence,
+    text_answer,
+)
+from preftree.config.sandbox import SandboxParams
 from preftree.evaluate.items import Item
-from preftree.sandbox import ExecResult
+from preftree.observation import Observation, compile_error, out_text, syntax_ok, tests_outcome, verdict_text
+from preftree.sandbox_exec import ExecResult
 
 Mode = Literal["cot", "pot", "auto"]
 DEFAULT_TIMEOUT_S = 5.0
@@ -51,25 +62,10 @@ class Verdict:
 
 # ----------------------------------------------------------------------------- program extraction
 
-_FENCE = re.compile(r"^[ \t]*```[ \t]*([A-Za-z0-9_+.-]*)[^\n]*\n", re.MULTILINE)
-_CLOSE = re.compile(r"^[ \t]*```[ \t]*$", re.MULTILINE)
-_PY = {"", "python", "py", "python3", "py3"}
-
-
-def fenced_blocks(text: str) -> list[tuple[str, str]]:
-    """Every fenced block as (language, body); an unclosed last fence runs to the end of the text."""
-    out: list[tuple[str, str]] = []
-    pos = 0
-    while (m := _FENCE.search(text, pos)) is not None:
-        close = _CLOSE.search(text, m.end())
-        out.append((m.group(1).lower(), text[m.end() : close.start() if close else len(text)]))
-        pos = close.end() if close else len(text)
-    return out
-
 
 def extract_program(response: str) -> str:
     """The last python (or bare) fenced block; the whole response when it has none."""
-    blocks = [body for lang, body in fenced_blocks(response) if lang in _PY and body.strip()]
+    blocks = [body for lang, body in fenced_blocks(response) if lang in CODE_LANGS and body.strip()]
     if blocks:
         return blocks[-1].rstrip() + "\n"
     return response.strip("\n") + "\n"
@@ -96,12 +92,12 @@ def build_code_program(item: Item, code: str) -> str:
 # ----------------------------------------------------------------------------- limits
 
 
-def limits_for(item: Item, limits: SandboxParams | None = None) -> SandboxParams:
-    """``limits`` (default SandboxParams) with the item's benchmark timeout (and a matching CPU limit);
+def limits_for(item: Item, limits: SandboxParams) -> SandboxParams:
+    """``limits`` with the item's benchmark timeout (and a matching CPU limit);
     ``item.meta["timeout_s"]``, when set, overrides the benchmark's."""
     from preftree.evaluate.registry import BENCHMARKS
 
-    base = limits or SandboxParams()
+    base = limits
     spec = BENCHMARKS.get(item.benchmark)
     timeout = float(item.meta.get("timeout_s") or (spec.timeout_s if spec else base.timeout_s))
     return replace(base, timeout_s=timeout, cpu_s=max(1, math.ceil(timeout)))
@@ -115,42 +111,27 @@ def _judge_text(item: Item, text: str) -> tuple[bool, str | None]:
     kind = item.kind
     if kind == "numeric":
         if item.answer is None:  # GSM-Plus critical thinking
-            stated = answers.final_answer(text)
-            return answers.states_no_answer(text), stated
-        pred = answers.numeric_answer(text)
+            stated = final_answer(text)
+            return bench.states_no_answer(text), stated
+        pred = numeric_answer(text)
         rel_tol = float(item.meta.get("rel_tol", 1e-4))
-        return answers.numeric_match(
-            pred, item.answer, rel_tol=rel_tol, substring=bool(item.meta.get("substring"))
-        ), pred
+        return bench.numeric_match(pred, item.answer, rel_tol=rel_tol, substring=bool(item.meta.get("substring"))), pred
     if kind == "math":
-        pred = answers.final_answer(text)
-        return item.answer is not None and answers.math_match(pred, item.answer), pred
+        pred = final_answer(text)
+        return item.answer is not None and bench.math_match(pred, item.answer), pred
     if kind == "theoremqa":
-        pred = answers.final_answer(text)
+        pred = final_answer(text)
         if pred is None:
             lines = [line for line in text.strip().splitlines() if line.strip()]
             pred = lines[-1].strip() if lines else None
-        return answers.theoremqa_match(pred, str(item.answer), str(item.meta["answer_type"])), pred
+        return bench.theoremqa_match(pred, str(item.answer), str(item.meta["answer_type"])), pred
     if kind == "multiple-choice":
-        pred = answers.choice_answer(text, item.meta.get("options", {}))
+        pred = bench.choice_answer(text, item.meta.get("options", {}))
         return pred is not None and pred == item.answer, pred
     if kind == "text":
-        pred = answers.text_answer(text)
+        pred = text_answer(text)
         return pred is not None and str(item.answer).lower() in pred.lower(), pred
     raise ValueError(f"{item.benchmark}/{item.id}: kind {kind!r} has no text scorer")
-
-
-def _pot_answer(response: str, result: ExecResult) -> str | None:
-    if result.status == "ok":
-        lines = [line.strip() for line in result.stdout.splitlines() if line.strip()]
-        if lines:
-            return lines[-1]
-    return None
-
-
-def _text_after_code(response: str) -> str:
-    ends = [m.end() for m in _CLOSE.finditer(response)]
-    return response[ends[-1] :] if ends else response
 
 
 @dataclass
@@ -172,7 +153,7 @@ def _plan(item: Item, response: str, mode: str) -> str:
     if item.kind == "tiny":
         return "tiny"
     if mode == "auto":
-        return "pot" if env.extract_code(response).strip() else "cot"
+        return "pot" if extract_code(response).strip() else "cot"
     if mode not in ("cot", "pot"):
         raise ValueError(f"mode must be 'cot', 'pot' or 'auto', got {mode!r}")
     return mode
@@ -187,35 +168,30 @@ def _run_pot(p: _Pending) -> ExecResult:
     return sandbox.run(p.program, limits=p.limits)
 
 
-def _run_tiny(p: _Pending) -> env.Observation:
+def _run_tiny(p: _Pending) -> Observation:
     record = p.item.meta["record"]
     assert p.limits is not None
     return env.evaluate_actions(record, [p.response], prior_code=p.prior, limits=p.limits)[0]
 
 
 def _code_verdict(p: _Pending, passed: bool, result: ExecResult) -> Verdict:
-    correct = bool(passed) and bool(p.item.tests)
-    status = result.status if (result.status != "ok" or correct) else "failed"
-    if status == "failed":
-        body = (result.stdout.rstrip() + "\n" if result.stdout.strip() else "") + (
-            env._traceback_tail(result.stderr) if result.stderr.strip() else "Error: the tests did not run to the end"
-        )
-    else:
-        assert p.limits is not None
-        body = env._out(result, p.limits, result.stdout)
-    return Verdict(correct, "code", None, status, env._text(body, correct), p.program)
+    assert p.limits is not None
+    correct, status, text = tests_outcome(passed, bool(p.item.tests), result, p.limits)
+    return Verdict(correct, "code", None, status, text, p.program)
 
 
 def _pot_verdict(p: _Pending, result: ExecResult) -> Verdict:
-    answer = _pot_answer(p.response, result)
+    answer = last_line(result.stdout) if result.status == "ok" else None
     if answer is not None:
         correct, _ = _judge_text(p.item, f"The answer is {answer}")
         if not correct and p.item.kind == "numeric" and p.item.answer is None:
-            correct = answers.states_no_answer(answer)
+            correct = bench.states_no_answer(answer)
     else:
-        correct, answer = _judge_text(p.item, _text_after_code(p.response)) if result.status == "ok" else (False, None)
+        correct, answer = (
+            _judge_text(p.item, text_after_last_fence(p.response)) if result.status == "ok" else (False, None)
+        )
     assert p.limits is not None
-    return Verdict(correct, "pot", answer, result.status, env._text(env._out(result, p.limits), correct), p.code)
+    return Verdict(correct, "pot", answer, result.status, verdict_text(out_text(result, p.limits), correct), p.code)
 
 
 def score_many(
@@ -224,7 +200,7 @@ def score_many(
     mode: Mode | Sequence[Mode] = "cot",
     *,
     workers: int = 1,
-    limits: SandboxParams | None = None,
+    limits: SandboxParams,
     prior_code: Sequence[Sequence[str]] | None = None,
 ) -> list[Verdict]:
     """One :class:`Verdict` per (item, response), in order. ``mode`` is one mode or one per item.
@@ -245,24 +221,24 @@ def score_many(
         elif used == "code":
             p.code = extract_program(response)
             if not p.code.strip():
-                results[i] = Verdict(False, "code", None, "no_code", env._text(None, False))
+                results[i] = Verdict(False, "code", None, "no_code", verdict_text(None, False))
                 continue
             p.program = build_code_program(item, p.code)
             code_jobs.append(p)
         elif used == "pot":
-            p.code = env.extract_code(response)
+            p.code = extract_code(response)
             if not p.code.strip():  # no code: judged like cot
                 correct, answer = _judge_text(item, response)
-                results[i] = Verdict(correct, "pot", answer, "not_run", env._text(None, correct))
-            elif not env.syntax_ok(p.code):
-                message = env._compile_error(p.code) or "SyntaxError"
-                results[i] = Verdict(False, "pot", None, "syntax_error", env._text(message, False), p.code)
+                results[i] = Verdict(correct, "pot", answer, "not_run", verdict_text(None, correct))
+            elif not syntax_ok(p.code):
+                message = compile_error(p.code) or "SyntaxError"
+                results[i] = Verdict(False, "pot", None, "syntax_error", verdict_text(message, False), p.code)
             else:
                 p.program = env.build_program(p.code)
                 pot_jobs.append(p)
         else:
             correct, answer = _judge_text(item, response)
-            results[i] = Verdict(correct, "cot", answer, "not_run", env._text(None, correct))
+            results[i] = Verdict(correct, "cot", answer, "not_run", verdict_text(None, correct))
 
     jobs: list[tuple[str, _Pending]] = [("code", p) for p in code_jobs] + [("pot", p) for p in pot_jobs]
     jobs += [("tiny", p) for p in tiny_jobs]
@@ -284,11 +260,11 @@ def score_many(
             elif kind == "pot":
                 results[p.index] = _pot_verdict(p, outcome)  # type: ignore[arg-type]
             else:
-                obs: env.Observation = outcome  # type: ignore[assignment]
+                obs: Observation = outcome  # type: ignore[assignment]
                 results[p.index] = Verdict(obs.correct, obs.mode, obs.answer, obs.status, obs.text, obs.code)
     return [r for r in results if r is not None]
 
 
-def score(item: Item, response: str, mode: Mode = "cot", *, limits: SandboxParams | None = None) -> Verdict:
+def score(item: Item, response: str, mode: Mode = "cot", *, limits: SandboxParams) -> Verdict:
     """Score one response (see the module docstring); ``mode`` matters for math items only."""
     return score_many([item], [response], mode, limits=limits)[0]

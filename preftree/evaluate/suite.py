@@ -16,7 +16,8 @@ from typing import Any
 
 import polars as pl
 
-from preftree.config import EvalParams, SandboxParams
+from preftree.config.evaluate import EvalParams
+from preftree.config.sandbox import SandboxParams
 from preftree.evaluate.items import Item
 from preftree.evaluate.registry import load_benchmark
 from preftree.evaluate.runner import evaluate, evaluate_multiturn, success_at_k, summary

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
-from preftree.config import ArchParams, PretrainParams
+from preftree.config.model import ArchParams, PretrainParams
 
 MIN_LR_RATIO = 0.1  # the cosine decays to this share of the peak learning rate
 BETAS = (0.9, 0.95)

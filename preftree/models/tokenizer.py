@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
-from preftree.config import TokenizerParams
+from preftree.config.model import TokenizerParams
 
 PAD = "<|pad|>"
 BOS = "<|bos|>"

@@ -4,14 +4,14 @@ An adapter turns one source row into an ``Item`` (the task-independent part of a
 answer, tests, reference, pattern, difficulty) or a ``Rejection`` naming the offending field and the
 reason ("missing", "empty", "wrong type: expected str, got int", "undecodable text",
 "no answer found"). ``sources.load`` expands an ``Item`` into one record per task. A row the adapter
-leaves out on purpose (one of the paper's per-dataset filters) raises ``_Skip``: a ``Rejection`` whose
+leaves out on purpose (one of the paper's per-dataset filters) raises ``RowSkipped``: a ``Rejection`` whose
 reason starts with ``SKIPPED``, recorded with the rejections but not counted as a failure.
 
 This module holds the core adapters; the UltraInteract source families are in ``adapters_math``,
-``adapters_code`` and ``adapters_logic``, and ``registry.ADAPTERS`` names them all.
+``adapters_code``, ``adapters_table`` and ``adapters_logic``, and ``registry.ADAPTERS`` names them all.
 
 Reference JSON kinds: ``rationale`` (worked solution text), ``code`` (program + entry point),
-``expression`` (SVAMP's equation), ``text`` (free text) and ``table`` (``adapters_code``).
+``expression`` (SVAMP's equation), ``text`` (free text) and ``table`` (``adapters_table``).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from preftree.answers.core import GSM8K_MARK, canonical_number, gsm8k_final, last_boxed
 from preftree.text import normalize_text
 
 Row = Mapping[str, Any]
@@ -47,7 +47,7 @@ class Rejection:
     reason: str
 
 
-class _Reject(Exception):
+class RowRejected(Exception):
     def __init__(self, field_: str, reason: str) -> None:
         super().__init__(f"{field_}: {reason}")
         self.rejection = Rejection(field_, reason)
@@ -56,7 +56,7 @@ class _Reject(Exception):
 SKIPPED = "skipped: "  # reason prefix of rows an adapter leaves out on purpose (the paper's filters)
 
 
-class _Skip(_Reject):
+class RowSkipped(RowRejected):
     """A well-formed row the adapter leaves out on purpose (e.g. NumGLUE's tasks 5-7, a contest
     problem without a Python solution). Recorded like a rejection, with ``SKIPPED`` in front of the
     reason, and not counted against ``select.max_reject_rate``."""
@@ -76,12 +76,12 @@ Convert = Callable[[Row, Mapping[str, str]], Item]
 class Adapter:
     name: str
     default_tasks: tuple[str, ...]
-    convert: Convert  # raises _Reject; use ``adapt`` instead
+    convert: Convert  # raises RowRejected; use ``adapt`` instead
 
     def adapt(self, row: Row, fields: Mapping[str, str] | None = None) -> Item | Rejection:
         try:
             return self.convert(row, fields or {})
-        except _Reject as rej:
+        except RowRejected as rej:
             return rej.rejection
 
 
@@ -94,77 +94,57 @@ def is_undecodable(text: str) -> bool:
     return "\ufffd" in text or any("\ud800" <= ch <= "\udfff" for ch in text)
 
 
-def canonical_number(value: Any) -> str | None:
-    """Canonical string of a number ("1,234" -> "1234", "5.0" -> "5", "0.50" -> "0.5"); None if not one."""
-    if isinstance(value, bool):
-        return None
-    text = repr(value) if isinstance(value, float) else str(value)
-    text = text.strip().replace(",", "").replace(" ", "")
-    if not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", text):
-        return None
-    try:
-        num = Decimal(text)
-    except InvalidOperation:
-        return None
-    if num == num.to_integral_value():
-        return str(int(num))
-    return format(num.normalize(), "f")
+def type_name(value: Any) -> str:
+    return type(value).__name__
 
 
-def last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` / ``\\fbox{...}`` (nested braces handled), or ``\\boxed x``."""
-    starts = [m for m in re.finditer(r"\\(?:boxed|fbox)\s*(\{)?", text)]
-    for m in reversed(starts):
-        if m.group(1) is None:  # "\boxed 5"
-            tail = re.match(r"\s*([^\s$]+)", text[m.end() :])
-            if tail:
-                return tail.group(1)
-            continue
-        depth, i = 1, m.end()
-        while i < len(text) and depth:
-            depth += {"{": 1, "}": -1}.get(text[i], 0)
-            i += 1
-        if depth == 0:
-            return text[m.end() : i - 1].strip()
-    return None
+def str_items(values: Any, field: str, what: str) -> list[str]:
+    """``values`` as a list of str (undecodable text rejected)."""
+    if not isinstance(values, (list, tuple)):
+        raise RowRejected(field, f"wrong type: expected list of str for {what}, got {type_name(values)}")
+    if not all(isinstance(v, str) for v in values):
+        raise RowRejected(field, f"wrong type: expected list of str for {what}, got list with non-str items")
+    if any(is_undecodable(v) for v in values):
+        raise RowRejected(field, "undecodable text")
+    return list(values)
 
 
-def _get(row: Row, key: str) -> Any:
+def get_field(row: Row, key: str) -> Any:
     if key not in row or row[key] is None:
-        raise _Reject(key, "missing")
+        raise RowRejected(key, "missing")
     return row[key]
 
 
-def _text(row: Row, key: str, *, allow_empty: bool = False, normalize: bool = True) -> str:
-    value = _get(row, key)
+def required_text(row: Row, key: str, *, allow_empty: bool = False, normalize: bool = True) -> str:
+    value = get_field(row, key)
     if not isinstance(value, str):
-        raise _Reject(key, f"wrong type: expected str, got {type(value).__name__}")
+        raise RowRejected(key, f"wrong type: expected str, got {type(value).__name__}")
     if is_undecodable(value):
-        raise _Reject(key, "undecodable text")
+        raise RowRejected(key, "undecodable text")
     if not allow_empty and not value.strip():
-        raise _Reject(key, "empty")
+        raise RowRejected(key, "empty")
     return normalize_text(value) if normalize else value
 
 
-def _opt_text(row: Row, key: str, **kw: Any) -> str:
-    return _text(row, key, allow_empty=True, **kw) if row.get(key) is not None else ""
+def optional_text(row: Row, key: str, **kw: Any) -> str:
+    return required_text(row, key, allow_empty=True, **kw) if row.get(key) is not None else ""
 
 
 def _str_list(row: Row, key: str, *, required: bool = True) -> list[str]:
     if not required and row.get(key) is None:
         return []
-    value = _get(row, key)
+    value = get_field(row, key)
     if isinstance(value, str):  # newline-separated snippets
         value = [line for line in value.splitlines() if line.strip()]
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
         got = type(value).__name__ if not isinstance(value, (list, tuple)) else "list with non-str items"
-        raise _Reject(key, f"wrong type: expected list of str, got {got}")
+        raise RowRejected(key, f"wrong type: expected list of str, got {got}")
     if any(is_undecodable(v) for v in value):
-        raise _Reject(key, "undecodable text")
+        raise RowRejected(key, "undecodable text")
     return [v for v in value if v.strip()]
 
 
-def _level(value: Any) -> int | None:
+def difficulty_level(value: Any) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, float) and value.is_integer():
@@ -175,7 +155,7 @@ def _level(value: Any) -> int | None:
     return None
 
 
-def _ref(kind: str, **payload: Any) -> str:
+def reference_json(kind: str, **payload: Any) -> str:
     return json.dumps({"kind": kind, **payload}, ensure_ascii=False)
 
 
@@ -194,107 +174,107 @@ def guess_entry_point(assertion: str, code: str = "") -> str:
 
 
 def _gsm8k(row: Row, _fields: Mapping[str, str]) -> Item:
-    problem = _text(row, "question")
-    solution = _text(row, "answer")
-    if "####" not in solution:
-        raise _Reject("answer", "no answer found")
-    rationale, _, final = solution.rpartition("####")
-    final = final.strip()
-    if not final:
-        raise _Reject("answer", "no answer found")
+    problem = required_text(row, "question")
+    solution = required_text(row, "answer")
+    final = gsm8k_final(solution, to_end=True)
+    if final is None:
+        raise RowRejected("answer", "no answer found")
+    rationale = solution.rpartition(GSM8K_MARK)[0]
     answer = canonical_number(final) or final.replace(",", "")
     steps = [line for line in rationale.splitlines() if line.strip()]
-    return Item(problem=problem, answer=answer, reference=_ref("rationale", rationale=rationale.strip()),
+    return Item(problem=problem, answer=answer, reference=reference_json("rationale", rationale=rationale.strip()),
                 difficulty=len(steps) or None)  # fmt: skip
 
 
 def _math(row: Row, _fields: Mapping[str, str]) -> Item:
-    problem = _text(row, "problem")
-    solution = _opt_text(row, "solution")
+    problem = required_text(row, "problem")
+    solution = optional_text(row, "solution")
     key = next((k for k in ("answer", "expected_answer") if row.get(k) is not None), None)
     if key is not None:
         value = row[key]
-        answer = canonical_number(value) if isinstance(value, (int, float)) else _text(row, key)
+        answer = canonical_number(value) if isinstance(value, (int, float)) else required_text(row, key)
         answer = (answer or "").strip()
     else:
         if not solution:
-            raise _Reject("solution", "missing" if row.get("solution") is None else "empty")
+            raise RowRejected("solution", "missing" if row.get("solution") is None else "empty")
         answer = (last_boxed(solution) or "").strip()
         if not answer:
-            raise _Reject("solution", "no answer found")
+            raise RowRejected("solution", "no answer found")
     pattern = next((str(row[k]) for k in ("subject", "type") if isinstance(row.get(k), str)), "")
-    return Item(problem=problem, answer=answer, reference=_ref("rationale", rationale=solution) if solution else "",
-                pattern=pattern, difficulty=_level(row.get("level")))  # fmt: skip
+    reference = reference_json("rationale", rationale=solution) if solution else ""
+    return Item(problem=problem, answer=answer, reference=reference, pattern=pattern,
+                difficulty=difficulty_level(row.get("level")))  # fmt: skip
 
 
 def _mbpp(row: Row, _fields: Mapping[str, str]) -> Item:
     asserts = _str_list(row, "test_list")
     if not asserts:
-        raise _Reject("test_list", "empty")
-    code = _text(row, "code", normalize=False)
+        raise RowRejected("test_list", "empty")
+    code = required_text(row, "code", normalize=False)
     if "instruction" in row:  # Eurus variant: prompt followed by the first assert
-        problem = _text(row, "instruction")
+        problem = required_text(row, "instruction")
     else:
-        problem = _text(row, "prompt" if "prompt" in row else "text") + "\n" + asserts[0].strip()
-    setup = _opt_text(row, "test_setup_code", normalize=False)
+        problem = required_text(row, "prompt" if "prompt" in row else "text") + "\n" + asserts[0].strip()
+    setup = optional_text(row, "test_setup_code", normalize=False)
     imports = "\n".join(_str_list(row, "test_imports", required=False))
     tests = [s for s in (imports, setup) if s.strip()] + asserts
     entry = guess_entry_point(asserts[0], code)
-    return Item(problem=problem, tests=tests, reference=_ref("code", code=code, entry_point=entry))
+    return Item(problem=problem, tests=tests, reference=reference_json("code", code=code, entry_point=entry))
 
 
 def _humaneval(row: Row, _fields: Mapping[str, str]) -> Item:
-    prompt = _text(row, "prompt", normalize=False)
-    solution = _text(row, "canonical_solution", normalize=False)
-    test = _text(row, "test", normalize=False)
-    entry = _text(row, "entry_point").strip()
+    prompt = required_text(row, "prompt", normalize=False)
+    solution = required_text(row, "canonical_solution", normalize=False)
+    test = required_text(row, "test", normalize=False)
+    entry = required_text(row, "entry_point").strip()
     return Item(problem=prompt, tests=[test + f"\ncheck({entry})"],
-                reference=_ref("code", code=prompt + solution, entry_point=entry))  # fmt: skip
+                reference=reference_json("code", code=prompt + solution, entry_point=entry))  # fmt: skip
 
 
 def _svamp(row: Row, _fields: Mapping[str, str]) -> Item:
-    body, question = _text(row, "Body"), _text(row, "Question")
+    body, question = required_text(row, "Body"), required_text(row, "Question")
     # Eurus joins Body + ". " + Question; add the period only where the body lacks end punctuation.
     problem = body + ("" if body[-1] in ".?!" else ".") + " " + question
-    value = _get(row, "Answer")
+    value = get_field(row, "Answer")
     answer = canonical_number(value)
     if answer is None:
         if not isinstance(value, (int, float, str)) or isinstance(value, bool):
-            raise _Reject("Answer", f"wrong type: expected number, got {type(value).__name__}")
-        raise _Reject("Answer", "no answer found")
-    equation = _opt_text(row, "Equation")
+            raise RowRejected("Answer", f"wrong type: expected number, got {type(value).__name__}")
+        raise RowRejected("Answer", "no answer found")
+    equation = optional_text(row, "Equation")
     ops = len(re.findall(r"(?<=\s)[-+*/](?=\s)|(?<=\d|\))[-+*/](?=\d|\()", equation))
-    return Item(problem=problem, answer=answer, reference=_ref("expression", expression=equation) if equation else "",
-                pattern=_opt_text(row, "Type"), difficulty=ops if equation else None)  # fmt: skip
+    reference = reference_json("expression", expression=equation) if equation else ""
+    return Item(problem=problem, answer=answer, reference=reference, pattern=optional_text(row, "Type"),
+                difficulty=ops if equation else None)  # fmt: skip
 
 
 def _generic(row: Row, fields: Mapping[str, str]) -> Item:
     if "problem" not in fields:
         raise ValueError("generic adapter: `fields` must map `problem` to a source column")
-    problem = _text(row, fields["problem"])
+    problem = required_text(row, fields["problem"])
     answer = ""
     if "answer" in fields:
         key = fields["answer"]
-        value = _get(row, key)
+        value = get_field(row, key)
         if isinstance(value, str):
-            answer = _text(row, key, allow_empty=True).strip()
+            answer = required_text(row, key, allow_empty=True).strip()
             answer = canonical_number(answer) or answer
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             answer = canonical_number(value) or str(value)
         else:
             answer = json.dumps(value, ensure_ascii=False)  # bool / list answers (e.g. TheoremQA)
         if not answer:
-            raise _Reject(key, "empty")
+            raise RowRejected(key, "empty")
     tests = _str_list(row, fields["tests"]) if "tests" in fields else []
     reference = ""
     if "reference" in fields:
-        value = _get(row, fields["reference"])
+        value = get_field(row, fields["reference"])
         if isinstance(value, str):  # free text (e.g. MINT's test code) becomes {"kind": "text", ...}
-            reference = _ref("text", text=_text(row, fields["reference"], normalize=False))
+            reference = reference_json("text", text=required_text(row, fields["reference"], normalize=False))
         else:
             reference = json.dumps(value, ensure_ascii=False, default=str)
-    pattern = str(_get(row, fields["pattern"])) if "pattern" in fields else ""
-    difficulty = _level(_get(row, fields["difficulty"])) if "difficulty" in fields else None
+    pattern = str(get_field(row, fields["pattern"])) if "pattern" in fields else ""
+    difficulty = difficulty_level(get_field(row, fields["difficulty"])) if "difficulty" in fields else None
     return Item(problem, answer, tests, reference, pattern, difficulty)
 
 

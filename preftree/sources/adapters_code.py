@@ -1,7 +1,7 @@
 """UltraInteract source adapters (code): see conf/sources/ultrainteract.yaml.
 
-Three Coding sources of UltraInteract (paper §2.1, Table 6), each registered with default task
-``Coding``:
+Two Coding sources of UltraInteract (paper §2.1, Table 6), each registered with default task
+``Coding`` (the third, WikiTableQuestions, is in ``adapters_table``):
 
 ``codecontests`` -- Hugging Face ``deepmind/code_contests``. Columns (verified against the dataset card's
   ``dataset_info`` and its "Data Fields" text): ``name``, ``description``, ``public_tests`` /
@@ -14,7 +14,7 @@ Three Coding sources of UltraInteract (paper §2.1, Table 6), each registered wi
   ``is_description_translated``, ``untranslated_description``, ``time_limit``, ``memory_limit_bytes``,
   ``input_file``, ``output_file``. Class labels may arrive as ints or as their names; a test or
   solution group may also arrive as a list of ``{"input", "output"}`` / ``{"language", "solution"}``
-  rows. Item: problem = ``description``; tests = at most ``MAX_CASES`` stdio cases (``env.stdio_test``),
+  rows. Item: problem = ``description``; tests = at most ``MAX_CASES`` stdio cases (``schema.stdio_test``),
   public first, then private, then generated, in source order, a repeated input kept once; reference
   = the first PYTHON3 solution, else the first PYTHON (2) one that compiles under Python 3, else the
   first PYTHON one (``{"kind": "code", "code", "entry_point": "", "language": "python3" | "python2"}``);
@@ -38,7 +38,7 @@ Three Coding sources of UltraInteract (paper §2.1, Table 6), each registered wi
   VERY_HARD (None otherwise); pattern = ``source`` in lower case. Tests, at most ``MAX_CASES`` cases,
   in order:
 
-  * stdio problems (no ``fn_name``): one ``env.stdio_test`` per case; an input or output given as a
+  * stdio problems (no ``fn_name``): one ``schema.stdio_test`` per case; an input or output given as a
     list of lines is joined with "\\n" (TACO's ``testing_util`` does the same).
   * call-based problems: first a helper snippet defining ``_preftree_call``, then one line per case,
     ``_preftree_call("<fn_name>", <args>, <expected>)``. The helper calls ``Solution().<fn_name>(*args)``
@@ -52,22 +52,6 @@ Three Coding sources of UltraInteract (paper §2.1, Table 6), each registered wi
 
   Skipped: no test cases (the paper had GPT-4 write tests for those; we cannot); no solution.
   Invalid JSON in ``solutions`` / ``input_output`` is a rejection (``invalid JSON: ...``).
-
-``wikitablequestions`` -- Hugging Face ``stanfordnlp/wikitablequestions``. Columns (verified against the
-  dataset's features): ``id``, ``question``, ``answers`` (list of str), ``table`` (``{"header": [str],
-  "rows": [[str]], "name": str}``). A Coding task judged by its answer, as UltraInteract does it
-  ("table processing with code"): problem = the first ``TABLE_ROWS_SHOWN`` rows rendered in fixed
-  width (an index column, then the columns left-aligned, cells cut at ``CELL_SHOWN`` characters), then
-  the question and the SQLite instructions (see ``table_problem``); answer = the gold answers joined
-  with ", "; tests = []; reference = ``table_reference``: ``{"kind": "table", "setup": <program>,
-  "answers": [str], "table": {"name", "header", "rows"}, "columns": [str], "types": [str]}``, where
-  ``setup`` (stdlib ``sqlite3`` only, no pandas, so the table is the same wherever it runs) creates
-  the in-memory connection ``conn`` holding the table ``data_table``. Column names are the headers
-  with whitespace collapsed, "column_<k>" for an empty one and "_2", "_3", ... added to repeats (SQLite
-  names are case-insensitive); a column whose non-empty cells are all integers (within 64 bits) is
-  INTEGER, all decimal numbers REAL, else TEXT; an empty cell is NULL. pattern = the table's name
-  (several questions share a table); difficulty = None. Rejected: no answer, a malformed table (not a
-  header plus rows of the header's width, or no rows).
 """
 
 from __future__ import annotations
@@ -79,13 +63,24 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from preftree.env import stdio_test
-from preftree.sources.adapters import Adapter, Item, Row, _get, _opt_text, _ref, _Reject, _Skip, _text, is_undecodable
+from preftree.schema import stdio_test
+from preftree.sources.adapters import (
+    Adapter,
+    Item,
+    Row,
+    RowRejected,
+    RowSkipped,
+    get_field,
+    is_undecodable,
+    optional_text,
+    reference_json,
+    required_text,
+    str_items,
+    type_name,
+)
 from preftree.text import normalize_text
 
 MAX_CASES = 10  # test cases kept per problem (CodeContests: public first; TACO: the first ones)
-TABLE_ROWS_SHOWN = 5  # rows of a WikiTableQuestions table shown in the problem text
-CELL_SHOWN = 50  # characters of a cell shown in the problem text (then "...")
 SHOW_VALUE = 300  # characters of a value shown in a call-based assertion message
 
 CC_LANGUAGES = {0: "UNKNOWN_LANGUAGE", 1: "PYTHON", 2: "CPP", 3: "PYTHON3", 4: "JAVA"}
@@ -98,60 +93,45 @@ TACO_DIFFICULTY = {"EASY": 1, "MEDIUM": 2, "MEDIUM_HARD": 3, "HARD": 4, "VERY_HA
 # shared helpers
 
 
-def _type_name(value: Any) -> str:
-    return type(value).__name__
-
-
-def _str_items(values: Any, field: str, what: str) -> list[str]:
-    """``values`` as a list of str (undecodable text rejected)."""
-    if not isinstance(values, (list, tuple)):
-        raise _Reject(field, f"wrong type: expected list of str for {what}, got {_type_name(values)}")
-    if not all(isinstance(v, str) for v in values):
-        raise _Reject(field, f"wrong type: expected list of str for {what}, got list with non-str items")
-    if any(is_undecodable(v) for v in values):
-        raise _Reject(field, "undecodable text")
-    return list(values)
-
-
 def _pairs(value: Any, field: str, first: str, second: str) -> list[tuple[Any, Any]]:
     """A struct of two parallel lists (``{first: [...], second: [...]}``) or a list of
     ``{first, second}`` rows, as (first, second) pairs."""
     if isinstance(value, Mapping):
         if first not in value or second not in value:
-            raise _Reject(field, f"wrong type: expected keys {first!r} and {second!r}")
+            raise RowRejected(field, f"wrong type: expected keys {first!r} and {second!r}")
         a, b = value[first], value[second]
         a = [] if a is None else a
         b = [] if b is None else b
         if not isinstance(a, (list, tuple)) or not isinstance(b, (list, tuple)):
-            raise _Reject(field, f"wrong type: expected lists under {first!r} and {second!r}")
+            raise RowRejected(field, f"wrong type: expected lists under {first!r} and {second!r}")
         if len(a) != len(b):
-            raise _Reject(field, f"{len(a)} {first} values but {len(b)} {second} values")
+            raise RowRejected(field, f"{len(a)} {first} values but {len(b)} {second} values")
         return list(zip(a, b, strict=True))
     if isinstance(value, (list, tuple)):
         out = []
         for item in value:
             if not isinstance(item, Mapping) or first not in item or second not in item:
-                raise _Reject(field, f"wrong type: expected rows with {first!r} and {second!r}")
+                raise RowRejected(field, f"wrong type: expected rows with {first!r} and {second!r}")
             out.append((item[first], item[second]))
         return out
-    raise _Reject(field, f"wrong type: expected {{{first!r}: [...], {second!r}: [...]}}, got {_type_name(value)}")
+    raise RowRejected(field, f"wrong type: expected {{{first!r}: [...], {second!r}: [...]}}, got {type_name(value)}")
 
 
 def _json_field(row: Row, key: str) -> Any:
     """A column holding a JSON string, decoded (an already-decoded list / dict is accepted)."""
-    value = _get(row, key)
+    value = get_field(row, key)
     if isinstance(value, (list, dict)):
         return value
     if not isinstance(value, str):
-        raise _Reject(key, f"wrong type: expected str, got {_type_name(value)}")
+        raise RowRejected(key, f"wrong type: expected str, got {type_name(value)}")
     if is_undecodable(value):
-        raise _Reject(key, "undecodable text")
+        raise RowRejected(key, "undecodable text")
     if not value.strip():
         return None
     try:
         return json.loads(value)
     except ValueError as err:
-        raise _Reject(key, f"invalid JSON: {err}") from None
+        raise RowRejected(key, f"invalid JSON: {err}") from None
 
 
 def _compiles(code: str) -> bool:
@@ -172,12 +152,12 @@ def _cc_cases(row: Row) -> list[tuple[str, str]]:
     """public, private, generated cases in order; ``public_tests`` is required, the others optional."""
     cases: list[tuple[str, str]] = []
     for key in ("public_tests", "private_tests", "generated_tests"):
-        value = _get(row, key) if key == "public_tests" else row.get(key)
+        value = get_field(row, key) if key == "public_tests" else row.get(key)
         if value is None:
             continue
         pairs = _pairs(value, key, "input", "output")
-        stdin = _str_items([p[0] for p in pairs], key, "input")
-        stdout = _str_items([p[1] for p in pairs], key, "output")
+        stdin = str_items([p[0] for p in pairs], key, "input")
+        stdout = str_items([p[1] for p in pairs], key, "output")
         cases.extend(zip(stdin, stdout, strict=True))
     return cases
 
@@ -198,19 +178,19 @@ def _cap_cases(cases: Sequence[tuple[str, str]], limit: int = MAX_CASES) -> list
 
 def _cc_language(value: Any) -> str:
     if isinstance(value, bool):
-        raise _Reject("solutions", f"wrong type: expected language int or name, got {_type_name(value)}")
+        raise RowRejected("solutions", f"wrong type: expected language int or name, got {type_name(value)}")
     if isinstance(value, int):
         return CC_LANGUAGES.get(value, "UNKNOWN_LANGUAGE")
     if isinstance(value, str):
         return value.strip().upper()
-    raise _Reject("solutions", f"wrong type: expected language int or name, got {_type_name(value)}")
+    raise RowRejected("solutions", f"wrong type: expected language int or name, got {type_name(value)}")
 
 
 def _cc_reference(row: Row) -> tuple[str, str] | None:
     """(code, "python3" | "python2") of the reference solution; None when there is no Python one."""
-    pairs = _pairs(_get(row, "solutions"), "solutions", "language", "solution")
+    pairs = _pairs(get_field(row, "solutions"), "solutions", "language", "solution")
     languages = [_cc_language(lang) for lang, _ in pairs]
-    codes = _str_items([code for _, code in pairs], "solutions", "solution")
+    codes = str_items([code for _, code in pairs], "solutions", "solution")
     py3 = [c for lang, c in zip(languages, codes, strict=True) if lang == "PYTHON3" and c.strip()]
     if py3:
         return py3[0], "python3"
@@ -230,13 +210,13 @@ def _cc_enum(value: Any, names: Mapping[int, str] | None = None) -> str:
 
 
 def _codecontests(row: Row, _fields: Mapping[str, str]) -> Item:
-    problem = _text(row, "description")
+    problem = required_text(row, "description")
     cases = _cap_cases(_cc_cases(row))
     reference = _cc_reference(row)
     if reference is None:
-        raise _Skip("solutions", "no Python solution")
+        raise RowSkipped("solutions", "no Python solution")
     if not cases:
-        raise _Skip("public_tests", "no test cases")
+        raise RowSkipped("public_tests", "no test cases")
     code, language = reference
     source = row.get("source")
     pattern = CC_SOURCES.get(source, "") if isinstance(source, int) and not isinstance(source, bool) else ""
@@ -251,7 +231,7 @@ def _codecontests(row: Row, _fields: Mapping[str, str]) -> Item:
     return Item(
         problem=problem,
         tests=[stdio_test(i, o) for i, o in cases],
-        reference=_ref("code", code=code, entry_point="", language=language),
+        reference=reference_json("code", code=code, entry_point="", language=language),
         pattern=pattern,
         difficulty=level,
     )
@@ -305,9 +285,9 @@ def _taco_text(value: Any, field: str) -> str:
     elif isinstance(value, list) and all(isinstance(v, str) for v in value):
         text = "\n".join(value)
     else:
-        raise _Reject(field, f"wrong type: expected str or list of str per case, got {_type_name(value)}")
+        raise RowRejected(field, f"wrong type: expected str or list of str per case, got {type_name(value)}")
     if is_undecodable(text):
-        raise _Reject(field, "undecodable text")
+        raise RowRejected(field, "undecodable text")
     return text
 
 
@@ -316,17 +296,17 @@ def taco_tests(io: Any) -> list[str]:
     if io is None:
         return []
     if not isinstance(io, dict):
-        raise _Reject("input_output", f"wrong type: expected a JSON object, got {_type_name(io)}")
+        raise RowRejected("input_output", f"wrong type: expected a JSON object, got {type_name(io)}")
     inputs, outputs = io.get("inputs") or [], io.get("outputs") or []
     if not isinstance(inputs, list) or not isinstance(outputs, list):
-        raise _Reject("input_output", "wrong type: expected lists under 'inputs' and 'outputs'")
+        raise RowRejected("input_output", "wrong type: expected lists under 'inputs' and 'outputs'")
     if len(inputs) != len(outputs):
-        raise _Reject("input_output", f"{len(inputs)} inputs but {len(outputs)} outputs")
+        raise RowRejected("input_output", f"{len(inputs)} inputs but {len(outputs)} outputs")
     fn_name = io.get("fn_name")
     if fn_name is not None and not isinstance(fn_name, str):
-        raise _Reject("input_output", f"wrong type: expected str for 'fn_name', got {_type_name(fn_name)}")
+        raise RowRejected("input_output", f"wrong type: expected str for 'fn_name', got {type_name(fn_name)}")
     if fn_name and not re.fullmatch(r"[A-Za-z_]\w*", fn_name.strip()):
-        raise _Reject("input_output", f"'fn_name' is not an identifier: {fn_name!r}")
+        raise RowRejected("input_output", f"'fn_name' is not an identifier: {fn_name!r}")
     if not inputs:
         return []
     if not fn_name:
@@ -338,7 +318,9 @@ def taco_tests(io: Any) -> list[str]:
     lines = []
     for args, expected in list(zip(inputs, outputs, strict=True))[:MAX_CASES]:
         if not isinstance(args, list):
-            raise _Reject("input_output", f"wrong type: expected a list of arguments per case, got {_type_name(args)}")
+            raise RowRejected(
+                "input_output", f"wrong type: expected a list of arguments per case, got {type_name(args)}"
+            )
         lines.append(f"_preftree_call({name!r}, {_literal(args)}, {_literal(expected)})")
     return [_CALL_HELPER, *lines]
 
@@ -366,18 +348,18 @@ def taco_starter(starter: str) -> str:
 
 
 def _taco(row: Row, _fields: Mapping[str, str]) -> Item:
-    question = _text(row, "question")
-    starter = _opt_text(row, "starter_code", normalize=False)
+    question = required_text(row, "question")
+    starter = optional_text(row, "starter_code", normalize=False)
     solutions = _json_field(row, "solutions")
     if solutions is not None and not isinstance(solutions, list):
-        raise _Reject("solutions", f"wrong type: expected a JSON list of str, got {_type_name(solutions)}")
-    codes = [c for c in _str_items(solutions or [], "solutions", "solutions") if c.strip()]
+        raise RowRejected("solutions", f"wrong type: expected a JSON list of str, got {type_name(solutions)}")
+    codes = [c for c in str_items(solutions or [], "solutions", "solutions") if c.strip()]
     io = _json_field(row, "input_output")
     tests = taco_tests(io)
     if not tests:
-        raise _Skip("input_output", "no test cases")
+        raise RowSkipped("input_output", "no test cases")
     if not codes:
-        raise _Skip("solutions", "no solution")
+        raise RowSkipped("solutions", "no solution")
     problem = question + ("\n\n" + taco_starter(starter) if starter.strip() else "")
     entry = str(io.get("fn_name") or "").strip() if isinstance(io, dict) else ""
     difficulty = row.get("difficulty")
@@ -386,163 +368,13 @@ def _taco(row: Row, _fields: Mapping[str, str]) -> Item:
     return Item(
         problem=problem,
         tests=tests,
-        reference=_ref("code", code=TACO_PRELUDE + "\n" + codes[0], entry_point=entry),
+        reference=reference_json("code", code=TACO_PRELUDE + "\n" + codes[0], entry_point=entry),
         pattern=source.strip().lower() if isinstance(source, str) else "",
         difficulty=level,
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# WikiTableQuestions
-
-_INT = re.compile(r"[+-]?\d+")
-_REAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-
-
-def table_columns(header: Sequence[str]) -> list[str]:
-    """SQLite column names for a header: whitespace collapsed, "column_<k>" for an empty name, and
-    "_2", "_3", ... added to a name already taken (compared case-insensitively, as SQLite does)."""
-    names: list[str] = []
-    taken: set[str] = set()
-    for k, raw in enumerate(header, start=1):
-        base = " ".join(raw.split()) or f"column_{k}"
-        name, n = base, 1
-        while name.casefold() in taken:
-            n += 1
-            name = f"{base}_{n}"
-        taken.add(name.casefold())
-        names.append(name)
-    return names
-
-
-def _column_type(cells: Sequence[str]) -> str:
-    values = [c.strip() for c in cells if c.strip()]
-    if values and all(_INT.fullmatch(v) and len(v) <= 20 and abs(int(v)) < 2**63 for v in values):
-        return "INTEGER"
-    if values and all(_REAL.fullmatch(v) for v in values):
-        return "REAL"
-    return "TEXT"
-
-
-def _typed(cell: str, kind: str) -> Any:
-    value = cell.strip()
-    if not value:
-        return None
-    if kind == "INTEGER":
-        return int(value)
-    if kind == "REAL":
-        return float(value)
-    return cell
-
-
-_SETUP = """\
-def _preftree_table():
-    import json
-    import sqlite3
-
-    table = json.loads({payload!r})
-    conn = sqlite3.connect(":memory:")
-    columns = ", ".join('"' + c.replace('"', '""') + '" ' + t for c, t in zip(table["columns"], table["types"]))
-    conn.execute("CREATE TABLE data_table (" + columns + ")")
-    marks = ", ".join("?" for _ in table["columns"])
-    conn.executemany("INSERT INTO data_table VALUES (" + marks + ")", table["rows"])
-    conn.commit()
-    return conn
-
-
-conn = _preftree_table()
-del _preftree_table
-"""
-
-
-def table_setup(columns: Sequence[str], types: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """The setup program of a table reference: defines ``conn``, an in-memory SQLite3 connection
-    holding ``data_table`` (``columns`` with their declared ``types``, then ``rows``), and nothing else."""
-    payload = json.dumps({"columns": list(columns), "types": list(types), "rows": [list(r) for r in rows]})
-    return _SETUP.format(payload=payload)
-
-
-def _cell(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= CELL_SHOWN else text[: CELL_SHOWN - 3] + "..."
-
-
-def render_table(columns: Sequence[str], rows: Sequence[Sequence[str]], limit: int = TABLE_ROWS_SHOWN) -> str:
-    """The first ``limit`` rows in fixed width: a row-index column, then every column left-aligned
-    and padded to its widest shown cell, two spaces apart (trailing spaces dropped)."""
-    shown = [[_cell(c) for c in row] for row in rows[:limit]]
-    grid = [["", *[_cell(c) for c in columns]], *[[str(i), *row] for i, row in enumerate(shown)]]
-    widths = [max(len(line[j]) for line in grid) for j in range(len(grid[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in grid)
-
-
-def table_problem(question: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """UltraInteract's table-processing instruction, with code sent in ```python fences."""
-    q = question.strip()
-    end = "" if q[-1:] in ".?!" else "."
-    return (
-        f"Given the following table (only the first {TABLE_ROWS_SHOWN} rows are shown):\n"
-        f"{render_table(columns, rows)}\n\n"
-        f"Write a SQL query to find the answer to the question: {q}{end}\n"
-        "The SQLite3 database is preloaded for you and can be accessed within a ```python code block "
-        "via the variable `conn` (SQLite3 connection object).\n"
-        "The table name is `data_table`."
-    )
-
-
-def _wtq_table(row: Row) -> tuple[str, list[str], list[list[str]]]:
-    table = _get(row, "table")
-    if not isinstance(table, Mapping):
-        raise _Reject("table", f"wrong type: expected {{header, rows, name}}, got {_type_name(table)}")
-    header = table.get("header")
-    rows = table.get("rows")
-    if header is None or rows is None:
-        raise _Reject("table", "malformed: missing 'header' or 'rows'")
-    header = _str_items(header, "table", "header")
-    if not header:
-        raise _Reject("table", "malformed: empty header")
-    if not isinstance(rows, (list, tuple)):
-        raise _Reject("table", f"malformed: expected a list of rows, got {_type_name(rows)}")
-    if not rows:
-        raise _Reject("table", "empty")
-    cells = []
-    for k, r in enumerate(rows):
-        values = _str_items(r, "table", f"row {k}")
-        if len(values) != len(header):
-            raise _Reject("table", f"malformed: row {k} has {len(values)} cells, the header {len(header)}")
-        cells.append(values)
-    name = table.get("name")
-    return (name if isinstance(name, str) else ""), header, cells
-
-
-def _wikitablequestions(row: Row, _fields: Mapping[str, str]) -> Item:
-    question = _text(row, "question")
-    answers = [a.strip() for a in _str_items(_get(row, "answers"), "answers", "answers") if a.strip()]
-    if not answers:
-        raise _Reject("answers", "empty")
-    name, header, rows = _wtq_table(row)
-    columns = table_columns(header)
-    types = [_column_type([r[j] for r in rows]) for j in range(len(columns))]
-    typed = [[_typed(c, t) for c, t in zip(r, types, strict=True)] for r in rows]
-    reference = _ref(
-        "table",
-        setup=table_setup(columns, types, typed),
-        answers=answers,
-        table={"name": name, "header": header, "rows": rows},
-        columns=columns,
-        types=types,
-    )
-    return Item(
-        problem=table_problem(question, columns, rows),  # not NFKC'd: names and cells as in data_table
-        answer=", ".join(answers),
-        tests=[],
-        reference=reference,
-        pattern=name,
     )
 
 
 ADAPTERS: dict[str, Adapter] = {
     "codecontests": Adapter("codecontests", ("Coding",), _codecontests),
     "taco": Adapter("taco", ("Coding",), _taco),
-    "wikitablequestions": Adapter("wikitablequestions", ("Coding",), _wikitablequestions),
 }

@@ -3,7 +3,7 @@
 Each adapter below states the row layout it reads, how that layout was checked, and where the record
 departs from the paper. Layouts were checked against public dataset cards, builder scripts and code
 that reads the files (found with the project's search tools; no dataset was downloaded). Field names
-that could not be checked are read defensively: an unknown shape becomes a ``_Reject`` naming the field.
+that could not be checked are read defensively: an unknown shape becomes a ``RowRejected`` naming the field.
 
 ``reclor`` (Logic): ReClor, e.g. ``metaeval/reclor`` or the release's ``train.json`` / ``val.json`` /
 ``test.json``. Row: ``context`` (str), ``question`` (str), ``answers`` (list of 4 str), ``label``
@@ -15,10 +15,10 @@ that could not be checked are read defensively: an unknown shape becomes a ``_Re
   own columns (assumed the same). The release has no question type per row; a ``question_type`` column,
   if a copy has one, becomes ``pattern``.
   Record: problem = context, a blank line, the question, then one option per line ``A. text`` ..
-  ``D. text`` (each option folded onto one line, the layout ``preftree.env._logic_answer`` reads to map
+  ``D. text`` (each option folded onto one line, the layout ``preftree.answers.match.logic_answer`` reads to map
   an answer that repeats an option's text to its letter); answer = the letter. ``label`` may be an int,
-  a digit string, or a letter A-D. No label (absent, None or "") -> ``_Skip`` ("no label (test
-  split)"); a label outside 0-3 -> ``_Reject("label", ...)``.
+  a digit string, or a letter A-D. No label (absent, None or "") -> ``RowSkipped`` ("no label (test
+  split)"); a label outside 0-3 -> ``RowRejected("label", ...)``.
 
 ``hotpotqa`` (Logic): HotpotQA, ``hotpotqa/hotpot_qa`` config ``distractor`` (or ``fullwiki``). Row:
 ``id``, ``question``, ``answer`` (str), ``type`` ("comparison" / "bridge"), ``level`` ("easy" /
@@ -39,8 +39,8 @@ read too: ``_id``, ``supporting_facts`` as ``[[title, sent_id], ...]`` and ``con
   paragraphs, easier than the paper's retrieval setting.
   Record: answer = the answer text (judged by ``preftree.env`` with HotpotQA's exact match after
   ``normalize_text_answer``); pattern = ``type``; difficulty = ``level`` easy/medium/hard -> 1/2/3.
-  A row without an answer (the fullwiki test split) -> ``_Skip``; a supporting title missing from
-  ``context`` -> ``_Reject("supporting_facts", ...)``.
+  A row without an answer (the fullwiki test split) -> ``RowSkipped``; a supporting title missing from
+  ``context`` -> ``RowRejected("supporting_facts", ...)``.
 
 ``strategyqa`` (Logic): StrategyQA, e.g. ``ChilleD/StrategyQA``, ``wics/strategy-qa`` or the release's
 ``strategyqa_train.json``. Row: ``qid``, ``term``, ``description``, ``question`` (str), ``answer``
@@ -56,7 +56,7 @@ read too: ``_id``, ``supporting_facts`` as ``[[title, sent_id], ...]`` and ``con
   line), then ``Question: ...`` and "Answer with yes or no.".
   Record: answer = "yes" / "no" (a bool, or the strings yes/no/true/false); reference =
   ``{"kind": "rationale", "rationale": <decomposition steps, one per line>}`` ("" without one);
-  pattern = "", difficulty = None. A row without an answer (``strategyqa_test.json``) -> ``_Skip``.
+  pattern = "", difficulty = None. A row without an answer (``strategyqa_test.json``) -> ``RowSkipped``.
 
 ``magicoder_evol_instruct`` (Coding): ``ise-uiuc/Magicoder-Evol-Instruct-110K``
 (``data-evol_instruct-decontaminated.jsonl``). Row: ``instruction`` (str), ``response`` (str).
@@ -78,22 +78,19 @@ from preftree.sources.adapters import (
     Adapter,
     Item,
     Row,
-    _get,
-    _ref,
-    _Reject,
-    _Skip,
-    _text,
+    RowRejected,
+    RowSkipped,
+    get_field,
     is_undecodable,
+    reference_json,
+    required_text,
+    type_name,
 )
 from preftree.text import normalize_text
 
 LETTERS = "ABCDEFGH"
 RECLOR_OPTIONS = 4
 HOTPOT_LEVELS = {"easy": 1, "medium": 2, "hard": 3}
-
-
-def _type_name(value: Any) -> str:
-    return type(value).__name__
 
 
 def _one_line(text: str) -> str:
@@ -111,7 +108,7 @@ def _blank(value: Any) -> bool:
 
 def _reclor_label(value: Any, n_options: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise _Reject("label", f"wrong type: expected int, got {_type_name(value)}")
+        raise RowRejected("label", f"wrong type: expected int, got {type_name(value)}")
     if isinstance(value, str):
         text = value.strip()
         if text.lstrip("+-").isdigit():
@@ -119,37 +116,37 @@ def _reclor_label(value: Any, n_options: int) -> int:
         elif len(text) == 1 and text.upper() in LETTERS:
             index = LETTERS.index(text.upper())
         else:
-            raise _Reject("label", f"not an option index: {value!r}")
+            raise RowRejected("label", f"not an option index: {value!r}")
     else:
         index = value
     if not 0 <= index < n_options:
-        raise _Reject("label", f"out of range: {index} not in 0-{n_options - 1}")
+        raise RowRejected("label", f"out of range: {index} not in 0-{n_options - 1}")
     return index
 
 
 def _reclor_options(row: Row) -> list[str]:
-    value = _get(row, "answers")
+    value = get_field(row, "answers")
     if not isinstance(value, (list, tuple)):
-        raise _Reject("answers", f"wrong type: expected list of str, got {_type_name(value)}")
+        raise RowRejected("answers", f"wrong type: expected list of str, got {type_name(value)}")
     if not all(isinstance(v, str) for v in value):
-        raise _Reject("answers", "wrong type: expected list of str, got list with non-str items")
+        raise RowRejected("answers", "wrong type: expected list of str, got list with non-str items")
     if len(value) != RECLOR_OPTIONS:
-        raise _Reject("answers", f"wrong length: expected {RECLOR_OPTIONS} options, got {len(value)}")
+        raise RowRejected("answers", f"wrong length: expected {RECLOR_OPTIONS} options, got {len(value)}")
     if any(is_undecodable(v) for v in value):
-        raise _Reject("answers", "undecodable text")
+        raise RowRejected("answers", "undecodable text")
     options = [_one_line(v) for v in value]
     empty = [LETTERS[i] for i, opt in enumerate(options) if not opt]
     if empty:
-        raise _Reject("answers", f"empty option {', '.join(empty)}")
+        raise RowRejected("answers", f"empty option {', '.join(empty)}")
     return options
 
 
 def _reclor(row: Row, _fields: Mapping[str, str]) -> Item:
-    context = _text(row, "context")
-    question = _text(row, "question")
+    context = required_text(row, "context")
+    question = required_text(row, "question")
     options = _reclor_options(row)
     if _blank(row.get("label")):
-        raise _Skip("label", "no label (test split)")
+        raise RowSkipped("label", "no label (test split)")
     index = _reclor_label(row["label"], len(options))
     lines = [f"{LETTERS[i]}. {opt}" for i, opt in enumerate(options)]
     problem = f"{context}\n\n{question}\n" + "\n".join(lines)
@@ -164,63 +161,63 @@ def _reclor(row: Row, _fields: Mapping[str, str]) -> Item:
 
 def _pairs(row: Row, key: str, first: str, second: str) -> list[tuple[Any, Any]]:
     """``{first: [...], second: [...]}`` (Hugging Face) or ``[[a, b], ...]`` (release JSON) as pairs."""
-    value = _get(row, key)
+    value = get_field(row, key)
     if isinstance(value, Mapping):
         if first not in value or second not in value:
             missing = first if first not in value else second
-            raise _Reject(key, f"wrong shape: no {missing!r} list")
+            raise RowRejected(key, f"wrong shape: no {missing!r} list")
         a, b = value[first], value[second]
         if not isinstance(a, (list, tuple)) or not isinstance(b, (list, tuple)):
-            raise _Reject(key, f"wrong shape: {first!r} and {second!r} must be lists")
+            raise RowRejected(key, f"wrong shape: {first!r} and {second!r} must be lists")
         if len(a) != len(b):
-            raise _Reject(key, f"wrong shape: {len(a)} {first} but {len(b)} {second}")
+            raise RowRejected(key, f"wrong shape: {len(a)} {first} but {len(b)} {second}")
         return list(zip(a, b, strict=True))
     if isinstance(value, (list, tuple)):
         if not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in value):
-            raise _Reject(key, f"wrong shape: expected [{first}, {second}] pairs")
+            raise RowRejected(key, f"wrong shape: expected [{first}, {second}] pairs")
         return [(p[0], p[1]) for p in value]
-    raise _Reject(key, f"wrong type: expected dict or list of pairs, got {_type_name(value)}")
+    raise RowRejected(key, f"wrong type: expected dict or list of pairs, got {type_name(value)}")
 
 
 def _hotpot_paragraphs(row: Row) -> list[tuple[str, str]]:
     """(title, paragraph) for each context entry named by a supporting fact, in context order."""
     facts = _pairs(row, "supporting_facts", "title", "sent_id")
     if not facts:
-        raise _Reject("supporting_facts", "empty")
+        raise RowRejected("supporting_facts", "empty")
     if not all(isinstance(t, str) for t, _ in facts):
-        raise _Reject("supporting_facts", "wrong type: expected str titles")
+        raise RowRejected("supporting_facts", "wrong type: expected str titles")
     context: dict[str, str] = {}
     for title, sentences in _pairs(row, "context", "title", "sentences"):
         ok = isinstance(title, str) and isinstance(sentences, (list, tuple))
         if not ok or not all(isinstance(s, str) for s in sentences):
-            raise _Reject("context", "wrong type: expected str titles and lists of str sentences")
+            raise RowRejected("context", "wrong type: expected str titles and lists of str sentences")
         if is_undecodable(title) or any(is_undecodable(s) for s in sentences):
-            raise _Reject("context", "undecodable text")
+            raise RowRejected("context", "undecodable text")
         context.setdefault(title, "".join(sentences))
     wanted = {t for t, _ in facts}
     absent = sorted(wanted - set(context))
     if absent:
-        raise _Reject("supporting_facts", f"title not in context: {', '.join(map(repr, absent))}")
+        raise RowRejected("supporting_facts", f"title not in context: {', '.join(map(repr, absent))}")
     paragraphs = [(normalize_text(t), normalize_text(p)) for t, p in context.items() if t in wanted]
     empty = [t for t, p in paragraphs if not p]
     if empty:
-        raise _Reject("context", f"empty paragraph: {', '.join(map(repr, empty))}")
+        raise RowRejected("context", f"empty paragraph: {', '.join(map(repr, empty))}")
     return paragraphs
 
 
 def _hotpotqa(row: Row, _fields: Mapping[str, str]) -> Item:
-    question = _text(row, "question")
+    question = required_text(row, "question")
     if _blank(row.get("answer")):
-        raise _Skip("answer", "no answer (test split)")
-    answer = _text(row, "answer").strip()
+        raise RowSkipped("answer", "no answer (test split)")
+    answer = required_text(row, "answer").strip()
     paragraphs = _hotpot_paragraphs(row)
     body = "\n\n".join(f"Title: {title}\n{text}" for title, text in paragraphs)
-    pattern = _text(row, "type").strip() if row.get("type") is not None else ""
+    pattern = required_text(row, "type").strip() if row.get("type") is not None else ""
     difficulty = None
     if row.get("level") is not None:
-        level = _text(row, "level").strip().lower()
+        level = required_text(row, "level").strip().lower()
         if level not in HOTPOT_LEVELS:
-            raise _Reject("level", f"unknown level {level!r}: expected easy, medium or hard")
+            raise RowRejected("level", f"unknown level {level!r}: expected easy, medium or hard")
         difficulty = HOTPOT_LEVELS[level]
     return Item(problem=f"{body}\n\nQuestion: {question}", answer=answer, pattern=pattern, difficulty=difficulty)
 
@@ -238,37 +235,37 @@ def _strategyqa_answer(value: Any) -> str:
     if isinstance(value, str):
         if value.strip().lower() in _YES_NO:
             return _YES_NO[value.strip().lower()]
-        raise _Reject("answer", f"not a yes/no answer: {value!r}")
-    raise _Reject("answer", f"wrong type: expected bool, got {_type_name(value)}")
+        raise RowRejected("answer", f"not a yes/no answer: {value!r}")
+    raise RowRejected("answer", f"wrong type: expected bool, got {type_name(value)}")
 
 
 def _text_or_list(row: Row, key: str) -> list[str]:
     """A list of str (empty items dropped) or a single str, as a list of normalised one-line items."""
-    value = _get(row, key)
+    value = get_field(row, key)
     if isinstance(value, str):
         items = [value]
     elif isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
         items = list(value)
     else:
-        got = "list with non-str items" if isinstance(value, (list, tuple)) else _type_name(value)
-        raise _Reject(key, f"wrong type: expected list of str, got {got}")
+        got = "list with non-str items" if isinstance(value, (list, tuple)) else type_name(value)
+        raise RowRejected(key, f"wrong type: expected list of str, got {got}")
     if any(is_undecodable(v) for v in items):
-        raise _Reject(key, "undecodable text")
+        raise RowRejected(key, "undecodable text")
     return [_one_line(v) for v in items if v.strip()]
 
 
 def _strategyqa(row: Row, _fields: Mapping[str, str]) -> Item:
-    question = _text(row, "question")
+    question = required_text(row, "question")
     if row.get("answer") is None:
-        raise _Skip("answer", "no answer (test split)")
+        raise RowSkipped("answer", "no answer (test split)")
     answer = _strategyqa_answer(row["answer"])
     facts = _text_or_list(row, "facts")
     if not facts:
-        raise _Reject("facts", "empty")
+        raise RowRejected("facts", "empty")
     steps = _text_or_list(row, "decomposition") if row.get("decomposition") is not None else []
     problem = "Facts:\n" + "\n".join(f"- {fact}" for fact in facts)
     problem += f"\n\nQuestion: {question}\nAnswer with yes or no."
-    reference = _ref("rationale", rationale="\n".join(steps)) if steps else ""
+    reference = reference_json("rationale", rationale="\n".join(steps)) if steps else ""
     return Item(problem=problem, answer=answer, reference=reference)
 
 
@@ -277,9 +274,9 @@ def _strategyqa(row: Row, _fields: Mapping[str, str]) -> Item:
 
 
 def _magicoder_evol_instruct(row: Row, _fields: Mapping[str, str]) -> Item:
-    problem = _text(row, "instruction")
-    response = _text(row, "response", normalize=False)
-    return Item(problem=problem, reference=_ref("text", text=response))
+    problem = required_text(row, "instruction")
+    response = required_text(row, "response", normalize=False)
+    return Item(problem=problem, reference=reference_json("text", text=response))
 
 
 ADAPTERS: dict[str, Adapter] = {

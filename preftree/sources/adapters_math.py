@@ -11,7 +11,7 @@ removed (``"rs . 1,200"`` -> ``"1200"``), ``"5 / 8"`` -> ``"5/8"``, ``"25 %"`` -
 is not exactly one number plus unit words (``"none of these"``, ``"2 : 3"``, ``"5 and 6"``, ``"2 √ 3"``,
 a variable such as ``"x"``, or a number whose meaning hangs on a word such as ``loss`` / ``gain``,
 ``more`` / ``less``, ``am`` / ``pm``) cannot be judged without the options: the row is skipped
-(``_Skip("correct", ...)``). pattern = ``annotated_formula`` (the paper's <= 5 per formula cap,
+(``RowSkipped("correct", ...)``). pattern = ``annotated_formula`` (the paper's <= 5 per formula cap,
 ``select.caps.per_pattern_by_dataset``; "" when absent, i.e. uncapped); difficulty = the number of
 operations in ``linear_formula`` (its non-empty ``|``-separated steps; None when absent); reference =
 the rationale (one enclosing pair of double quotes, as MathQA stores it, removed). ``category`` unused.
@@ -55,19 +55,19 @@ import ast
 import re
 from collections.abc import Mapping
 
+from preftree.answers.core import canonical_number
 from preftree.sources.adapters import (
     Adapter,
     Item,
     Row,
-    _get,
-    _level,
-    _opt_text,
-    _ref,
-    _Reject,
-    _Skip,
-    _text,
-    canonical_number,
+    RowRejected,
+    RowSkipped,
+    difficulty_level,
+    get_field,
     is_undecodable,
+    optional_text,
+    reference_json,
+    required_text,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -90,37 +90,37 @@ _BLOCKED = {
 
 def _mathqa_options(row: Row) -> dict[str, str]:
     """``{letter: option text}`` from ``options`` (the string form, a list of items, or its repr)."""
-    value = _get(row, "options")
+    value = get_field(row, "options")
     if isinstance(value, str) and value.strip().startswith("["):
         try:
             value = ast.literal_eval(value.strip())
         except (ValueError, SyntaxError):
-            raise _Reject("options", "no options found") from None
+            raise RowRejected("options", "no options found") from None
     if isinstance(value, (list, tuple)):
         if not all(isinstance(v, str) for v in value):
-            raise _Reject("options", "wrong type: expected list of str, got list with non-str items")
+            raise RowRejected("options", "wrong type: expected list of str, got list with non-str items")
         items = [_MQ_ITEM.fullmatch(v) for v in value]
         if not value or any(m is None for m in items):
-            raise _Reject("options", "no options found")
+            raise RowRejected("options", "no options found")
         pairs = [(m.group(1), m.group(2)) for m in items if m is not None]
     elif isinstance(value, str):
         marks = list(_MQ_MARKER.finditer(value))
         if not marks:
-            raise _Reject("options", "no options found")
+            raise RowRejected("options", "no options found")
         ends = [m.start() for m in marks[1:]] + [len(value)]
         pairs = [(m.group(1), value[m.end() : end]) for m, end in zip(marks, ends, strict=True)]
     else:
-        raise _Reject("options", f"wrong type: expected str, got {type(value).__name__}")
+        raise RowRejected("options", f"wrong type: expected str, got {type(value).__name__}")
     if any(is_undecodable(text) for _, text in pairs):
-        raise _Reject("options", "undecodable text")
+        raise RowRejected("options", "undecodable text")
     options: dict[str, str] = {}
     for letter, text in pairs:
         key = letter.lower()
         if key in options:
-            raise _Reject("options", f"option {key!r} given twice")
+            raise RowRejected("options", f"option {key!r} given twice")
         options[key] = text.strip().rstrip(",").strip().strip("'\"[]").strip()
     if len(options) < 2:
-        raise _Reject("options", "no options found")
+        raise RowRejected("options", "no options found")
     return options
 
 
@@ -159,21 +159,22 @@ def option_value(text: str) -> str | None:
 
 
 def _mathqa(row: Row, _fields: Mapping[str, str]) -> Item:
-    problem = _text(row, "Problem")
+    problem = required_text(row, "Problem")
     options = _mathqa_options(row)
-    correct = _text(row, "correct").strip().lower().strip("()").strip()
+    correct = required_text(row, "correct").strip().lower().strip("()").strip()
     if correct not in options:
-        raise _Reject("correct", f"no option {correct!r} in options ({', '.join(options)})")
+        raise RowRejected("correct", f"no option {correct!r} in options ({', '.join(options)})")
     answer = option_value(options[correct])
     if answer is None:
-        raise _Skip("correct", f"option {correct} {options[correct]!r} is not a single number: needs the options")
-    rationale = _opt_text(row, "Rationale").strip()
+        raise RowSkipped("correct", f"option {correct} {options[correct]!r} is not a single number: needs the options")
+    rationale = optional_text(row, "Rationale").strip()
     if len(rationale) >= 2 and rationale[0] == rationale[-1] == '"':
         rationale = rationale[1:-1].strip()
-    linear = _opt_text(row, "linear_formula")
+    linear = optional_text(row, "linear_formula")
     steps = [s for s in linear.split("|") if s.strip()]
-    return Item(problem=problem, answer=answer, reference=_ref("rationale", rationale=rationale) if rationale else "",
-                pattern=_opt_text(row, "annotated_formula").strip(), difficulty=len(steps) or None)  # fmt: skip
+    reference = reference_json("rationale", rationale=rationale) if rationale else ""
+    return Item(problem=problem, answer=answer, reference=reference,
+                pattern=optional_text(row, "annotated_formula").strip(), difficulty=len(steps) or None)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -187,47 +188,47 @@ NUMGLUE_DROPPED = {
 
 
 def _numglue_type(row: Row) -> int:
-    raw = _text(row, "type")
+    raw = required_text(row, "type")
     m = re.fullmatch(r"\s*type[_ ]?([1-8])\s*", raw, flags=re.IGNORECASE)
     if m is None:
-        raise _Reject("type", f"unknown NumGLUE type {raw!r}; expected Type_1..Type_8")
+        raise RowRejected("type", f"unknown NumGLUE type {raw!r}; expected Type_1..Type_8")
     return int(m.group(1))
 
 
 def _numglue_answer(row: Row) -> str:
-    value = _get(row, "answer")
+    value = get_field(row, "answer")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         answer = canonical_number(value)
         if answer is None:
-            raise _Reject("answer", "no answer found")
+            raise RowRejected("answer", "no answer found")
         return answer
     if isinstance(value, str):
-        text = _text(row, "answer").strip()
+        text = required_text(row, "answer").strip()
         return canonical_number(text) or text
-    raise _Reject("answer", f"wrong type: expected number or str, got {type(value).__name__}")
+    raise RowRejected("answer", f"wrong type: expected number or str, got {type(value).__name__}")
 
 
 def _numglue_option(row: Row, options: dict[str, str]) -> str:
-    value = _get(row, "answer")
+    value = get_field(row, "answer")
     if isinstance(value, int) and not isinstance(value, bool) and value in (1, 2):
         return options[f"Option{value}"]
     if not isinstance(value, str):
-        raise _Reject("answer", f"wrong type: expected str, got {type(value).__name__}")
+        raise RowRejected("answer", f"wrong type: expected str, got {type(value).__name__}")
     key = re.sub(r"\s+", "", value).lower()
     for name, text in options.items():
         if key in (name.lower(), name[-1]) or value.strip().casefold() == text.casefold():
             return text
-    raise _Reject("answer", f"not an option: {value!r} (expected 'Option 1' or 'Option 2')")
+    raise RowRejected("answer", f"not an option: {value!r} (expected 'Option 1' or 'Option 2')")
 
 
 def _numglue(row: Row, _fields: Mapping[str, str]) -> Item:
     kind = _numglue_type(row)
     pattern = f"Type_{kind}"
     if kind in NUMGLUE_DROPPED:
-        raise _Skip("type", f"NumGLUE {pattern} ({NUMGLUE_DROPPED[kind]}) is dropped by the paper")
-    question = _text(row, "question")
+        raise RowSkipped("type", f"NumGLUE {pattern} ({NUMGLUE_DROPPED[kind]}) is dropped by the paper")
+    question = required_text(row, "question")
     if kind == 3:
-        options = {key: _text(row, key).strip() for key in ("Option1", "Option2")}
+        options = {key: required_text(row, key).strip() for key in ("Option1", "Option2")}
         answer = _numglue_option(row, options)
         problem = f'{question}\nOptions: "{options["Option1"]}" or "{options["Option2"]}"'
         return Item(problem=problem, answer=answer, pattern=pattern)
@@ -256,40 +257,40 @@ def _tabmwp_choices(row: Row) -> list[str]:
         return []
     if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
         got = type(value).__name__ if not isinstance(value, list) else "list with non-str items"
-        raise _Reject("choices", f"wrong type: expected list of str, got {got}")
+        raise RowRejected("choices", f"wrong type: expected list of str, got {got}")
     if any(is_undecodable(c) for c in value):
-        raise _Reject("choices", "undecodable text")
+        raise RowRejected("choices", "undecodable text")
     if len(value) > len(TABMWP_OPTION_INDS):
-        raise _Reject("choices", f"{len(value)} choices; at most {len(TABMWP_OPTION_INDS)} expected")
+        raise RowRejected("choices", f"{len(value)} choices; at most {len(TABMWP_OPTION_INDS)} expected")
     return [c.strip() for c in value]
 
 
 def _tabmwp(row: Row, _fields: Mapping[str, str]) -> Item:
-    question = _text(row, "question")
-    table = _text(row, "table")
-    title = _opt_text(row, "table_title").strip()
-    unit = _opt_text(row, "unit").strip()
-    ques_type = _text(row, "ques_type").strip()
+    question = required_text(row, "question")
+    table = required_text(row, "table")
+    title = optional_text(row, "table_title").strip()
+    unit = optional_text(row, "unit").strip()
+    ques_type = required_text(row, "ques_type").strip()
     if ques_type not in ("free_text", "multi_choice"):
-        raise _Reject("ques_type", f"unknown value {ques_type!r}; expected free_text or multi_choice")
+        raise RowRejected("ques_type", f"unknown value {ques_type!r}; expected free_text or multi_choice")
     choices = _tabmwp_choices(row)
     if ques_type == "multi_choice" and not choices:
-        raise _Reject("choices", "missing" if row.get("choices") is None else "empty")
-    raw_answer = _text(row, "answer").strip()
+        raise RowRejected("choices", "missing" if row.get("choices") is None else "empty")
+    raw_answer = required_text(row, "answer").strip()
     if choices and raw_answer not in choices:
-        raise _Reject("answer", f"not one of the choices: {raw_answer!r}")
-    grade = _get(row, "grade")
-    difficulty = _level(grade)
+        raise RowRejected("answer", f"not one of the choices: {raw_answer!r}")
+    grade = get_field(row, "grade")
+    difficulty = difficulty_level(grade)
     if difficulty is None:
-        raise _Reject("grade", f"wrong type: expected int, got {type(grade).__name__}")
+        raise RowRejected("grade", f"wrong type: expected int, got {type(grade).__name__}")
     parts = [f"Table: [TITLE]: {title}\n{table}" if title else f"Table: {table}"]
     parts.append(f"Question: {question}" + (f" (Unit: {unit})" if unit else ""))
     if choices:
         parts.append("Options: " + " ".join(f"({i}) {c}" for i, c in zip(TABMWP_OPTION_INDS, choices, strict=False)))
-    solution = _opt_text(row, "solution").strip()
+    solution = optional_text(row, "solution").strip()
     return Item(problem="\n".join(parts), answer=tabmwp_answer(raw_answer),
-                reference=_ref("rationale", rationale=solution) if solution else "",
-                pattern=_opt_text(row, "ans_type").strip(), difficulty=difficulty)  # fmt: skip
+                reference=reference_json("rationale", rationale=solution) if solution else "",
+                pattern=optional_text(row, "ans_type").strip(), difficulty=difficulty)  # fmt: skip
 
 
 ADAPTERS: dict[str, Adapter] = {

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from preftree.config import SourcesParams
+from preftree.config.sources import SourcesParams
 from preftree.schema import INSTRUCTION_SCHEMA, REJECTED_SCHEMA
 
 
@@ -19,8 +19,8 @@ class Collected:
 
 def collect(sources: SourcesParams, *, seed: int) -> Collected:
     """Synthetic problems (pool "instruct") and every file / HF source, in config order."""
-    from preftree.sources import synthetic
     from preftree.sources.load import load_source
+    from preftree.sources.synthetic import problems as synthetic
 
     frames: list[pl.DataFrame] = []
     rejected: list[pl.DataFrame] = [pl.DataFrame(schema=REJECTED_SCHEMA)]

@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 from tqdm import tqdm
 
-from preftree.config import FileSourceParams
+from preftree.config.sources import FileSourceParams
 from preftree.schema import INSTRUCTION_SCHEMA, REJECTED_SCHEMA, TASKS, conform, make_instruction, record_ids
 from preftree.sources.adapters import GENERIC_FIELDS, Adapter, Item, Rejection
 from preftree.sources.files import RowError, read_hf, read_rows

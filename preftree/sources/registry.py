@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from preftree.sources import adapters, adapters_code, adapters_logic, adapters_math
+from preftree.sources import adapters, adapters_code, adapters_logic, adapters_math, adapters_table
 from preftree.sources.adapters import Adapter
 
 
@@ -17,5 +17,5 @@ def _merge(*families: dict[str, Adapter]) -> dict[str, Adapter]:
 
 
 ADAPTERS: dict[str, Adapter] = _merge(
-    adapters.ADAPTERS, adapters_math.ADAPTERS, adapters_code.ADAPTERS, adapters_logic.ADAPTERS
+    adapters.ADAPTERS, adapters_math.ADAPTERS, adapters_code.ADAPTERS, adapters_table.ADAPTERS, adapters_logic.ADAPTERS
 )

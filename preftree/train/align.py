@@ -30,7 +30,8 @@ import numpy as np
 import polars as pl
 from datasets import Dataset
 
-from preftree.config import AlignMethodParams, RuntimeParams
+from preftree.config.runtime import RuntimeParams
+from preftree.config.train import AlignMethodParams
 from preftree.train.common import (
     LogCallback,
     deterministic_training,

@@ -19,7 +19,8 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase, TrainerCallback
 
-from preftree.config import OptimParams, RuntimeParams
+from preftree.config.runtime import RuntimeParams
+from preftree.config.train import OptimParams
 from preftree.models.checkpoint import resolve_model_dir, save_model_folder
 
 

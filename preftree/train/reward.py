@@ -38,7 +38,8 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreT
 from trl import RewardConfig, RewardTrainer
 from trl.trainer.reward_trainer import DataCollatorForPreference, suppress_seqcls_warning
 
-from preftree.config import RMParams, RuntimeParams
+from preftree.config.runtime import RuntimeParams
+from preftree.config.train import RMParams
 from preftree.models.checkpoint import resolve_model_dir
 from preftree.train.common import LogCallback, deterministic_training, save_trained, trainer_kwargs
 

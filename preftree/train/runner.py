@@ -11,7 +11,8 @@ from pathlib import Path
 import polars as pl
 import torch
 
-from preftree.config import RuntimeParams, load_runtime
+from preftree.config.load import load_runtime
+from preftree.config.runtime import RuntimeParams
 from preftree.io import write_csv
 from preftree.launch import is_main_process, relaunch_if_needed
 

@@ -36,8 +36,9 @@ import polars as pl
 import torch
 import torch.nn.functional as F
 
-from preftree.base_model import resolve_device
-from preftree.config import MixtureSourceParams, RuntimeParams, SFTParams
+from preftree.config.runtime import RuntimeParams
+from preftree.config.train import MixtureSourceParams, SFTParams
+from preftree.generation.device import resolve_device
 from preftree.train.common import (
     LogCallback,
     deterministic_training,

@@ -17,23 +17,17 @@ Reference JSON (``reference`` column)::
                 "var": "cookies_after_baking", "label": "the cookies after baking", "value": 27}],
      "answer_var": "cookies_after_baking", "answer": 27}
 
-Mistakes edit the trees (operator, a constant +-1, a dropped step, a wrong variable, a precedence
-error in a two-operation step) and recompute every later value, so text and code stay consistent.
+Solutions and mistakes are written by ``math_solutions``; the expression trees live in ``math_trees``.
 """
 
 from __future__ import annotations
 
-import copy
 import random
-from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
-from preftree.sources.synthetic.common import PEOPLE, PRONOUNS, Problem, capitalize, python_fence, step_lines
-
-Tree = Union[int, str, list]  # noqa: UP007 - a recursive alias reads better this way
-PREC = {"+": 1, "-": 1, "*": 2, "//": 2}
-WRONG_OP = {"+": "-", "-": "+", "*": "+", "//": "*"}
+from preftree.sources.synthetic.common import PEOPLE, PRONOUNS, Problem, capitalize
+from preftree.sources.synthetic.math_trees import Tree, describe, evaluate, render_tree
 
 
 @dataclass(frozen=True)
@@ -133,105 +127,6 @@ COST = {
     "start_multiple": 2,
 }
 LIMIT = 5000  # keep every value small
-
-
-# ----------------------------------------------------------------------------- expression trees
-
-
-def evaluate(tree: Tree, env: Mapping[str, int]) -> int:
-    if isinstance(tree, int):
-        return tree
-    if isinstance(tree, str):
-        return env[tree]
-    op, left, right = tree
-    a, b = evaluate(left, env), evaluate(right, env)
-    if op == "+":
-        return a + b
-    if op == "-":
-        return a - b
-    if op == "*":
-        return a * b
-    return a // b  # ZeroDivisionError is the caller's business
-
-
-def render_tree(tree: Tree, leaf: Callable[[int | str], str]) -> str:
-    """Python-style infix with the parentheses the precedence needs (right operands of equal rank too)."""
-    if not isinstance(tree, list):
-        return leaf(tree)
-    op, left, right = tree
-    lt, rt = render_tree(left, leaf), render_tree(right, leaf)
-    if isinstance(left, list) and PREC[left[0]] < PREC[op]:
-        lt = f"({lt})"
-    if isinstance(right, list) and PREC[right[0]] <= PREC[op]:
-        rt = f"({rt})"
-    return f"{lt} {op} {rt}"
-
-
-def describe(tree: Tree, labels: Mapping[str, str], top: bool = True) -> str:
-    if isinstance(tree, int):
-        return str(tree)
-    if isinstance(tree, str):
-        return labels[tree]
-    op, left, right = tree
-    a, b = describe(left, labels, False), describe(right, labels, False)
-    if top:
-        return {
-            "+": f"Add {b} to {a}",
-            "-": f"Subtract {b} from {a}",
-            "*": f"Multiply {a} by {b}",
-            "//": f"Divide {a} by {b}",
-        }[op]
-    return {
-        "+": f"the sum of {a} and {b}",
-        "-": f"{a} minus {b}",
-        "*": f"the product of {a} and {b}",
-        "//": f"{a} divided by {b}",
-    }[op]
-
-
-def paths(tree: Tree, want: Callable[[Tree], bool], here: tuple[int, ...] = ()) -> Iterator[tuple[int, ...]]:
-    if want(tree):
-        yield here
-    if isinstance(tree, list):
-        yield from paths(tree[1], want, (*here, 1))
-        yield from paths(tree[2], want, (*here, 2))
-
-
-def at(tree: Tree, path: tuple[int, ...]) -> Tree:
-    for i in path:
-        tree = tree[i]  # type: ignore[index]
-    return tree
-
-
-def replaced(tree: Tree, path: tuple[int, ...], new: Tree) -> Tree:
-    if not path:
-        return new
-    out = list(tree)  # type: ignore[arg-type]
-    out[path[0]] = replaced(out[path[0]], path[1:], new)
-    return out
-
-
-def rotated(tree: Tree) -> Tree | None:
-    """The precedence slip of a two-operation step: (a o b) p c <-> a o (b p c)."""
-    if not isinstance(tree, list):
-        return None
-    op, left, right = tree
-    if isinstance(left, list):
-        return [left[0], left[1], [op, left[2], right]]
-    if isinstance(right, list):
-        return [right[0], [op, left, right[1]], right[2]]
-    return None
-
-
-def substituted(tree: Tree, old: str, new: str) -> Tree:
-    if isinstance(tree, list):
-        return [tree[0], substituted(tree[1], old, new), substituted(tree[2], old, new)]
-    return new if tree == old else tree
-
-
-def first_var(tree: Tree) -> str | None:
-    return next((at(tree, p) for p in paths(tree, lambda t: isinstance(t, str))), None)  # type: ignore[return-value]
-
 
 # ----------------------------------------------------------------------------- generation
 
@@ -417,123 +312,3 @@ def make(rng: random.Random, steps: int) -> Problem:
     }
     text = " ".join(story.sentences) + " " + question
     return Problem("math", ref["template"], text, str(answer), steps, ref)
-
-
-# ----------------------------------------------------------------------------- solutions and mistakes
-
-
-Edit = tuple[list[dict[str, Any]], str, dict[str, int]]  # (steps, final variable, given values)
-
-
-def _trace(
-    ref: Mapping[str, Any], steps: list[dict[str, Any]], final: str, givens: Mapping[str, int]
-) -> tuple[list[dict[str, Any]], int]:
-    """Recompute values for (possibly edited) steps and givens; raises ZeroDivisionError."""
-    env = dict(givens)
-    labels = {g["var"]: g["label"] for g in ref["givens"]} | {s["var"]: s["label"] for s in ref["steps"]}
-    out = []
-    for s in steps:
-        shown = render_tree(s["tree"], lambda t: str(env[t]) if isinstance(t, str) else str(t))
-        env[s["var"]] = evaluate(s["tree"], env)
-        out.append(
-            {
-                **s,
-                "text": f"{describe(s['tree'], labels)} to get {s['label']}",
-                "expr": render_tree(s["tree"], str),
-                "shown": shown,
-                "value": env[s["var"]],
-            }
-        )
-    return out, env[final]
-
-
-def _givens(ref: Mapping[str, Any]) -> dict[str, int]:
-    return {g["var"]: g["value"] for g in ref["givens"]}
-
-
-def _edits(ref: Mapping[str, Any], mistake: str) -> list[Edit]:
-    """Every way to make ``mistake`` once: (edited steps, final variable, given values)."""
-    steps, final, givens = ref["steps"], ref["answer_var"], _givens(ref)
-    out: list[Edit] = []
-
-    def with_tree(i: int, tree: Tree) -> None:
-        edited = copy.deepcopy(steps)
-        edited[i]["tree"] = tree
-        out.append((edited, final, givens))
-
-    if mistake == "off_by_one":  # a misread quantity in the statement
-        out += [
-            (copy.deepcopy(steps), final, {**givens, var: v + d})
-            for var, v in givens.items()
-            for d in (1, -1)
-            if v + d > 0
-        ]
-
-    for i, s in enumerate(steps):
-        tree = s["tree"]
-        if mistake == "wrong_operator":
-            for p in paths(tree, lambda t: isinstance(t, list)):
-                node = at(tree, p)
-                with_tree(i, replaced(tree, p, [WRONG_OP[node[0]], node[1], node[2]]))  # type: ignore[index]
-        elif mistake == "off_by_one":
-            for p in paths(tree, lambda t: isinstance(t, int)):
-                for delta in (1, -1):
-                    if at(tree, p) + delta > 0:  # type: ignore[operator]
-                        with_tree(i, replaced(tree, p, at(tree, p) + delta))  # type: ignore[operator]
-        elif mistake == "wrong_variable":
-            avail = [g["var"] for g in ref["givens"] if g["step"] <= i] + [t["var"] for t in steps[:i]]
-            for p in paths(tree, lambda t: isinstance(t, str)):
-                for other in avail:
-                    if other != at(tree, p):
-                        with_tree(i, replaced(tree, p, other))
-        elif mistake == "wrong_formula":
-            rot = rotated(tree)
-            if rot is not None:
-                with_tree(i, rot)
-        elif mistake == "dropped_step" and len(steps) > 1:
-            keep = first_var(tree)
-            if keep is None:
-                continue
-            rest = [{**t, "tree": substituted(t["tree"], s["var"], keep)} for t in steps[i + 1 :]]
-            out.append((copy.deepcopy(steps[:i]) + rest, keep if final == s["var"] else final, givens))
-    return out
-
-
-def _format(
-    ref: Mapping[str, Any], task: str, steps: list[dict[str, Any]], final: str, answer: int, givens: Mapping[str, int]
-) -> str:
-    if task == "Math_CoT":
-        lines = [f"{capitalize(s['text'])}: {s['shown']} = {s['value']}." for s in steps]
-        return f"{step_lines(lines)}\n\nAnswer:\n\\boxed{{{answer}}}"
-    texts = [capitalize(s["text"]) + "." for s in steps]  # never empty: a lone step is never dropped
-    code: list[str] = []
-    assigned: set[str] = set()
-    for k, s in enumerate(steps, start=1):
-        code.append(f"# Step {k}: {texts[k - 1]}")
-        for p in paths(s["tree"], lambda t: isinstance(t, str)):
-            var = at(s["tree"], p)
-            if var in givens and var not in assigned:
-                code.append(f"{var} = {givens[var]}")
-                assigned.add(var)  # type: ignore[arg-type]
-        code.append(f"{s['var']} = {s['expr']}")
-    if final in givens and final not in assigned:
-        code.append(f"{final} = {givens[final]}")
-    code.append(f"print({final})")
-    return f"{step_lines(texts)}\n{python_fence(chr(10).join(code))}"
-
-
-def render(ref: Mapping[str, Any], task: str, mistake: str | None, rng: random.Random) -> str | None:
-    if mistake is None:
-        givens = _givens(ref)
-        steps, answer = _trace(ref, copy.deepcopy(ref["steps"]), ref["answer_var"], givens)
-        return _format(ref, task, steps, ref["answer_var"], answer, givens)
-    candidates = _edits(ref, mistake)
-    rng.shuffle(candidates)
-    for edited, final, givens in candidates:
-        try:
-            steps, answer = _trace(ref, edited, final, givens)
-        except ZeroDivisionError:
-            continue
-        if answer != ref["answer"]:
-            return _format(ref, task, steps, final, answer, givens)
-    return None

@@ -1,9 +1,10 @@
-"""Final-answer extraction and answer equivalence for the math / reasoning benchmarks.
+"""The benchmark answer checkers: math-verify, TheoremQA, multiple choice, free text, GSM-Plus.
 
-Extraction (:func:`final_answer`): the last ``\\boxed{...}`` (nested braces), else the line after a
-final "Answer:" / "The answer is" (``preftree.env.extract_answer``, the same rule the tiny world
-uses), else the number after a final ``#### ``. gsm-style (``numeric``) items then fall back to the
-last number in the text (:func:`last_number`).
+Extraction (``preftree.answers.extract.final_answer``): the last ``\\boxed{...}`` (nested braces), else
+the line after a final "Answer:" / "The answer is" (``extract.extract_answer``, the same rule the tiny
+world uses), else the number after a final ``#### ``. gsm-style (``numeric``) items then fall back to
+the last number in the text (``extract.last_number``); free-text items to the last non-empty line
+(``extract.text_answer``).
 
 Equivalence by item kind:
 
@@ -26,7 +27,7 @@ Equivalence by item kind:
 
   math-verify's own timeouts use ``signal.alarm``, which only works in the main thread; off the main
   thread they are switched off (the scorers call it from the main thread only).
-* ``numeric`` (gsm8k, SVAMP, ASDiv, GSM-Plus, MINT gsm8k/math): ``preftree.env.answers_match`` (thousands
+* ``numeric`` (gsm8k, SVAMP, ASDiv, GSM-Plus, MINT gsm8k/math): ``preftree.answers.match.answers_match`` (thousands
   separators, ``$``, ``%``, fractions, unit words) within ``rel_tol`` (1e-4, Eurus's ``math_equal``;
   MINT: 5%), else the last number of the extracted answer compared the same way. MINT items also accept
   the reference as a substring of a non-numeric answer (MINT ``ReasoningTask``).
@@ -55,10 +56,9 @@ from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
-from preftree.env import answers_match, extract_answer
+from preftree.answers.extract import final_answer, last_number
+from preftree.answers.match import answers_match
 
-_NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?|(?<![\w.])[-+]?\.\d+")
-_HASHES = re.compile(r"####\s*([^\n]+)")
 NO_ANSWER_PATTERN = re.compile(
     r"\bnone\b|\bno (?:definite |unique |single |numerical )?(?:answer|solution)\b|not enough information|"
     r"\b(?:insufficient|incomplete|missing) (?:information|data|details)\b|"
@@ -70,31 +70,6 @@ NO_ANSWER_PATTERN = re.compile(
     r"doesn't (?:provide|give|specify|say)|not (?:provided|given|specified|stated)",
     re.IGNORECASE,
 )
-
-
-# ----------------------------------------------------------------------------- extraction
-
-
-def final_answer(text: str) -> str | None:
-    """The stated final answer: last ``\\boxed{}``, else after a final "Answer:" / "The answer is", else ``#### x``."""
-    answer = extract_answer(text, "Math_CoT")
-    if answer is not None:
-        return answer
-    hashes = _HASHES.findall(text)
-    if hashes:
-        return hashes[-1].strip() or None
-    return None
-
-
-def last_number(text: str) -> str | None:
-    """The last number written in ``text`` (thousands separators kept), or None."""
-    found = _NUMBER.findall(text.replace("{,}", ","))
-    return found[-1] if found else None
-
-
-def numeric_answer(text: str) -> str | None:
-    """gsm-style extraction: the stated final answer, else the last number of the text."""
-    return final_answer(text) or last_number(text)
 
 
 # ----------------------------------------------------------------------------- numbers
@@ -263,7 +238,7 @@ def theoremqa_match(pred: str | None, truth: str, answer_type: str) -> bool:
     return _within(value, gold_value)
 
 
-# ----------------------------------------------------------------------------- choices, text, GSM-Plus
+# ----------------------------------------------------------------------------- choices, GSM-Plus
 
 
 def _norm_option(text: str) -> str:
@@ -285,15 +260,6 @@ def choice_answer(text: str, options: Mapping[str, str]) -> str | None:
     said = _norm_option(s)
     hits = [letter for letter, option in options.items() if _norm_option(option) == said]
     return hits[0] if len(hits) == 1 else None
-
-
-def text_answer(text: str) -> str | None:
-    """A free-text final answer: ``\\boxed{}`` / "Answer:", else the last non-empty line."""
-    stated = final_answer(text)
-    if stated is not None:
-        return stated
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else None
 
 
 def states_no_answer(text: str) -> bool:

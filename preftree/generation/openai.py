@@ -1,12 +1,12 @@
-"""Actor and critic on any OpenAI-compatible ``/v1/chat/completions`` endpoint, with ``requests``.
+"""Sampling on any OpenAI-compatible ``/v1/chat/completions`` endpoint (:class:`OpenAIGenerator`), with ``requests``.
 
 * Config: ``base_url`` (e.g. ``http://127.0.0.1:8000/v1``), ``model``, and ``api_key_env``: the NAME
   of the environment variable that holds the key. The key is read at call time, sent only in the
   ``Authorization`` header, and never stored: it is absent from the identity, the cache keys, log
   lines, ``repr`` and every error message (messages are scrubbed of it). A missing or empty variable
   is a clear error naming the variable; ``api_key_env=""`` sends no key (local servers).
-* One chat completion per request with ``n``, temperature, top_p, ``max_tokens`` and ``seed`` (the
-  request seed mixed with the messages);
+* One chat completion per prompt with ``n``, temperature, top_p, ``max_tokens``, ``seed`` (the prompt's
+  seed mixed with its messages, :func:`request_seed`) and ``stop`` (only when stop strings are given);
   when the server returns fewer than n choices (it ignores ``n``), the rest are fetched one request
   each, with seeds derived from (seed, index).
 * Robustness: ``runtime.request_timeout_s`` per request; 429, 5xx and connection errors / timeouts
@@ -32,9 +32,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
-from preftree.agents import prompts
-from preftree.agents.base import Action, ActRequest, CritiqueRequest, Message
-from preftree.config import AgentParams, RuntimeParams
+from preftree.config.runtime import RuntimeParams
+from preftree.generation.sampling import GeneratorBase, Message, Sampling
 from preftree.hashing import sha256_json, stable_seed
 
 log = logging.getLogger(__name__)
@@ -79,8 +78,9 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-class ChatClient:
-    """A minimal chat-completions client: retries, backoff, bounded concurrency, key hygiene."""
+class OpenAIGenerator(GeneratorBase):
+    """A minimal chat-completions client as a generation engine: retries, backoff, bounded concurrency,
+    key hygiene."""
 
     def __init__(
         self,
@@ -115,9 +115,10 @@ class ChatClient:
         self._n_ignored = False  # learned: the server returns one choice whatever n is
         self.requests_sent = 0
         self._count_lock = threading.Lock()
+        self.identity = f"openai:{model}@{self.url}"
 
     def __repr__(self) -> str:
-        return f"ChatClient(model={self.model!r}, url={self.url!r}, api_key_env={self.api_key_env!r})"
+        return f"OpenAIGenerator({self.identity!r}, api_key_env={self.api_key_env!r})"
 
     def _key(self) -> str | None:
         if not self.api_key_env:
@@ -184,22 +185,27 @@ class ChatClient:
             self._sleep(wait)
             attempt += 1
 
-    def complete(
-        self, jobs: Sequence[tuple[list[Message], int, int]], *, temperature: float, top_p: float, max_tokens: int
-    ) -> list[list[str]]:
-        """For each (messages, n, seed): n completion texts, requests bounded by ``concurrency``."""
+    def sample_chats(self, chats: list[list[Message]], samplings: Sequence[Sampling], s: Sampling) -> list[list[str]]:
+        """Per chat, ``samplings[i].n`` completion texts, requests bounded by ``concurrency``."""
+        jobs = [(c, x.n, request_seed(x.seed, c)) for c, x in zip(chats, samplings, strict=True)]
+        return self.complete(jobs, s)
+
+    def complete(self, jobs: Sequence[tuple[list[Message], int, int]], s: Sampling) -> list[list[str]]:
+        """For each (messages, n, seed sent): n completion texts with the settings of ``s``."""
 
         def payload(messages: list[Message], n: int, seed: int) -> dict[str, Any]:
             body: dict[str, Any] = {
                 "model": self.model,
                 "messages": messages,
-                "temperature": temperature,
-                "top_p": top_p,
-                "max_tokens": max_tokens,
+                "temperature": s.temperature,
+                "top_p": s.top_p,
+                "max_tokens": s.max_new_tokens,
                 "seed": seed,
             }
             if n != 1:
                 body["n"] = n
+            if s.stop:
+                body["stop"] = list(s.stop)
             return body
 
         def texts(body: dict[str, Any]) -> list[str]:
@@ -240,65 +246,3 @@ class ChatClient:
             raise
         pool.shutdown(wait=True)
         return results
-
-
-class OpenAIAgent:
-    """What the OpenAI-compatible actor, critic and judge share: one ``ChatClient`` on the agent's
-    endpoint, its identity, its sampling settings and the completion call."""
-
-    def __init__(self, params: AgentParams, runtime: RuntimeParams, **client_kwargs: Any) -> None:
-        self.params = params
-        self.client = ChatClient(
-            base_url=params.base_url, model=params.model, api_key_env=params.api_key_env, runtime=runtime,
-            **client_kwargs,
-        )  # fmt: skip
-        self.identity = f"openai:{params.model}@{self.client.url}"
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.identity!r}, api_key_env={self.params.api_key_env!r})"
-
-    def sampling(self) -> dict[str, Any]:
-        p = self.params
-        return {"temperature": p.temperature, "top_p": p.top_p, "max_new_tokens": p.max_new_tokens}
-
-    def complete(self, jobs: Sequence[tuple[list[Message], int, int]]) -> list[list[str]]:
-        """``(messages, n, seed)`` jobs through the client with this agent's sampling."""
-        s = self.sampling()
-        return self.client.complete(
-            jobs, temperature=s["temperature"], top_p=s["top_p"], max_tokens=s["max_new_tokens"]
-        )
-
-
-class OpenAIActor(OpenAIAgent):
-    """``Actor`` on an OpenAI-compatible chat-completions endpoint."""
-
-    def __init__(
-        self, params: AgentParams, runtime: RuntimeParams, *, system_prompt: bool = True, **client_kwargs: Any
-    ) -> None:
-        super().__init__(params, runtime, **client_kwargs)
-        self.system_prompt = system_prompt
-
-    def messages(self, request: ActRequest) -> list[Message]:
-        return prompts.actor_messages(request, system_prompt=self.system_prompt)
-
-    def act_key(self, request: ActRequest) -> dict[str, Any]:
-        return {"messages": self.messages(request), "sampling": self.sampling(), "seed": request.seed, "n": request.n}
-
-    def act(self, requests: Sequence[ActRequest]) -> list[list[Action]]:
-        s = self.sampling()
-        texts = self.complete([(m, r.n, request_seed(r.seed, m)) for r, m in ((r, self.messages(r)) for r in requests)])
-        return [
-            [Action(text=t, actor=self.identity, sampling={**s, "seed": r.seed, "index": j}) for j, t in enumerate(ts)]
-            for r, ts in zip(requests, texts, strict=True)
-        ]
-
-
-class OpenAICritic(OpenAIAgent):
-    """``Critic`` on an OpenAI-compatible chat-completions endpoint."""
-
-    def critique_key(self, request: CritiqueRequest) -> dict[str, Any]:
-        return {"messages": prompts.critic_messages(request), "sampling": self.sampling(), "seed": request.seed, "n": 1}
-
-    def critique(self, requests: Sequence[CritiqueRequest]) -> list[str]:
-        jobs = [(m, 1, request_seed(r.seed, m)) for r, m in ((r, prompts.critic_messages(r)) for r in requests)]
-        return [t[0].strip() for t in self.complete(jobs)]

@@ -1,0 +1,27 @@
+"""params `actor`, `weak` and `critic`: one agent backend each (stage `interact`).
+Values: conf/actor/, conf/critic/ (`weak` composes conf/actor/ too: `actor@weak` in conf/config.yaml)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class AgentParams:
+    """An actor or critic backend. `scripted` is the offline default; the others call real models."""
+
+    backend: Literal["scripted", "hf", "openai", "vllm"]
+    # scripted actor: probability that an action contains a realistic mistake at turn 1; after each
+    # critique it is multiplied by `mistake_decay` (mistakes fall after critique). `weak` = always wrong.
+    mistake_rate: float
+    mistake_decay: float
+    weak: bool
+    mistakes: dict[str, float]  # mistake kind -> relative weight
+    # hf / vllm / openai
+    model: str  # hf/vllm: a local folder (e.g. models/base) or hub id; openai: the model name
+    base_url: str | None  # openai: e.g. http://127.0.0.1:8000/v1
+    api_key_env: str  # openai: the NAME of the env var holding the key (never the key)
+    temperature: float
+    top_p: float
+    max_new_tokens: int

@@ -1,0 +1,191 @@
+"""Running one program in a launched sandbox: feed stdin, read stdout / stderr up to the cap, enforce
+the wall clock, kill the process group, and name the outcome (see :mod:`preftree.sandbox`, Statuses).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from preftree.config.sandbox import SandboxParams
+from preftree.sandbox_modes import Mode, sweep
+
+Status = Literal["ok", "error", "timeout", "memory", "output_limit", "killed"]
+
+_DRAIN_AFTER_EXIT_S = 0.5  # after the program exits, how long to wait for its pipes to reach EOF
+_MEMORY_SIGNS = ("MemoryError", "Cannot allocate memory", "out of memory", "std::bad_alloc")
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    status: Status
+    returncode: int | None  # negative = killed by that signal
+    stdout: str  # at most max_output_bytes bytes, decoded with errors="replace"
+    stderr: str
+    wall_s: float
+
+
+def _killpg(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def _exited(pid: int) -> bool:
+    """Whether `pid` has exited, without reaping it (so its pid, our process group id, stays reserved)."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
+
+
+def _read_into(fd: int, buf: bytearray, cap: int) -> Literal["data", "again", "eof", "overflow"]:
+    """Read what is available into `buf`, which never grows past cap + 1 bytes."""
+    try:
+        chunk = os.read(fd, min(1 << 16, cap + 1 - len(buf)))
+    except BlockingIOError:
+        return "again"
+    except OSError:
+        return "eof"
+    if not chunk:
+        return "eof"
+    buf += chunk
+    return "overflow" if len(buf) > cap else "data"
+
+
+def execute(mode: Mode, code: str, stdin: str, timeout_s: float, cap: int, lim: SandboxParams) -> ExecResult:
+    t0 = time.monotonic()
+    deadline = t0 + max(0.0, timeout_s)
+    try:
+        argv = mode.prepare(lim, code.encode("utf-8", errors="surrogatepass"))
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=mode.cwd,
+            env=mode.env(),
+            start_new_session=True,
+            pass_fds=mode.pass_fds,
+        )
+    except BaseException:
+        mode.started()
+        mode.after()
+        raise
+    mode.started()
+    pgid = proc.pid  # start_new_session: the launcher leads its own group
+    bufs: dict[int, bytearray] = {}
+    reason: Status | None = None
+    pidfd = None
+    try:
+        poller = select.poll()
+        for stream in (proc.stdout, proc.stderr):
+            fd = stream.fileno()
+            os.set_blocking(fd, False)
+            bufs[fd] = bytearray()
+            poller.register(fd, select.POLLIN)
+        readers = set(bufs)
+        order = list(bufs)
+        data = memoryview(stdin.encode("utf-8", errors="surrogatepass"))
+        in_fd: int | None = proc.stdin.fileno()
+        if data:
+            os.set_blocking(in_fd, False)
+            poller.register(in_fd, select.POLLOUT)
+        else:
+            proc.stdin.close()
+            in_fd = None
+        try:
+            pidfd = os.pidfd_open(proc.pid)
+            poller.register(pidfd, select.POLLIN)
+        except (AttributeError, OSError):
+            pidfd = None
+        exited_at: float | None = None
+        while readers:
+            now = time.monotonic()
+            if exited_at is None and pidfd is None and _exited(proc.pid):
+                exited_at = now
+                _killpg(pgid)
+                sweep(mode.marker)
+            if now >= deadline:
+                if exited_at is None:
+                    reason = "timeout"
+                break
+            if exited_at is not None and now - exited_at > _DRAIN_AFTER_EXIT_S:
+                break  # something outside our reach still holds a pipe; the program itself is done
+            wait_s = deadline - now
+            if exited_at is not None:
+                wait_s = min(wait_s, exited_at + _DRAIN_AFTER_EXIT_S - now)
+            if pidfd is None:
+                wait_s = min(wait_s, 0.02)
+            for fd, ev in poller.poll(max(0, int(wait_s * 1000) + 1)):
+                if fd == pidfd:
+                    poller.unregister(pidfd)
+                    exited_at = time.monotonic()
+                    _killpg(pgid)  # leftovers in the group (process mode); the sandbox is gone already
+                    sweep(mode.marker)
+                elif fd == in_fd:
+                    try:
+                        sent = os.write(in_fd, data[: 1 << 16]) if not ev & select.POLLERR else 0
+                        data = data[sent:]
+                    except BlockingIOError:
+                        pass
+                    except OSError:
+                        data = data[:0]
+                    if not data or ev & (select.POLLERR | select.POLLHUP):
+                        poller.unregister(in_fd)
+                        proc.stdin.close()
+                        in_fd = None
+                elif fd in readers:
+                    got = _read_into(fd, bufs[fd], cap)
+                    if got == "overflow":
+                        reason = "output_limit"
+                    elif got == "eof":
+                        readers.discard(fd)
+                        poller.unregister(fd)
+            if reason:
+                break
+    finally:
+        _killpg(pgid)  # always before reaping, while the group id cannot have been reused
+        if pidfd is not None:
+            os.close(pidfd)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL'd processes do not linger
+            pass
+        mode.after()
+        for fd, buf in bufs.items():  # what was written before the end and not yet read
+            while len(buf) <= cap and _read_into(fd, buf, cap) == "data":
+                pass
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            try:
+                stream.close()
+            except OSError:
+                pass
+    wall = time.monotonic() - t0
+    out, err = (bytes(bufs[fd][:cap]) for fd in order)
+    if reason is None and any(len(bufs[fd]) > cap for fd in order):
+        reason = "output_limit"
+    rc = proc.returncode
+    if mode.bwrap_rc and rc is not None and 128 < rc <= 128 + 64:
+        rc = 128 - rc  # bwrap's 128 + signal convention -> the subprocess convention
+    stdout = out.decode("utf-8", errors="replace")
+    stderr = err.decode("utf-8", errors="replace")
+    return ExecResult(_status(reason, rc, stderr), rc, stdout, stderr, wall)
+
+
+def _status(reason: Status | None, rc: int | None, stderr: str) -> Status:
+    if reason:
+        return reason
+    if rc == 0:
+        return "ok"
+    if any(sign in stderr for sign in _MEMORY_SIGNS):
+        return "memory"
+    if rc is None or rc < 0:
+        return "killed"
+    return "error"

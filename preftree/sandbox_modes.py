@@ -1,0 +1,280 @@
+"""How a sandbox is launched: the command lines and the two isolation modes (see :mod:`preftree.sandbox`).
+
+``bwrap`` (``BwrapMode``): setpriv (as root) -> bwrap -> prlimit -> python3, the program passed in a
+memfd; after the run, waits until the sandbox's PID 1 is gone. ``process`` (``ProcessMode``): setpriv
+(as root) -> prlimit -> python3 in a fresh temp dir, and a /proc sweep for leftovers carrying the
+run's marker variable.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import select
+import shutil
+import signal
+import time
+
+from preftree.config.sandbox import SandboxParams
+
+PYTHON = "/usr/bin/python3"  # Debian's interpreter: it lives under /usr, the only host tree in the sandbox
+SANDBOX_UID = 65534
+SANDBOX_GID = 65534
+PROGRAM_PATH = "/code/main.py"  # read-only inside the sandbox
+WORKDIR = "/tmp"  # the private, size-capped tmpfs
+NOFILE = 64
+SETPRIV = "/usr/bin/setpriv"
+PRLIMIT = "/usr/bin/prlimit"
+MARKER_VAR = "PREFTREE_SANDBOX_RUN"  # process mode: tags the run's processes for the leftover sweep
+
+
+# --------------------------------------------------------------------------------------------
+# the command line
+
+
+def _env(home: str) -> dict[str, str]:
+    return {
+        "PATH": "/usr/bin:/bin",
+        "HOME": home,
+        "LANG": "C.UTF-8",
+        "PYTHONHASHSEED": "0",
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
+
+
+def _limit(value: int) -> str:
+    return str(value) if value > 0 else "unlimited"
+
+
+def _prlimit_argv(lim: SandboxParams) -> list[str]:
+    cpu = max(1, int(lim.cpu_s)) if lim.cpu_s > 0 else 0
+    return [
+        PRLIMIT,
+        f"--as={_limit(lim.memory_mb << 20)}",
+        f"--cpu={cpu}:{cpu + 1}" if cpu else "--cpu=unlimited",
+        f"--nproc={_limit(lim.nproc)}",
+        f"--fsize={_limit(lim.fsize_mb << 20)}",
+        f"--nofile={NOFILE}",
+        "--core=0",
+        "--",
+    ]
+
+
+def _drop_argv() -> list[str]:
+    """Prefix that drops root to the sandbox uid (nothing when not root: the code keeps our uid)."""
+    if os.geteuid() != 0:
+        return []
+    return [SETPRIV, f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_GID}", "--clear-groups", "--"]
+
+
+_ROOT_LINKS: list[str] | None = None
+
+
+def _root_links() -> list[str]:
+    """/lib, /lib64, /bin, /sbin: symlinks into /usr on a merged-/usr host, read-only binds otherwise."""
+    global _ROOT_LINKS
+    if _ROOT_LINKS is None:
+        args: list[str] = []
+        for name in ("/lib", "/lib64", "/bin", "/sbin"):
+            if os.path.islink(name):
+                args += ["--symlink", os.readlink(name), name]
+            elif os.path.isdir(name):
+                args += ["--ro-bind", name, name]
+        _ROOT_LINKS = args
+    return _ROOT_LINKS
+
+
+def _bwrap_argv(bwrap: str, lim: SandboxParams, code_fd: int, info_fd: int) -> list[str]:
+    argv = [
+        *_drop_argv(),
+        bwrap,
+        "--unshare-all",
+        "--unshare-user",
+        "--disable-userns",
+        "--die-with-parent",
+        "--new-session",
+        "--info-fd",
+        str(info_fd),
+        "--cap-drop",
+        "ALL",
+        "--uid",
+        str(SANDBOX_UID),
+        "--gid",
+        str(SANDBOX_GID),
+        "--ro-bind",
+        "/usr",
+        "/usr",
+        *_root_links(),
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+    ]
+    if lim.tmpfs_mb > 0:
+        argv += ["--size", str(lim.tmpfs_mb << 20)]
+    argv += ["--tmpfs", WORKDIR, "--chdir", WORKDIR]
+    argv += ["--perms", "0444", "--ro-bind-data", str(code_fd), PROGRAM_PATH]
+    argv += ["--remount-ro", "/dev", "--remount-ro", "/", "--clearenv"]
+    for key, value in _env(WORKDIR).items():
+        argv += ["--setenv", key, value]
+    argv += ["--", *_prlimit_argv(lim), PYTHON, "-s", "-P", PROGRAM_PATH]
+    return argv
+
+
+# --------------------------------------------------------------------------------------------
+# the two isolation modes
+
+
+class Mode:
+    """What differs between the two isolation levels: the command line, fds to pass, the cleanup."""
+
+    bwrap_rc: bool = False  # exit status comes from bwrap (128 + signal for a signal death)
+    marker: bytes | None = None  # process mode: tags the run's processes for the leftover sweep
+    cwd = "/"
+
+    def prepare(self, lim: SandboxParams, code: bytes) -> list[str]:
+        """argv; may open fds listed in self.pass_fds."""
+        raise NotImplementedError
+
+    pass_fds: tuple[int, ...] = ()
+
+    def env(self) -> dict[str, str]:
+        return {"PATH": "/usr/bin:/bin"}
+
+    def started(self) -> None:
+        """The launcher runs: close our copies of the fds it inherited."""
+        for fd in self.pass_fds:
+            os.close(fd)
+        self.pass_fds = ()
+
+    def after(self) -> None:
+        """The launcher is dead and reaped: make sure nothing of the run is left."""
+
+
+class BwrapMode(Mode):
+    bwrap_rc = True
+
+    def __init__(self, bwrap: str) -> None:
+        self.bwrap = bwrap
+        self.info_r: int | None = None
+
+    def prepare(self, lim, code):
+        code_fd = os.memfd_create("preftree-program", os.MFD_CLOEXEC)
+        self.pass_fds = (code_fd,)
+        view = memoryview(code)
+        while view:
+            view = view[os.write(code_fd, view) :]
+        os.lseek(code_fd, 0, os.SEEK_SET)
+        self.info_r, info_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        self.pass_fds = (code_fd, info_w)
+        return _bwrap_argv(self.bwrap, lim, code_fd, info_w)
+
+    def after(self) -> None:
+        """Wait until the sandbox's PID 1 is gone, i.e. the kernel has killed every process in it.
+
+        Killing (or the exit of) the outer bwrap only makes its PID 1 receive SIGKILL through
+        --die-with-parent; the PID namespace teardown then finishes asynchronously. bwrap's --info-fd
+        tells us PID 1's host pid; a pidfd on it becomes readable once it has exited, which the kernel
+        allows only after every other process of the namespace is dead.
+        """
+        if self.info_r is None:
+            return
+        try:
+            try:
+                info = os.read(self.info_r, 4096)
+            except OSError:
+                info = b""
+        finally:
+            os.close(self.info_r)
+            self.info_r = None
+        pid = _json_int(info, b"child-pid")
+        if not pid:
+            return
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError:
+            return  # already gone (or no pidfd support: --die-with-parent still tears it down)
+        try:
+            try:
+                if os.stat(f"/proc/{pid}/ns/pid").st_ino != _json_int(info, b"pid-namespace"):
+                    return  # the pid was reused by an unrelated process
+            except OSError:
+                return
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+            poller = select.poll()
+            poller.register(pidfd, select.POLLIN)
+            poller.poll(5000)
+        finally:
+            os.close(pidfd)
+
+
+def _json_int(blob: bytes, key: bytes) -> int | None:
+    """An integer member of bwrap's --info-fd JSON, without importing json."""
+    at = blob.find(b'"' + key + b'"')
+    if at < 0:
+        return None
+    digits = blob[blob.find(b":", at) + 1 :].lstrip().split(b",")[0].split(b"\n")[0].strip(b" }")
+    return int(digits) if digits.isdigit() else None
+
+
+class ProcessMode(Mode):
+    def __init__(self) -> None:
+        self.dir: str | None = None
+        self.marker = secrets.token_hex(12).encode()
+
+    def prepare(self, lim, code):
+        import tempfile
+
+        self.dir = self.cwd = tempfile.mkdtemp(prefix="preftree-sandbox-")
+        path = os.path.join(self.dir, "main.py")
+        with open(path, "wb") as f:
+            f.write(code)
+        os.chmod(path, 0o444)
+        if os.geteuid() == 0:
+            os.chown(self.dir, SANDBOX_UID, SANDBOX_GID)
+        os.chmod(self.dir, 0o700)
+        return [*_drop_argv(), *_prlimit_argv(lim), PYTHON, "-s", "-P", path]
+
+    def env(self) -> dict[str, str]:
+        assert self.dir is not None and self.marker is not None
+        return {**_env(self.dir), MARKER_VAR: self.marker.decode()}
+
+    def after(self) -> None:
+        sweep(self.marker)
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def sweep(marker: bytes | None) -> None:
+    """Process mode: SIGKILL leftovers of this run that left its process group (they carry the marker)."""
+    if not marker:
+        return
+    needle = f"{MARKER_VAR}=".encode() + marker
+    uid = SANDBOX_UID if os.geteuid() == 0 else os.geteuid()
+    me = os.getpid()
+    for _ in range(10):
+        found = False
+        for name in os.listdir("/proc"):
+            if not name.isdigit() or int(name) == me:
+                continue
+            try:
+                if os.stat(f"/proc/{name}").st_uid != uid:
+                    continue
+                with open(f"/proc/{name}/environ", "rb") as f:
+                    env = f.read()
+            except OSError:
+                continue
+            if needle in env.split(b"\0"):
+                try:
+                    os.kill(int(name), signal.SIGKILL)
+                    found = True
+                except OSError:
+                    pass
+        if not found:
+            return
+        time.sleep(0.01)
