@@ -1,6 +1,6 @@
 """Tree views at UltraInteract scale: preftree.tree (polars) against a pure-Python baseline, same run.
 
-A vectorised generator makes ~1M nodes / ~230K instructions shaped like UltraInteract (eurus.md §1.1,
+A vectorised generator makes ~1M nodes / ~230K instructions shaped like UltraInteract (the release schema,
 Table 1: task mix, depth T1..T5 per task, a chosen + a rejected node per turn, ~4% of turns without the
 chosen one, every turn but the last expanded with "Out: ...\\nYour answer is wrong." + a critique). Both
 sides build sft / pairs / kto / rm (App. B) and the held-out split and must agree on row counts per view

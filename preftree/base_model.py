@@ -69,6 +69,10 @@ def train_from_scratch(
     from preftree.models.tokenizer import train_tokenizer
     from preftree.sources.synthetic.problems import pretraining_documents
 
+    if model.pretrain is None or model.tokenizer is None or model.arch is None:
+        raise ValueError(
+            f"model={model.name}: training from scratch needs model.tokenizer, model.arch and model.pretrain"
+        )
     p = model.pretrain
     docs = pretraining_documents(
         p.documents + p.heldout_documents,

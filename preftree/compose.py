@@ -4,7 +4,7 @@
     python -m preftree.compose experiment=smoke seed=3
     python -m preftree.compose --check                # exit 1 when params.yaml is stale
 
-`dvc repro` never composes (reference/pipeline-practice.md §1.3), so after editing conf/ run
+`dvc repro` never composes (docs/pipeline.md#dvc-hydra-traps), so after editing conf/ run
 `make params` (or use `dvc exp run`, which composes itself). The output is validated against the
 typed params before it is written, so a typo in conf/ fails here, naming the key.
 

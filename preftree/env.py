@@ -34,7 +34,7 @@ actions for one instruction record (``preftree.schema.INSTRUCTION_SCHEMA`` as a 
   ground truth is not an option letter (HotpotQA, StrategyQA), the text after the last "Answer:"
   against it, both normalised as HotpotQA's exact match does (``answers.match.normalize_text_answer``).
 
-Observation text (UltraInteract's format, reference/eurus.md §1.1)::
+Observation text (UltraInteract's format, as in the released data)::
 
     executed code:   "Out: <stdout, or stdout + the traceback's last lines>\\nYour answer is wrong."
     CoT / Logic:     "Your answer is correct."

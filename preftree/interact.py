@@ -1,12 +1,13 @@
 """Grow UltraInteract-style preference trees: act -> execute -> critique, turn by turn.
 
-The protocol (reference/eurus.md §1.3-1.4, paper App. A.2), for each instruction and turn t:
+The protocol (paper §2.2-2.3, Fig. 3, App. A.2), for each instruction and turn t:
 
 1. The actor samples K actions for the history. Sample 0 is the trajectory's own action.
 2. The environment checks each one (`preftree.env`): code runs in the sandbox, answers are compared
    with the ground truth. Code that fails Python's syntax check is never kept (paper: it would let
    a reward model learn surface features). Coding problems with neither tests nor an answer
-   (Magicoder-Evol-Instruct) are judged by an LLM judge instead (`preftree.judge`, paper §1.2).
+   (Magicoder-Evol-Instruct) are judged by an LLM judge instead (`preftree.agents.judge`, applied by
+   `preftree.judging`; paper §2.1).
 3. *Chosen*: sample 0 if it is correct, else the first correct sample; if there is none, up to
    `escalation_rounds` more rounds of K samples; if still none and `guided`, one action written
    with the ground truth in view.
@@ -39,7 +40,7 @@ from preftree.env import carry_over
 from preftree.schema import NODE_SCHEMA, TREE_SCHEMA
 
 # (record, unique action texts, prior code) -> one preftree.env.Observation per text. An Evaluate
-# with a true `wants_context` attribute (preftree.judge.make_evaluate) is also given
+# with a true `wants_context` attribute (preftree.judging.make_evaluate) is also given
 # `context=EvalContext(...)`: what an LLM judge needs besides the texts.
 Evaluate = Callable[[Mapping[str, Any], Sequence[str], Sequence[str]], list[Any]]
 

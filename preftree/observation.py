@@ -1,6 +1,6 @@
 """What the environment says about an action: the ``Observation`` record and its text.
 
-The text follows UltraInteract's format (reference/eurus.md §1.1; the whole contract is in
+The text follows UltraInteract's format (as in the released data; the whole contract is in
 ``preftree.env``'s docstring)::
 
     executed code:   "Out: <stdout, or stdout + the traceback's last lines>\\nYour answer is wrong."

@@ -1,4 +1,4 @@
-"""Import and export the public UltraInteract release files (reference/eurus.md §1.1).
+"""Import and export the public UltraInteract release files (paper §2; the Hugging Face release).
 
 ``read_release`` validates ``UltraInteract_pair`` (and optionally ``UltraInteract_sft``) rows and
 rebuilds preference-tree nodes (``preftree.schema.NODE_SCHEMA`` plus ``instruction``) from which

@@ -5,7 +5,7 @@ x 100; MINT columns = success after 5 turns, or after the last turn when ``max_t
 run did not evaluate are ``None`` (shown as "–"), and ``Avg`` is the mean of the paper columns the row
 has ("–" when it has none). Two columns the paper does not have come last: ``Tiny`` (pass@1 on the tiny
 world's held-out set) and ``Tiny-MT`` (its multi-turn success@5). The paper's own rows
-(reference/eurus.md §3.2) are kept in :data:`PAPER_ROWS` for side-by-side reading.
+(paper Table 3) are kept in :data:`PAPER_ROWS` for side-by-side reading.
 
 :func:`build_report` reads the metrics the upstream stages wrote, draws the figures
 (``preftree.report_plots``) and returns the texts of ``metrics/report.{md,csv}``.
@@ -53,7 +53,7 @@ MULTITURN_COLUMN = {
     "tiny": "Tiny-MT",
 }
 
-# reference/eurus.md §3.2 (arXiv v1 Table 3), same column order as PAPER_COLUMNS, then Avg.
+# The paper's Table 3 (arXiv v1), same column order as PAPER_COLUMNS, then Avg.
 PAPER_ROWS: dict[str, tuple[float, ...]] = {
     "Mistral-7B-Instruct-v0.2": (39.0, 30.8, 6.1, 15.7, 9.5, 8.5, 42.9, 49.5, 62.4, 44.4, 7.4, 26.2, 28.5),
     "Eurus-7B-SFT": (55.5, 59.1, 20.0, 52.1, 32.6, 20.0, 82.2, 84.1, 64.6, 44.0, 15.4, 28.4, 46.5),

@@ -1,4 +1,4 @@
-"""Best-of-N reranking figures (reference/eurus.md §3.4, the paper's Figure 4), as pure functions.
+"""Best-of-N reranking figures (the paper's Figure 4 and Table 9), as pure functions.
 
 Input: for each problem, N sampled responses in sample order, whether each is correct, and each
 one's reward under one or more reward models. For every N in ``ns`` the first N samples are the

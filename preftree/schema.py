@@ -24,7 +24,7 @@ from preftree.text import canonical
 
 TASKS: Final = ("Coding", "Math_CoT", "Math_PoT", "Logic")
 
-# UltraInteract's instruction prefixes (reference/eurus.md §1.1). The Logic prefix is the no-tool
+# UltraInteract's instruction prefixes (paper §2; the Hugging Face release). The Logic prefix is the no-tool
 # variant (ReClor-style deduction); the Wikipedia-tool variant needs a search tool we do not ship.
 INSTRUCTION_PREFIXES: Final[dict[str, str]] = {
     "Coding": "Write Python code to solve the task.\n",

@@ -1,6 +1,6 @@
 """Preference trees -> the datasets every training stage reads, in the UltraInteract release schema.
 
-Views (reference/eurus.md §1.1, §2.1-2.3), built with polars expressions from tree nodes
+Views (the UltraInteract release; paper §2.3, §3), built with polars expressions from tree nodes
 (``preftree.schema.NODE_SCHEMA`` plus the instruction text):
 
 * ``sft``   -- UltraInteract_sft: every correct action, without interaction history (the paper's

@@ -1,4 +1,4 @@
-"""A persistent call cache in front of any actor or critic backend, plus stable keys and seeds.
+"""A persistent call cache in front of any actor, critic or judge backend, keyed by stable digests.
 
 Every model call is keyed by the sha256 of the canonical JSON of what determines its output: the
 backend identity, the messages actually sent (after the prompt layout), the sampling params, the

@@ -1,4 +1,4 @@
-"""0-shot prompts, following Eurus's evaluation prompts (reference/eurus.md §3, §4).
+"""0-shot prompts, following Eurus's evaluation prompts (paper §4, App. C; the official evaluation code).
 
 Eurus also *prefills* the assistant turn (HumanEval ``" ```python\\ndef"``, MBPP ``"```python\\ndef"``,
 LeetCode ``"```python"``). The ``generate`` protocol of ``preftree.evaluate.runner`` takes chat

@@ -1,6 +1,6 @@
 """The benchmark registry and ``load_benchmark(name, path_or_hf_id, limit=None)``.
 
-Execution timeouts follow the paper's setup (reference/eurus.md §4): HumanEval / MBPP 3 s, LeetCode
+Execution timeouts follow the paper's setup (paper §4, App. C): HumanEval / MBPP 3 s, LeetCode
 10 s, program-of-thought 5 s; MINT's code tasks 10 s. ``hf_id`` / ``hf_config`` / ``hf_split`` are the
 defaults used when ``path_or_hf_id`` is not a local file (``datasets.load_dataset``; nothing bundled
 with the project is needed at run time).

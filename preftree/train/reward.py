@@ -1,4 +1,4 @@
-"""The Eurus reward model (reference/eurus.md §2.3): the policy's backbone plus a bias-free linear
+"""The Eurus reward model (paper §3, Eq. 3, App. B): the policy's backbone plus a bias-free linear
 head, trained on chosen/rejected pairs with
 
     L = -log s(r_c - r_r)                      (L_BT, every row)

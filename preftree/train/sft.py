@@ -1,4 +1,4 @@
-"""Supervised fine-tuning on the SFT view (reference/eurus.md §2.1), with trl's ``SFTTrainer``.
+"""Supervised fine-tuning on the SFT view (paper §3, App. B), with trl's ``SFTTrainer``.
 
 The paper trains on every correct leaf of the trees *without* the interaction history (one
 instruction -> response pair per row, the ``sft`` view of ``preftree.tree``), optionally mixed with
@@ -78,10 +78,10 @@ def _dataset(messages: list[list[dict[str, str]]], sources: list[str]) -> datase
 
 
 def sft_dataset(frame: pl.DataFrame) -> datasets.Dataset:
-    """The SFT view (``preftree.tree.SFT_SCHEMA``) as a conversational dataset: ``messages``, ``source``."""
+    """The SFT view (``preftree.schema.SFT_SCHEMA``) as a conversational dataset: ``messages``, ``source``."""
     missing = [c for c in ("instruction", "response") if c not in frame.columns]
     if missing:
-        raise ValueError(f"sft view: missing column(s) {missing}; expected preftree.tree.SFT_SCHEMA")
+        raise ValueError(f"sft view: missing column(s) {missing}; expected preftree.schema.SFT_SCHEMA")
     bad = frame.filter(pl.col("instruction").is_null() | pl.col("response").is_null() | (pl.col("response") == ""))
     if bad.height:
         ident = bad["id"][0] if "id" in bad.columns else "?"
