@@ -29,11 +29,12 @@ from preftree.generation.sampling import as_callable
 from preftree.io import atomic_dir, write_parquet
 from preftree.tracking import stage_run
 
+# the params this stage reads, by type (dvc.yaml declares them)
 SECTIONS = {
     "seed": int,
     "sandbox": SandboxParams,
     "eval": EvalParams,
-}  # the params this stage reads (dvc.yaml declares them)
+}
 
 
 def main() -> None:

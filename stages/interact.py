@@ -31,6 +31,7 @@ from preftree.provenance import tracking_root
 from preftree.sandbox import SandboxUnavailable
 from preftree.tracking import stage_run
 
+# the params this stage reads, by type (dvc.yaml declares them)
 SECTIONS = {
     "seed": int,
     "sandbox": SandboxParams,
@@ -38,7 +39,7 @@ SECTIONS = {
     "weak": AgentParams,
     "critic": AgentParams,
     "interact": InteractParams,
-}  # the params this stage reads (dvc.yaml declares them)
+}
 
 SELECTED = Path("data/selected/train.parquet")
 OUT = Path("data/interact")

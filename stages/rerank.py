@@ -30,11 +30,12 @@ from preftree.io import atomic_dir, write_csv, write_parquet
 from preftree.rerank import run_rerank
 from preftree.tracking import stage_run
 
+# the params this stage reads, by type (dvc.yaml declares them)
 SECTIONS = {
     "seed": int,
     "sandbox": SandboxParams,
     "rerank": RerankParams,
-}  # the params this stage reads (dvc.yaml declares them)
+}
 
 CURVE = Path("metrics/rerank.csv")
 

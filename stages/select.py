@@ -23,11 +23,12 @@ from preftree.select import SelectError
 from preftree.select_run import TooManyRejected, select_from_sources
 from preftree.tracking import stage_run
 
+# the params this stage reads, by type (dvc.yaml declares them)
 SECTIONS = {
     "seed": int,
     "sources": SourcesParams,
     "select": SelectParams,
-}  # the params this stage reads (dvc.yaml declares them)
+}
 
 OUT = Path("data/selected")
 
