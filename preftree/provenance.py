@@ -1,5 +1,10 @@
 """What a stage records about its making, in its outputs: metrics files and model-card lineage.
 
+A stage's metrics are written twice (:func:`write_stage_metrics`): ``metrics/<stage>.json`` holds its
+numeric results only, so ``dvc metrics diff`` / ``dvc exp show`` compare results, and
+``metrics/info/<stage>.json`` (a plain output, not a DVC metric) holds everything it logged: timings,
+identities (generator, paths, digests), breakdowns. :data:`METRICS_RULE` states the split.
+
 Split from :mod:`preftree.tracking` (MLflow only, which cannot change an output byte and so is no
 code dep of any stage): everything here ends up in a DVC output, so it is a code dep of every stage
 that imports it.
@@ -8,6 +13,7 @@ that imports it.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -39,9 +45,64 @@ def metrics_path(root: Path, stage: str) -> Path:
     return root / "metrics" / (stage.replace("@", "/") + ".json")
 
 
+def info_path(root: Path, stage: str) -> Path:
+    """metrics/info/<stage>.json (metrics/info/align/kto.json for `align@kto`): the stage's full record."""
+    return root / "metrics" / "info" / (stage.replace("@", "/") + ".json")
+
+
+# The rule that splits what a stage logged (see headline_metrics).
+TIMING = re.compile(r"(^|_)seconds$|per_second$|^threads$|^wall")
+BREAKDOWN_TABLES = frozenset({"families", "datasets", "tasks"})
+TOTAL_KEYS = frozenset({"all", "total"})
+BOOKKEEPING = frozenset({"model_calls", "shards"})
+TURN_KEY = re.compile(r"T\d+")
+METRICS_RULE = (
+    "metrics/<stage>.json (the DVC metrics) keeps a logged leaf only when it is a number (not a bool, "
+    "string or null), no segment of its key is a timing (`seconds`, `*_seconds`, `*per_second`, "
+    "`threads`, `wall*`) or run bookkeeping (`model_calls`, `shards`), and it is not a breakdown: a "
+    "segment containing `by_`, a turn key `T<k>`, or an entry other than `all`/`total` of a per-group "
+    "table (`families`, `datasets`, `tasks`); of a curve (a table keyed by integers: success@k, N) only "
+    "the last point is kept. metrics/info/<stage>.json holds everything the stage logged."
+)
+
+
+def _is_curve(table: dict[Any, Any]) -> bool:
+    return bool(table) and all(str(k).lstrip("-").isdigit() for k in table)
+
+
+def _dropped(key: str, parent: str | None) -> bool:
+    if TIMING.search(key) or key in BOOKKEEPING or "by_" in key or TURN_KEY.fullmatch(key):
+        return True
+    return parent in BREAKDOWN_TABLES and key not in TOTAL_KEYS
+
+
+def headline_metrics(logged: dict[Any, Any], parent: str | None = None) -> dict[str, Any]:
+    """The subset of ``logged`` that DVC compares across experiments, by :data:`METRICS_RULE`.
+
+    Pure; nested tables keep their shape; tables left empty are dropped."""
+    out: dict[str, Any] = {}
+    items = logged.items()
+    if _is_curve(logged):
+        last = max(logged, key=lambda k: int(str(k)))
+        items = [(last, logged[last])]
+    for key, value in items:
+        name = str(key)
+        if _dropped(name, parent):
+            continue
+        if isinstance(value, dict):
+            kept = headline_metrics(value, name)
+            if kept:
+                out[name] = kept
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[name] = value
+    return out
+
+
 def write_stage_metrics(root: Path, stage: str, metrics: dict[str, Any]) -> None:
-    """metrics/<stage>.json: what the stage logged as summary metrics."""
-    write_json(metrics_path(root, stage), metrics)
+    """metrics/<stage>.json: the numeric results DVC compares (:data:`METRICS_RULE`); and
+    metrics/info/<stage>.json: everything the stage logged (timings, identities, breakdowns too)."""
+    write_json(info_path(root, stage), metrics)
+    write_json(metrics_path(root, stage), headline_metrics(metrics))
 
 
 def lineage_card(params: StageParams) -> dict[str, Any]:

@@ -8,7 +8,8 @@ world's held-out set) and ``Tiny-MT`` (its multi-turn success@5). The paper's ow
 (paper Table 3) are kept in :data:`PAPER_ROWS` for side-by-side reading.
 
 :func:`build_report` reads the metrics the upstream stages wrote, draws the figures
-(``preftree.report_plots``) and returns the texts of ``metrics/report.{md,csv}``.
+(``preftree.report_plots``), judges the paper's claims on the per-item data (``preftree.claims``)
+and returns the texts of ``metrics/report.{md,csv}`` and the document of ``metrics/claims.json``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from preftree.claims import build_claims, claims_document, claims_markdown, read_inputs
 from preftree.report_plots import plot_best_of_n, plot_reward_trends, read_curve
 
 PAPER_COLUMNS = (
@@ -137,13 +139,15 @@ def csv_table(rows: Mapping[str, Mapping[str, float | None]]) -> str:
 @dataclass(frozen=True)
 class Report:
     """What the report stage writes: ``markdown`` (metrics/report.md), ``csv`` (metrics/report.csv),
-    the Table 3 ``table`` it prints, the run's ``rows`` it logs, and the ``figures`` drawn."""
+    ``claims`` (metrics/claims.json), the Table 3 ``table`` it prints, the run's ``rows`` it logs,
+    and the ``figures`` drawn."""
 
     markdown: str
     csv: str
     table: str
     rows: dict[str, dict[str, float | None]]
     figures: tuple[Path, ...]
+    claims: dict[str, Any]
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -167,12 +171,21 @@ def report_markdown(
     curves: Mapping[str, Mapping[str, list[float | None]]],
     best: Sequence[Mapping[str, Any]],
     rerank: Mapping[str, Any],
-    rm: Mapping[str, Any],
+    rm: Mapping[str, Mapping[str, Any]],
+    claims: str = "",
 ) -> str:
-    """metrics/report.md: the Table 3 layout, the reward model's accuracy, the final reward trends
-    (Figure 5) and the best-of-N table (Figure 4), linking the figures under ``plots/``."""
+    """metrics/report.md: the ``claims`` table (preftree.claims.claims_markdown) first, then the Table 3
+    layout, the reward model's accuracy, the final reward trends (Figure 5) and the best-of-N table
+    (Figure 4), linking the figures under ``plots/``."""
+    section = ["## The paper's claims in this run", "", claims] if claims else []
     table = markdown_table(rows)
-    by_task = ", ".join(f"{t} {100 * a:.1f}" for t, a in (rm.get("heldout_accuracy_by_task") or {}).items())
+    rm_lines = [
+        f"Reward model `models/rm/{key}` ({m.get('loss_kind')}): held-out pairwise accuracy "
+        f"{100 * (m.get('heldout_accuracy') or 0):.1f}% on {m.get('heldout_pairs')} pairs ("
+        + ", ".join(f"{t} {100 * a:.1f}" for t, a in (m.get("heldout_accuracy_by_task") or {}).items())
+        + f"); untrained head {100 * (m.get('heldout_accuracy_init') or 0):.1f}%."
+        for key, m in rm.items()
+    ]
     final = {m: {k: c[k][-1] for k in ("rewards_chosen", "rewards_rejected", "margins") if c.get(k)}
              for m, c in curves.items()}  # fmt: skip
     trend_lines = [
@@ -180,25 +193,28 @@ def report_markdown(
         f"| {_signed(v.get('margins'))} |"
         for m, v in final.items()
     ]
-    bon = [
-        f"| {r['n']} | "
-        + " | ".join(f"{100 * v:.1f}" for k, v in r.items() if k.startswith("best_of_n/"))
-        + f" | {100 * r['random']:.1f} | {100 * r['oracle']:.1f} |"
-        for r in best
-    ]
-    labels = " | ".join(k.removeprefix("best_of_n/") for k in best[0] if k.startswith("best_of_n/"))
+    series = [k for k in best[0] if k.startswith("best_of_n/") and not k.endswith(("_ci_low", "_ci_high"))]
+
+    def cell(row: Mapping[str, Any], key: str) -> str:  # pass@1 % [95% CI] when the rerank stage stored one
+        low, high = row.get(f"{key}_ci_low"), row.get(f"{key}_ci_high")
+        ci = f" [{100 * low:.1f}, {100 * high:.1f}]" if low is not None and high is not None else ""
+        return f"{100 * row[key]:.1f}{ci}"
+
+    bon = [f"| {r['n']} | " + " | ".join(cell(r, k) for k in (*series, "random", "oracle")) + " |" for r in best]
+    labels = " | ".join(k.removeprefix("best_of_n/") for k in series)
     return "\n".join(
         [
             "# preftree report",
+            "",
+            *section,
+            "## Table 3 layout",
             "",
             "This run's policies in the layout of the paper's Table 3 (pass@1 %, MINT columns = success@5 %),",
             'with the paper\'s published rows below for reference. "–": not evaluated in this run. Tiny /',
             "Tiny-MT: the tiny world's held-out set, single-turn pass@1 and multi-turn success@5.",
             "",
             table,
-            f"Reward model (`models/rm`, {rm.get('loss_kind')}): held-out pairwise accuracy "
-            f"{100 * (rm.get('heldout_accuracy') or 0):.1f}% ({by_task}); untrained head "
-            f"{100 * (rm.get('heldout_accuracy_init') or 0):.1f}%.",
+            *rm_lines,
             "",
             "## Reward trends (paper Figure 5): final logged step",
             "",
@@ -209,7 +225,9 @@ def report_markdown(
             "![reward trends](plots/reward_trends.png)",
             "",
             f"## Best-of-N (paper Figure 4): {rerank['policy']} samples on {rerank['benchmark']}, "
-            f"greedy pass@1 {100 * rerank['greedy_pass@1']:.1f}%",
+            f"{rerank['problems']} problems, greedy pass@1 {100 * rerank['greedy_pass@1']:.1f}%",
+            "",
+            "pass@1 % [95% bootstrap CI over problems] of each reward model's top pick, a random pick and pass@N.",
             "",
             f"| N | {labels} | random | pass@N |",
             "|---|" + "---|" * (len(labels.split(" | ")) + 2),
@@ -221,23 +239,26 @@ def report_markdown(
     )
 
 
-def build_report(metrics: Path, policies: Sequence[str]) -> Report:
+def build_report(metrics: Path, policies: Sequence[str], *, data: Path, seed: int) -> Report:
     """Read ``<metrics>/eval/<policy>.json`` for each policy, ``<metrics>/align/*.csv``,
-    ``<metrics>/rerank.json`` and ``<metrics>/rm.json``; draw ``<metrics>/plots/reward_trends.png``
-    and ``<metrics>/plots/best_of_n.png``; return the report's texts (the caller writes them)."""
+    ``<metrics>/info/rerank.json`` and ``<metrics>/info/rm/<key>.json``; draw ``<metrics>/plots/reward_trends.png``
+    and ``<metrics>/plots/best_of_n.png``; judge the claims on the per-item files under ``data``
+    (bootstrap ``seed``); return the report's texts (the caller writes them)."""
     evals = {policy: read_metrics(metrics / "eval" / f"{policy}.json") for policy in policies}
     rows = table_rows(evals)
     curves = {p.stem: read_curve(p) for p in sorted((metrics / "align").glob("*.csv"))}
-    rerank = read_metrics(metrics / "rerank.json")
-    rm = read_metrics(metrics / "rm.json")
+    rerank = read_metrics(metrics / "info" / "rerank.json")  # info/: strings and the whole curve too
+    rm = {p.stem: read_metrics(p) for p in sorted((metrics / "info" / "rm").glob("*.json"))}
     best = [{"n": int(n), **values} for n, values in rerank["best_of_n"].items()]
     figures = (metrics / "plots" / "reward_trends.png", metrics / "plots" / "best_of_n.png")
     plot_reward_trends(curves, figures[0])
-    plot_best_of_n(best, figures[1], f"best-of-N on {rerank['benchmark']} ({rerank['policy']})")
+    plot_best_of_n(best, figures[1], f"best-of-N on {rerank['benchmark']} ({rerank['policy']})", rerank["problems"])
+    claims = build_claims(read_inputs(data, metrics, policies), seed=seed)
     return Report(
-        markdown=report_markdown(rows, curves, best, rerank, rm),
+        markdown=report_markdown(rows, curves, best, rerank, rm, claims_markdown(claims)),
         csv=csv_table(rows),
         table=markdown_table(rows),
         rows=rows,
         figures=figures,
+        claims=claims_document(claims, seed=seed),
     )

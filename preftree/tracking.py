@@ -120,17 +120,20 @@ class StageRun:
     metrics: dict[str, Any]
 
     def log_metrics(self, values: Mapping[str, Any], step: int | None = None) -> None:
-        """Log numeric values (nested keys flattened with '.'); without a step they are summary metrics."""
+        """Log numeric values (nested keys flattened with '.'); without a step they are summary metrics,
+        and the other leaves (strings, bools, nulls, lists) become ``info.<key>`` tags of the run."""
         import mlflow
 
-        flat = {
-            metric_name(k): float(v)
-            for k, v in flatten(values).items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool)
-        }
+        leaves = flatten(values)
+        numeric = {k: v for k, v in leaves.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        flat = {metric_name(k): float(v) for k, v in numeric.items()}
         if flat:
             mlflow.log_metrics(flat, step=step)
         if step is None:
+            tags = {f"info.{k}": json.dumps(v) if not isinstance(v, str) else v
+                    for k, v in leaves.items() if k not in numeric}  # fmt: skip
+            if tags:
+                mlflow.set_tags({k: v[:5000] for k, v in tags.items()})
             self.metrics.update(values)
 
     def log_artifact(self, path: Path, folder: str | None = None) -> None:

@@ -1,14 +1,16 @@
-"""rerank: best-of-N with the reward model (the paper's Figure 4) -> metrics/rerank.{json,csv}.
+"""rerank: best-of-N with each reward model (the paper's Figure 4) -> metrics/rerank.{json,csv}, data/rerank.
 
     dvc repro rerank
     dvc exp run -S rerank.policy=kto -S rerank.n=8 -S 'rerank.ns=[1,2,4,8]'
 
 Reads params `seed`, `sandbox` and `rerank`. Samples rerank.n responses per held-out problem from
-models/<rerank.policy> (temperature rerank.temperature), judges each, scores each with every reward
-model in rerank.reward_models (models/rm by default; add a BT-only one to compare), and reports, for
-each N in rerank.ns, the pass@1 of the top-ranked candidate next to a random pick, greedy pass@1 and
-pass@N (the oracle). Writes metrics/rerank.json, metrics/rerank.csv (a DVC plot),
-data/rerank/samples.parquet and an MLflow child run.
+models/<rerank.policy> (temperature rerank.temperature), judges each, scores the same candidates with
+every reward model in rerank.reward_models (models/rm/bt and models/rm/bt_dr by default), and reports,
+for each N in rerank.ns, the pass@1 of each model's top-ranked candidate next to a random pick, greedy
+pass@1 and pass@N (the oracle), each with a 95% bootstrap CI over problems. Writes metrics/rerank.json,
+metrics/rerank.csv (a DVC plot), data/rerank/samples.parquet (id (the problem's), family, sample,
+response, correct, greedy_correct, reward_<rm> ...), data/rerank/greedy.parquet (id, family, response,
+correct) and an MLflow child run.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from preftree.evaluate.registry import load_benchmark
 from preftree.generation.factory import make_generator
 from preftree.generation.sampling import Sampling, as_callable
 from preftree.io import atomic_dir, write_csv, write_parquet
-from preftree.rerank import run_rerank
+from preftree.rerank import run_rerank, series_names
 from preftree.tracking import stage_run
 
 # the params this stage reads, by type (dvc.yaml declares them)
@@ -38,6 +40,7 @@ SECTIONS = {
 }
 
 CURVE = Path("metrics/rerank.csv")
+RM_ROOT = Path("models/rm")
 
 
 def main() -> None:
@@ -49,11 +52,16 @@ def main() -> None:
 
         torch.set_num_threads(runtime.threads)
     Sampling(n=cfg.n, temperature=cfg.temperature, top_p=cfg.top_p)  # validates the sampling settings early
+    for label, folder in cfg.reward_models.items():  # dvc.yaml declares models/rm as rerank's RM dep
+        if Path(folder).parent != RM_ROOT:
+            raise ValueError(f"rerank.reward_models.{label}: {folder} is not a folder of {RM_ROOT}/ (rm@<key>)")
+        if not Path(folder).is_dir():
+            raise FileNotFoundError(f"{folder} is missing: run `dvc repro rm@{Path(folder).name}` first")
     items = load_benchmark(cfg.benchmark, cfg.path, cfg.limit)
     with stage_run(params) as run:
         generator = make_generator(Path("models") / cfg.policy, engine=runtime.engine, device=runtime.device,
                                    progress=runtime.progress)  # fmt: skip
-        rows, summary, samples = run_rerank(
+        result = run_rerank(
             as_callable(generator),
             items,
             cfg.reward_models,
@@ -65,16 +73,18 @@ def main() -> None:
             sandbox=params["sandbox"],
             workers=runtime.workers,
         )
-        write_csv(rows, CURVE)
+        write_csv(result.rows, CURVE)
         with atomic_dir(Path("data/rerank")) as tmp:
-            write_parquet(pl.DataFrame(samples), tmp / "samples.parquet")
-        run.log_metrics({"policy": cfg.policy, "benchmark": cfg.benchmark, **summary})
-        for row in rows:
-            ranked = " ".join(
-                f"{k.removeprefix('best_of_n/')} {v:.3f}" for k, v in row.items() if k.startswith("best_")
+            write_parquet(pl.DataFrame(result.samples), tmp / "samples.parquet")
+            write_parquet(pl.DataFrame(result.greedy), tmp / "greedy.parquet")
+        run.log_metrics({"policy": cfg.policy, "benchmark": cfg.benchmark, **result.summary})
+        for row in result.rows:
+            ranked = ", ".join(
+                f"{k.removeprefix('best_of_n/')} {row[k]:.3f} [{row[k + '_ci_low']:.3f}, {row[k + '_ci_high']:.3f}]"
+                for k in series_names([row])
             )
-            print(f"rerank N={row['n']}: {ranked}; random {row['random']:.3f}, pass@N {row['oracle']:.3f}")
-        print(f"rerank: greedy pass@1 {summary['greedy_pass@1']:.3f} ({cfg.policy}, {len(items)} problems)")
+            print(f"rerank N={row['n']}: {ranked}")
+        print(f"rerank: {cfg.policy} on {len(items)} problems x {cfg.n} samples (pass@1 with 95% bootstrap CIs)")
 
 
 if __name__ == "__main__":

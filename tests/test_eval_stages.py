@@ -17,7 +17,8 @@ POLICIES = ("base", "sft", "dpo", "kto", "nca")
 
 
 def _json(root: Path, name: str) -> dict:
-    return json.loads((root / "metrics" / name).read_text())
+    """Everything the stage logged (metrics/info/; metrics/<name> holds the numeric results only)."""
+    return json.loads((root / "metrics" / "info" / name).read_text())
 
 
 def test_each_policy_is_scored_single_and_multi_turn(smoke_project: Path) -> None:
@@ -63,15 +64,26 @@ def test_report_rows_are_this_runs_numbers(smoke_project: Path) -> None:
 def test_rerank_reports_best_of_n_next_to_random_greedy_and_oracle(smoke_project: Path) -> None:
     rerank = _json(smoke_project, "rerank.json")
     assert rerank["problems"] == 6 and rerank["samples_per_problem"] == 4
+    assert rerank["reward_models"] == {"bt": "models/rm/bt", "bt_dr": "models/rm/bt_dr"}
     curve = rerank["best_of_n"]
     assert list(curve) == ["1", "2", "4"]
     oracle = [curve[n]["oracle"] for n in curve]
     assert oracle == sorted(oracle)  # pass@N never falls as N grows
     for values in curve.values():
-        assert values["random"] <= values["oracle"] and values["best_of_n/eurus"] <= values["oracle"]
-    assert curve["1"]["best_of_n/eurus"] == pytest.approx(curve["1"]["random"])  # one candidate: no choice
+        for rm in ("best_of_n/bt", "best_of_n/bt_dr"):
+            assert values["random"] <= values["oracle"] and values[rm] <= values["oracle"]
+            assert values[f"{rm}_ci_low"] <= values[rm] <= values[f"{rm}_ci_high"]
+    assert curve["1"]["best_of_n/bt"] == pytest.approx(curve["1"]["random"])  # one candidate: no choice
     samples = pl.read_parquet(smoke_project / "data/rerank/samples.parquet")
-    assert samples.height == 6 * 4 and "reward_eurus" in samples.columns
-    assert (smoke_project / "metrics/rerank.csv").read_text().startswith("n,random,oracle,greedy,best_of_n/eurus")
+    columns = {"id", "sample", "correct", "greedy_correct", "reward_bt", "reward_bt_dr"}
+    assert samples.height == 6 * 4 and columns <= set(samples.columns)
+    greedy = pl.read_parquet(smoke_project / "data/rerank/greedy.parquet")
+    assert greedy.height == 6 and greedy["correct"].mean() == pytest.approx(rerank["greedy_pass@1"])
+    header = (smoke_project / "metrics/rerank.csv").read_text().splitlines()[0].split(",")
+    assert header[:4] == ["n", "best_of_n/bt", "best_of_n/bt_ci_low", "best_of_n/bt_ci_high"]
+    assert {"random", "oracle", "greedy", "greedy_ci_high"} <= set(header)
+    # the DVC metrics file holds numbers only, and of the curve its last point
+    dvc_metrics = json.loads((smoke_project / "metrics/rerank.json").read_text())
+    assert list(dvc_metrics["best_of_n"]) == ["4"] and "policy" not in dvc_metrics
     plots = sh(smoke_project, "dvc", "plots", "show", "--json").stdout
     assert "best_of_n" in plots and "metrics/rerank.csv" in plots

@@ -31,7 +31,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _run_stage(root: Path) -> dict:
     sh(root, sys.executable, "-m", "stages.interact")
-    return json.loads((root / "metrics/interact.json").read_text())
+    return json.loads((root / "metrics/info/interact.json").read_text())  # everything the stage logged
 
 
 def _nodes(root: Path) -> pl.DataFrame:

@@ -94,7 +94,8 @@ def test_end_to_end_artifacts_have_their_schemas_and_the_report_traces_to_source
         ("dpo", "LlamaForCausalLM"),
         ("kto", "LlamaForCausalLM"),
         ("nca", "LlamaForCausalLM"),
-        ("rm", "LlamaForSequenceClassification"),
+        ("rm/bt", "LlamaForSequenceClassification"),
+        ("rm/bt_dr", "LlamaForSequenceClassification"),
     ]:
         assert AutoConfig.from_pretrained(smoke_project / "models" / folder).architectures == [arch]
     # metrics/report.md -> eval@kto -> one evaluated item -> its instruction row -> the source row

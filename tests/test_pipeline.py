@@ -18,7 +18,7 @@ from .conftest import copy_project, file_source, sh
 pytestmark = pytest.mark.slow
 
 
-TRAIN = ("sft", "align@dpo", "align@kto", "align@nca", "rm")
+TRAIN = ("sft", "align@dpo", "align@kto", "align@nca", "rm@bt", "rm@bt_dr")
 EVAL = ("eval@base", "eval@sft", "eval@dpo", "eval@kto", "eval@nca")
 ALL_STAGES = ("base", "select", "interact", "tree", *TRAIN, *EVAL, "rerank", "report")
 
@@ -50,7 +50,7 @@ def test_second_repro_does_nothing(smoke_project: Path) -> None:
     [  # the stages whose own params change (the README contract table covers one key per section)
         ("select.dedup.near_threshold", 0.9, {"select"}),
         ("model.arch.hidden_size", 32, {"base"}),
-        ("seed", 1, {"base", "select", "interact", "tree", *TRAIN, *EVAL, "rerank"}),
+        ("seed", 1, {"base", "select", "interact", "tree", *TRAIN, *EVAL, "rerank", "report"}),
         ("sandbox.timeout_s", 3.0, {"interact", *EVAL, "rerank"}),
         ("tree.rm.max_pairs", 4, {"tree"}),
         ("sft.packing", True, {"sft"}),
@@ -185,7 +185,7 @@ def test_select_writes_malformed_rows_to_the_rejected_file(tmp_path: Path) -> No
     assert rejected["field"].to_list() == ["answer", "", "question"]
     assert rejected["reason"][0] == "missing" and "invalid JSON" in rejected["reason"][1]
     assert rejected["reason"][2].startswith("wrong type")
-    stats = json.loads((root / "metrics/select.json").read_text())["datasets"]["mine"]
+    stats = json.loads((root / "metrics/info/select.json").read_text())["datasets"]["mine"]
     assert stats["rejected"] == 3 and stats["source_rows"] == 33
 
 
@@ -240,7 +240,7 @@ def test_base_with_a_local_checkpoint_records_it_without_copying(tmp_path: Path)
     pointer = json.loads((root / "models/base/checkpoint.json").read_text())
     assert pointer["path"] == str(ckpt.resolve()) and pointer["model_type"] == "llama"
     assert sorted(p.name for p in (root / "models/base").iterdir()) == ["README.md", "card.json", "checkpoint.json"]
-    assert json.loads((root / "metrics/base.json").read_text())["identity_digest"] == pointer["identity"]["digest"]
+    assert json.loads((root / "metrics/info/base.json").read_text())["identity_digest"] == pointer["identity"]["digest"]
 
     _edit(root, "model.path", str(tmp_path / "nowhere"))
     proc = sh(root, sys.executable, "-m", "stages.base", check=False)

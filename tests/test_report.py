@@ -81,19 +81,67 @@ def test_build_report_reads_the_upstream_metrics_and_assembles_the_document(tmp_
         "step,loss,rewards_chosen,rewards_rejected,margins\n1,0.6,0.0,0.0,0.0\n2,0.4,0.3,-0.2,0.5\n"
     )
     best = {str(n): {"best_of_n/eurus": 0.1 * n, "greedy": 0.05, "oracle": 0.2 * n, "random": 0.05} for n in (1, 2)}
-    (metrics / "rerank.json").write_text(
-        json.dumps({"benchmark": "tiny", "policy": "sft", "greedy_pass@1": 0.05, "best_of_n": best})
+    best["1"] |= {"best_of_n/eurus_ci_low": 0.05, "best_of_n/eurus_ci_high": 0.15}
+    with pytest.raises(FileNotFoundError, match=r"rerank\.json is missing: run `dvc repro`"):
+        build_report(metrics, ["sft"], data=tmp_path / "data", seed=0)
+    (metrics / "info" / "rm").mkdir(parents=True)
+    (metrics / "info" / "rerank.json").write_text(
+        json.dumps({"benchmark": "tiny", "policy": "sft", "problems": 2, "greedy_pass@1": 0.05, "best_of_n": best})
     )
-    with pytest.raises(FileNotFoundError, match=r"rm\.json is missing: run `dvc repro`"):
-        build_report(metrics, ["sft"])
-    rm = {"loss_kind": "bt+dr", "heldout_accuracy": 0.75, "heldout_accuracy_init": 0.5}
-    (metrics / "rm.json").write_text(json.dumps({**rm, "heldout_accuracy_by_task": {"Coding": 1.0}}))
-    report = build_report(metrics, ["sft"])
+    rm = {"loss_kind": "bt+dr", "heldout_accuracy": 0.75, "heldout_accuracy_init": 0.5, "heldout_pairs": 4}
+    (metrics / "info" / "rm" / "bt_dr.json").write_text(json.dumps({**rm, "heldout_accuracy_by_task": {"Coding": 1.0}}))
+    report = build_report(metrics, ["sft"], data=tmp_path / "data", seed=0)
     assert report.markdown.startswith("# preftree report\n\n") and report.markdown.endswith("(plots/best_of_n.png)\n")
     assert report.table in report.markdown and report.csv == csv_table(report.rows)
-    assert "held-out pairwise accuracy 75.0% (Coding 100.0); untrained head 50.0%." in report.markdown
+    assert (
+        "`models/rm/bt_dr` (bt+dr): held-out pairwise accuracy 75.0% on 4 pairs (Coding 100.0); untrained head 50.0%."
+        in report.markdown
+    )
     assert "| kto | +0.300 | -0.200 | +0.500 |" in report.markdown
-    assert "| N | eurus | random | pass@N |\n|---|---|---|---|\n| 1 | 10.0 | 5.0 | 20.0 |" in report.markdown
+    assert (
+        "| N | eurus | random | pass@N |\n|---|---|---|---|\n| 1 | 10.0 [5.0, 15.0] | 5.0 | 20.0 |" in report.markdown
+    )
     logged = report.metrics["rows"]["sft"]
     assert logged["HumanE"] == pytest.approx(50.0) and "MATH" not in logged  # unevaluated columns are not logged
     assert all(path.read_bytes().startswith(b"\x89PNG") for path in report.figures)
+
+
+def test_the_claims_table_comes_first_and_its_document_is_returned(tmp_path: Path) -> None:
+    import polars as pl
+
+    metrics, data = tmp_path / "metrics", tmp_path / "data"
+    (metrics / "eval").mkdir(parents=True)
+    (metrics / "align").mkdir()
+    best = {"16": {"best_of_n/bt_dr": 0.5, "greedy": 0.2, "oracle": 0.6, "random": 0.3}}
+    (metrics / "info" / "rm").mkdir(parents=True)
+    (metrics / "info" / "rerank.json").write_text(
+        json.dumps({"benchmark": "tiny", "policy": "sft", "problems": 40, "greedy_pass@1": 0.2, "best_of_n": best})
+    )
+    (metrics / "info" / "rm" / "bt_dr.json").write_text(json.dumps({"loss_kind": "bt+dr", "heldout_accuracy": 0.7}))
+    ids = [f"p{i}" for i in range(40)]
+    for policy, solved in (("base", 4), ("sft", 30)):
+        (metrics / "eval" / f"{policy}.json").write_text(
+            json.dumps({"benchmarks": {"tiny": {"pass@1": solved / 40, "n_items": 40, "best_mode": "cot"}}})
+        )
+        (data / "eval" / policy).mkdir(parents=True)
+        pl.DataFrame(
+            {
+                "benchmark": ["tiny"] * 40,
+                "id": ids,
+                "family": ["Logic"] * 40,
+                "mode": ["cot"] * 40,
+                "response": [""] * 40,
+                "answer": [None] * 40,
+                "correct": [i < solved for i in range(40)],
+                "status": ["ok"] * 40,
+            }
+        ).write_parquet(data / "eval" / policy / "responses.parquet")
+    report = build_report(metrics, ["base", "sft"], data=data, seed=0)
+    claims = report.markdown.index("## The paper's claims in this run")
+    assert 0 < claims < report.markdown.index("## Table 3 layout") < report.markdown.index(report.table)
+    rows = {row["id"]: row for row in report.claims["claims"]}
+    assert rows["C1"]["effect"] == pytest.approx(65.0) and rows["C1"]["verdict"] == "reproduced"
+    assert rows["C1"]["n"] == 40 and rows["C1"]["ci_low"] > 0
+    assert rows["C2a"]["verdict"] == "not run" and rows["C2a"]["effect"] is None
+    assert report.claims["seed"] == 0 and report.claims["verdicts"]["C1"] == "reproduced"
+    assert "| C1 | SFT beats the base model" in report.markdown

@@ -88,8 +88,11 @@ def test_child_run_carries_lineage_tags_params_and_metrics(project: Path) -> Non
     assert len(tags["params.sha256"]) == 16 and tags["git.rev"]
     assert child.data.params == {"seed": "3", "select.heldout.fraction": "0.2", "select.heldout.max_per_dataset": "5"}
     assert child.data.metrics == {"rows": 12.0, "per.gsm8k": 0.5}
+    assert tags["info.note"] == "text is not a metric"  # strings reach MLflow as tags
     written = json.loads((project / "metrics" / "use.json").read_text())
-    assert written == {"rows": 12, "per": {"gsm8k": 0.5}, "note": "text is not a metric"}
+    assert written == {"rows": 12, "per": {"gsm8k": 0.5}}  # the DVC metrics: numbers only
+    info = json.loads((project / "metrics" / "info" / "use.json").read_text())
+    assert info == {"rows": 12, "per": {"gsm8k": 0.5}, "note": "text is not a metric"}  # everything logged
 
 
 def test_same_group_reuses_the_parent_and_a_failed_stage_is_marked(project: Path) -> None:
@@ -108,10 +111,48 @@ def test_same_group_reuses_the_parent_and_a_failed_stage_is_marked(project: Path
 
 
 def test_foreach_stage_metrics_path() -> None:
-    from preftree.provenance import metrics_path
+    from preftree.provenance import info_path, metrics_path
 
     assert metrics_path(Path("/r"), "align@kto") == Path("/r/metrics/align/kto.json")
     assert metrics_path(Path("/r"), "select") == Path("/r/metrics/select.json")
+    assert info_path(Path("/r"), "rm@bt_dr") == Path("/r/metrics/info/rm/bt_dr.json")
+
+
+def test_dvc_metrics_keep_numeric_results_only() -> None:
+    """METRICS_RULE: strings, bools, nulls, timings, bookkeeping and breakdowns go to info only; of a
+    curve (integer keys) the last point stays."""
+    from preftree.provenance import headline_metrics
+
+    logged = {
+        "heldout_accuracy": 0.7,
+        "heldout_pairs": 67,
+        "loss_kind": "bt+dr",
+        "weights_sha256": "ab12",
+        "resumed": True,
+        "sample_accuracy": None,
+        "seconds": 3.2,
+        "train_seconds": 1.0,
+        "tokens_per_second": 9000.0,
+        "threads": 2,
+        "heldout_accuracy_by_task": {"Coding": 1.0},
+        "benchmarks": {"tiny": {"pass@1": 0.3, "n_items": 118, "by_mode": {"cot": 0.3}, "source": "x.parquet"}},
+        "families": {"Coding": {"pass@1": 0.2}},
+        "tasks": {"all": {"pairs": 733, "T1": 163}, "Coding": {"pairs": 180}},
+        "total": {"removed": 22},
+        "model_calls": {"actor": {"calls": 48}},
+        "multiturn": {"seconds": 13.0, "success@k": {"1": 0.1, "2": 0.2, "10": 0.3}},
+        "best_of_n": {1: {"random": 0.1}, 16: {"random": 0.2, "greedy": None}},
+        "list": [1, 2],
+    }
+    assert headline_metrics(logged) == {
+        "heldout_accuracy": 0.7,
+        "heldout_pairs": 67,
+        "benchmarks": {"tiny": {"pass@1": 0.3, "n_items": 118}},
+        "tasks": {"all": {"pairs": 733}},
+        "total": {"removed": 22},
+        "multiturn": {"success@k": {"10": 0.3}},
+        "best_of_n": {"16": {"random": 0.2}},
+    }
 
 
 def test_concurrent_first_use_creates_one_db_and_one_parent(tmp_path: Path) -> None:

@@ -22,17 +22,15 @@ from preftree.models.tokenizer import train_tokenizer
 from preftree.schema import RM_SCHEMA
 from preftree.train.common import weights_digest
 from preftree.train.reward import (
-    EurusPreferenceCollator,
-    EurusRewardTrainer,
-    eurus_rm_loss,
+    HELDOUT_SCORES,
     load_reward_model,
     pair_metrics,
     reward_scores,
     rm_dataset,
     score_pairs,
     tokenize_conversation,
-    train_rm,
 )
+from preftree.train.reward_trainer import EurusPreferenceCollator, EurusRewardTrainer, eurus_rm_loss, train_rm
 
 WORDS = "alpha beta gamma delta omega kappa sigma theta zeta lambda".split()
 TASKS = ("Math_CoT", "Coding")
@@ -267,7 +265,7 @@ def test_train_rm_learns_easy_preference_and_is_deterministic(tiny_dir: Path, tm
     before = pair_metrics(score_pairs(untrained, tok, heldout))
 
     first = train_rm(tiny_dir, train, heldout, params, out_dir=tmp_path / "a", **kw)
-    second = train_rm(tiny_dir, train, heldout, params, out_dir=tmp_path / "b", **kw)
+    second = train_rm(tiny_dir, train, heldout, params, out_dir=tmp_path / "b", score_init=True, **kw)
 
     assert first["weights_sha256"] == second["weights_sha256"]
     assert first["train_loss_final"] == second["train_loss_final"]
@@ -279,6 +277,15 @@ def test_train_rm_learns_easy_preference_and_is_deterministic(tiny_dir: Path, tm
     assert first["heldout_reward_chosen"] > 0 > first["heldout_reward_rejected"]
     losses = [row["loss"] for row in first["log"] if "loss" in row]
     assert losses[-1] < losses[0]
+    # one row per held-out pair, in the data/rm/<key>/heldout_scores.parquet schema
+    scores = first["heldout_scores"]
+    assert scores.schema == HELDOUT_SCORES and scores.height == heldout.height
+    assert scores["pair_id"].to_list() == heldout["id"].to_list()
+    accuracy = (scores["chosen_reward"] > scores["rejected_reward"]).mean()
+    assert accuracy == pytest.approx(first["heldout_accuracy"])
+    assert scores["chosen_reward_init"].null_count() == heldout.height  # no baseline asked for
+    init = second["heldout_scores"]  # scored the untrained head first: the same weights all the same
+    assert (init["chosen_reward_init"] > init["rejected_reward_init"]).mean() == pytest.approx(before["accuracy"])
 
     # the saved folder loads back with identical rewards
     loaded, loaded_tok = load_reward_model(tmp_path / "a")

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+import polars as pl
 import pytest
 import yaml
 
@@ -39,14 +40,16 @@ def _lock_outs(root: Path) -> dict[str, str]:
 
 
 def _metrics(root: Path, name: str) -> dict:
-    return json.loads((root / "metrics" / f"{name}.json").read_text())
+    """Everything the stage logged (metrics/info/; metrics/<name>.json holds the numeric results only)."""
+    return json.loads((root / "metrics" / "info" / f"{name}.json").read_text())
 
 
 def test_model_cards_record_params_and_the_inputs_md5_from_dvc_lock(smoke_project: Path) -> None:
     for stage, folder, inputs in [
         ("sft", "models/sft", ("models/base", "data/tree")),
         ("align@kto", "models/kto", ("models/sft", "data/tree")),
-        ("rm", "models/rm", ("models/sft", "data/tree")),
+        ("rm@bt", "models/rm/bt", ("models/sft", "data/tree")),
+        ("rm@bt_dr", "models/rm/bt_dr", ("models/sft", "data/tree")),
     ]:
         card = json.loads((smoke_project / folder / "card.json").read_text())
         assert card["stage"] == stage
@@ -85,21 +88,34 @@ def test_align_writes_reward_curves_for_each_method(smoke_project: Path) -> None
     assert "align_rewards_chosen" in plots and "metrics/align/nca.csv" in plots
 
 
-def test_reward_model_stage_has_a_bias_free_head_and_accuracy_by_task(smoke_project: Path) -> None:
+def test_reward_model_stages_have_a_bias_free_head_accuracy_by_task_and_pair_scores(smoke_project: Path) -> None:
     from safetensors import safe_open
 
-    metrics = _metrics(smoke_project, "rm")
-    assert metrics["loss_kind"] == "bt+dr" and metrics["steps"] == 3
-    assert metrics["heldout_pairs"] > 0 and 0.0 <= metrics["heldout_accuracy"] <= 1.0
-    assert set(metrics["heldout_accuracy_by_task"]) <= {"Coding", "Math_CoT", "Math_PoT", "Logic"}
-    assert sum(metrics["heldout_pairs_by_task"].values()) == metrics["heldout_pairs"]
-    config = json.loads((smoke_project / "models/rm/config.json").read_text())
-    assert config["architectures"] == ["LlamaForSequenceClassification"] and len(config["id2label"]) == 1
-    assert config["pad_token_id"] != config["eos_token_id"]
-    with safe_open(smoke_project / "models/rm/model.safetensors", "pt") as weights:
-        keys = set(weights.keys())
-    assert "score.weight" in keys and "score.bias" not in keys and "lm_head.weight" not in keys
-    assert (smoke_project / "metrics/rm_loss.csv").read_text().startswith("step,loss,accuracy,margin")
+    for key, loss in (("bt", "bt"), ("bt_dr", "bt+dr")):
+        metrics = _metrics(smoke_project, f"rm/{key}")
+        assert metrics["loss_kind"] == loss and metrics["steps"] == 3
+        assert metrics["heldout_pairs"] > 0 and 0.0 <= metrics["heldout_accuracy"] <= 1.0
+        assert 0.0 <= metrics["heldout_accuracy_init"] <= 1.0  # the untrained-head baseline
+        assert set(metrics["heldout_accuracy_by_task"]) <= {"Coding", "Math_CoT", "Math_PoT", "Logic"}
+        assert sum(metrics["heldout_pairs_by_task"].values()) == metrics["heldout_pairs"]
+        folder = smoke_project / "models/rm" / key
+        config = json.loads((folder / "config.json").read_text())
+        assert config["architectures"] == ["LlamaForSequenceClassification"] and len(config["id2label"]) == 1
+        assert config["pad_token_id"] != config["eos_token_id"]
+        with safe_open(folder / "model.safetensors", "pt") as weights:
+            keys = set(weights.keys())
+        assert "score.weight" in keys and "score.bias" not in keys and "lm_head.weight" not in keys
+        assert (smoke_project / "metrics/rm" / f"{key}.csv").read_text().startswith("step,loss,accuracy,margin")
+        scores = pl.read_parquet(smoke_project / "data/rm" / key / "heldout_scores.parquet")
+        assert scores.height == metrics["heldout_pairs"] and scores["pair_id"].n_unique() == scores.height
+        assert (scores["chosen_reward"] > scores["rejected_reward"]).mean() == pytest.approx(
+            metrics["heldout_accuracy"]
+        )
+        dvc_metrics = json.loads((smoke_project / "metrics/rm" / f"{key}.json").read_text())
+        assert "loss_kind" not in dvc_metrics and "seconds" not in dvc_metrics and "weights_sha256" not in dvc_metrics
+        assert dvc_metrics["heldout_accuracy"] == metrics["heldout_accuracy"]
+    bt, dr = (_metrics(smoke_project, f"rm/{k}")["weights_sha256"] for k in ("bt", "bt_dr"))
+    assert bt != dr  # two objectives, two models
 
 
 def test_changing_align_kto_reruns_align_kto_and_its_readers_only(smoke_project: Path) -> None:
@@ -137,6 +153,7 @@ def test_accelerate_launcher_trains_the_same_weights_and_reruns_nothing(smoke_pr
         assert _metrics(smoke_project, "align/dpo")["weights_sha256"] == before
     finally:
         (smoke_project / "params.yaml").write_text(original)
-        sh(smoke_project, "dvc", "checkout", "--force", "models/dpo")  # the card names the new git rev
+        # the card names the new git rev; metrics/info/ (DVC-cached, not in git) holds the new timings
+        sh(smoke_project, "dvc", "checkout", "--force", "align@dpo")
         sh(smoke_project, "git", "checkout", "--", "metrics")
     assert _status(smoke_project) == {}

@@ -40,7 +40,7 @@ class Params:
     tree: TreeParams
     sft: SFTParams
     align: dict[str, AlignMethodParams]
-    rm: RMParams
+    rm: dict[str, RMParams]
     eval: EvalParams
     rerank: RerankParams
     runtime: RuntimeParams

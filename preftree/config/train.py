@@ -1,4 +1,4 @@
-"""params `sft`, `align` and `rm`: the training stages (sft, align@{dpo,kto,nca}, rm).
+"""params `sft`, `align` and `rm`: the training stages (sft, align@{dpo,kto,nca}, rm@{bt,bt_dr}).
 Values: conf/config.yaml (`sft:`, `align:`, `rm:`); conf/mixture/ documents an sft.mixture entry."""
 
 from __future__ import annotations
@@ -55,5 +55,7 @@ class AlignMethodParams:
 
 @dataclass(frozen=True)
 class RMParams:
+    """One reward-model variant (a key of the `rm` section; stage rm@<key> writes models/rm/<key>)."""
+
     loss: Literal["bt", "bt+dr"]  # L_BT, or L_BT + L_DR (the direct term on UltraInteract rows)
     optim: OptimParams
