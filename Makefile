@@ -1,5 +1,5 @@
 # preftree: two commands.
-#   make repro   create .venv if absent, install, compose params.yaml from conf/, dvc repro
+#   make repro   create .venv if absent, install, compose params.yaml from conf/ if it changed, dvc repro
 #   make test    install, run the tests
 # Options: make params OVERRIDES="experiment=smoke seed=1"; VENV=/path/to/venv
 SHELL := /bin/bash
@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: install sandbox-deps params repro test test-fast lint deps clean-venv
+.PHONY: install sandbox-deps params repro test test-fast lint deps clean-venv plots plots-check browser-deps
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -20,29 +20,40 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install -qq --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
+# $(call apt_install,<package>,<what fails without it>): apt-get install as root (one update retry),
+# else say how; never fails the build.
+apt_install = { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing $(1) (apt)"; \
+	    apt-get install -y -qq $(1) >/dev/null 2>&1 || \
+	    { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq $(1) >/dev/null 2>&1; } || \
+	    echo "warning: could not install $(1); $(2)"; \
+	  else \
+	    echo "warning: $(1) is missing ($(2)): sudo apt-get install $(1)"; \
+	  fi; }
+
 # bubblewrap isolates model-written code (preftree.sandbox). Installed with apt when running as
 # root; otherwise say how (or choose sandbox.isolation=process, which warns about weaker guarantees).
 sandbox-deps:
-	@command -v bwrap >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing bubblewrap (apt)"; \
-	    apt-get install -y -qq bubblewrap >/dev/null 2>&1 || \
-	    { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq bubblewrap >/dev/null 2>&1; } || \
-	    echo "warning: could not install bubblewrap; the sandbox tests will fail"; \
-	  else \
-	    echo "warning: bubblewrap (bwrap) is missing: sudo apt-get install bubblewrap"; \
-	  fi; }
+	@command -v bwrap >/dev/null 2>&1 || $(call apt_install,bubblewrap,the sandbox tests will fail)
 
 install: $(STAMP)
 
+# OVERRIDES reaches preftree.compose as one environment string (never split by the shell), so braces,
+# spaces and quotes pass unchanged: make params OVERRIDES="+eval.benchmarks.he={path: /d/he.jsonl, limit: null}"
 params: $(STAMP)
-	$(PY) -m preftree.compose $(OVERRIDES)
+	$(PY) -m preftree.compose --env OVERRIDES
 
-repro: params
+# repro keeps the params.yaml you composed: it recomposes only when conf/ changed since `make params`
+# (with the same overrides, printing the changed keys), or composes OVERRIDES when given.
+repro: $(STAMP)
+	$(PY) -m preftree.compose --refresh --env OVERRIDES
 	PREFTREE_RUN_GROUP="repro-$$(date -u +%Y%m%dT%H%M%SZ)-$$(git rev-parse --short HEAD 2>/dev/null || echo nogit)" \
 		$(VENV)/bin/dvc repro
 
+# chromium (apt, as root) lets the tests check the offline plots page in a headless browser
 test: $(STAMP)
+	@$(MAKE) --no-print-directory browser-deps
 	$(PY) -m pytest
 
 test-fast: $(STAMP)
@@ -59,3 +70,19 @@ lint: $(STAMP)
 
 deps: $(STAMP)
 	$(PY) -m preftree.deps --write
+
+# plots: $(PLOTS_DIR)/index.html that opens with no network. .dvc/config points `dvc plots show` at
+# tools/dvc-plots.html, which loads only vega-bundle.js beside the page, written here from the pinned
+# vl-convert-python (never committed). plots-check opens the page in headless chromium with the network
+# blocked, checks that every plot is drawn with named axes and saves docs/img/dvc-plots.png.
+PLOTS_DIR ?= dvc_plots
+plots: $(STAMP)
+	$(PY) tools/vega_bundle.py $(PLOTS_DIR)
+	$(VENV)/bin/dvc plots show -o $(PLOTS_DIR)
+
+plots-check: plots browser-deps
+	$(PY) tools/screenshot.py $(PLOTS_DIR)/index.html --png docs/img/dvc-plots.png
+
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  $(call apt_install,chromium,the headless plots check will be skipped)

@@ -49,7 +49,12 @@ def use_checkpoint(model: ModelParams, out_dir: Path) -> BaseResult:
 
     assert model.path is not None
     info = validate_checkpoint(model.path)
-    card = {**pointer_card(info), "params": {"model": {"name": model.name, "path": model.path}}}
+    # base_model: the Hugging Face model card field naming what this folder stands for
+    card = {
+        **pointer_card(info),
+        "base_model": model.path,
+        "params": {"model": {"name": model.name, "path": model.path}},
+    }
     write_pointer(out_dir, info, card)
     metrics = {
         "source": "checkpoint",

@@ -31,13 +31,18 @@ from pathlib import Path
 
 import yaml
 
+from preftree.dvcinfo import CODE_ROOTS, is_code_dep
+
 PACKAGE = "preftree"
 STAGES = "stages"
-CODE_ROOTS = (PACKAGE, STAGES)
 
 # Modules that cannot change an output byte: left out of every stage's deps (still walked).
 EXCLUDED: Mapping[str, str] = {
     "preftree/tracking.py": "MLflow logging only: the run, its tags and params live in mlflow.db, never in an output",
+    "preftree/tracking_data.py": "MLflow logging only: a stage's inputs as MLflow datasets (mlflow.db)",
+    "preftree/tracking_git.py": "MLflow logging only: the git.dirty tag (mlflow.db)",
+    "preftree/tracking_model.py": "MLflow logging only: logged models in mlflow.db and the artifacts store",
+    "preftree/tracking_store.py": "MLflow logging only: where MLflow artifacts are written (mlruns/)",
 }
 
 _CMD = re.compile(r"python\s+-m\s+(stages\.[A-Za-z_][A-Za-z_0-9]*)")
@@ -151,10 +156,6 @@ def expected_deps(root: Path) -> dict[str, list[str]]:
         stage: [p.as_posix() for p in closure(module, root)]
         for stage, module in stage_modules(root / "dvc.yaml").items()
     }
-
-
-def is_code_dep(dep: str) -> bool:
-    return any(dep == r or dep.startswith(r + "/") for r in CODE_ROOTS)
 
 
 def declared_deps(dvc_yaml: Path) -> dict[str, list[str]]:

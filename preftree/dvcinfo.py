@@ -1,4 +1,4 @@
-"""What dvc.yaml declares for a stage, and what dvc.lock recorded for the stages before it."""
+"""What dvc.yaml declares for a stage: its command, params, deps (code and data) and outputs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,11 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+CODE_ROOTS = ("preftree", "stages")  # a dep under one of these is code (preftree.deps derives them)
+
+
+def is_code_dep(dep: str) -> bool:
+    return any(dep == r or dep.startswith(r + "/") for r in CODE_ROOTS)
 
 
 @dataclass(frozen=True)
@@ -17,6 +21,11 @@ class StageInfo:
     params_files: tuple[str, ...]  # files the params come from (only params.yaml is supported)
     deps: tuple[str, ...]  # paths relative to the repo root
     outs: tuple[str, ...]
+
+    @property
+    def data_deps(self) -> tuple[str, ...]:
+        """The deps that are data (upstream outputs, source files), not code."""
+        return tuple(d for d in self.deps if not is_code_dep(d))
 
 
 @functools.lru_cache(maxsize=32)
@@ -40,42 +49,3 @@ def stage_info(stage: str, root: Path) -> StageInfo:
             deps=tuple(deps),
             outs=tuple(str(o.def_path) for o in obj.outs),
         )
-
-
-def read_lock(root: Path) -> dict:
-    """The `stages` mapping of dvc.lock ({} when there is none yet)."""
-    path = root / "dvc.lock"
-    if not path.exists():
-        return {}
-    return (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("stages", {})
-
-
-def locked_outs(root: Path) -> dict[str, tuple[str, str]]:
-    """out path -> (producing stage, md5) for every out recorded in dvc.lock."""
-    found: dict[str, tuple[str, str]] = {}
-    for name, entry in read_lock(root).items():
-        for out in entry.get("outs", []):
-            found[out["path"]] = (name, out.get("md5", ""))
-    return found
-
-
-def covering_out(dep: str, outs: dict[str, tuple[str, str]]) -> str | None:
-    """The recorded out that is `dep` or a folder containing it (data/tree for data/tree/sft)."""
-    parts = Path(dep).parts
-    for n in range(len(parts), 0, -1):
-        candidate = Path(*parts[:n]).as_posix()
-        if candidate in outs:
-            return candidate
-    return None
-
-
-def upstream_md5s(deps: tuple[str, ...], root: Path) -> dict[str, str]:
-    """out path -> md5 (as dvc.lock recorded it, updated after every stage) for each upstream output
-    the deps read: the dep itself, or the output folder it lies in (data/tree for data/tree/sft)."""
-    outs = locked_outs(root)
-    found: dict[str, str] = {}
-    for dep in deps:
-        out = covering_out(dep, outs)
-        if out is not None:
-            found[out] = outs[out][1]
-    return found

@@ -15,11 +15,14 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from preftree.config.load import StageParams
 from preftree.config.workspace import workspace_root
+from preftree.dvchash import input_digests
+from preftree.dvcinfo import stage_info
 from preftree.io import write_json
 
 
@@ -105,16 +108,25 @@ def write_stage_metrics(root: Path, stage: str, metrics: dict[str, Any]) -> None
     write_json(metrics_path(root, stage), headline_metrics(metrics))
 
 
-def lineage_card(params: StageParams) -> dict[str, Any]:
-    """What a model card records about its making: the stage, its declared params, the git rev and
-    the md5 of each upstream output as dvc.lock recorded it (training data, upstream model)."""
-    from preftree.dvcinfo import stage_info, upstream_md5s
+MODEL_ROOT = "models/"
 
+
+def upstream_model(data_deps: Iterable[str]) -> str | None:
+    """The model folder a stage starts from: its first data dep under ``models/`` (None: none)."""
+    return next((d for d in data_deps if d.startswith(MODEL_ROOT)), None)
+
+
+def lineage_card(params: StageParams) -> dict[str, Any]:
+    """What a model card records about its making: the stage, its declared params, the git rev,
+    ``base_model`` (the model folder it started from, which the README's front matter carries as the
+    Hugging Face ``base_model`` field) and the md5 of each data input it read (training data,
+    upstream model), hashed from the bytes as DVC hashes them (:func:`preftree.dvchash.input_digests`):
+    under ``dvc repro`` equal to the dep md5s in dvc.lock, in a hand run what was actually there."""
     root = workspace_root()
-    info = stage_info(params.stage, root.resolve())
-    return {
-        "stage": params.stage,
-        "params": params.raw,
-        "git_rev": git_rev(root),
-        "upstream_md5": upstream_md5s(info.deps, root),
-    }
+    digests = input_digests(params.stage, root)
+    card: dict[str, Any] = {"stage": params.stage, "params": params.raw, "git_rev": git_rev(root)}
+    base = upstream_model(stage_info(params.stage, root.resolve()).data_deps)
+    if base is not None:
+        card["base_model"] = base
+    card["upstream_md5"] = digests
+    return card

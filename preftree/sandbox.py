@@ -54,9 +54,13 @@ code runs as the harness's own uid and ``os.kill(-1, 9)`` would reach the harnes
 
 Test runners
 ------------
-:func:`run_tests` appends Python test snippets to a program; ``preftree.sandbox_stdio.run_stdio`` runs a
-program as a ``__main__`` script once per (stdin, expected stdout) case inside one sandbox. Both prove
-that the tests ran to the end with a fresh nonce on stdout.
+:func:`run_tests` runs a program followed by Python test snippets; ``preftree.sandbox_stdio.run_stdio``
+runs a program as a ``__main__`` script once per (stdin, expected stdout) case inside one sandbox. Both
+prove that the tests ran to the end with a fresh nonce on stdout. The sandbox's main program is then a
+fixed driver (``programs/tests_driver.py``, ``programs/stdio_driver.py``) that reads the nonce, the
+program and the tests from its stdin before any of the program runs, so the nonce is in no file,
+argument, environment variable or ``/proc`` entry the program can read (docs/sandbox.md: the design,
+the attacks that remain, and how human-eval and evalplus compare).
 
 Modules
 -------
@@ -76,6 +80,7 @@ itself calls ``sys.exit(137)`` reads as killed by SIGKILL (it cannot make a fail
 from __future__ import annotations
 
 import functools
+import marshal
 import os
 import secrets
 import shutil
@@ -102,7 +107,7 @@ __all__ = [
     "run_tests",
 ]
 
-PACKAGE_DATA: tuple[str, ...] = ("programs/tests_end.py",)  # run_tests' tail, read as text
+PACKAGE_DATA: tuple[str, ...] = ("programs/tests_driver.py",)  # run_tests' driver, read as text
 BWRAP_CANDIDATES: tuple[str, ...] = ("/usr/bin/bwrap",)  # then `bwrap` on PATH
 INSTALL_HINT = (
     "install it as root with `apt-get install -y bubblewrap`, or set sandbox.isolation=process to accept "
@@ -243,36 +248,37 @@ def run_many(jobs: Sequence[Job], workers: int) -> list[ExecResult]:
 
 
 @functools.cache
-def _tests_end() -> str:
+def _tests_driver() -> str:
     return (Path(__file__).parent / PACKAGE_DATA[0]).read_text(encoding="utf-8")
 
 
-def _with_tests(program: str, tests: Sequence[str], nonce: str) -> str:
-    """`program`, a blank line, the tests, then ``programs/tests_end.py`` (it flushes stdout; its first
-    line, a comment, stands where a blank line stood) and a line that writes the nonce as the last line
-    of stdout."""
-    tail = _tests_end() + f"_preftree_os.write(1, b'\\n{nonce}\\n')\n"
-    return "\n".join([program, "", *tests, tail])
+def tests_stdin(program: str, tests: Sequence[str], nonce: str) -> str:
+    """What :func:`run_tests` writes to its driver's stdin (exposed for tests): the nonce, a newline,
+    then ``[program, tests]`` in marshal format 4 (stable since Python 3.4), as hex."""
+    return nonce + "\n" + marshal.dumps([str(program), [str(t) for t in tests]], 4).hex()
 
 
 def run_tests(program: str, tests: Sequence[str], *, limits: SandboxParams) -> tuple[bool, ExecResult]:
     """Run `program` followed by `tests` (Python statements, e.g. asserts); True when they all pass.
 
-    The verdict never comes from the exit code alone. After the tests the harness-appended code writes
-    a fresh random nonce (``secrets.token_hex``) as the last stdout line; the run passes iff it exits 0
-    AND that last line is the nonce. This defeats early exits (``os._exit(0)`` / ``sys.exit(0)`` /
-    ``raise SystemExit`` before the tests run) and exit-code spoofing, since the program cannot know
-    the nonce in advance. Threat model, honestly: the nonce is in the program's own source, so code that
-    reads its own file (``/code/main.py``, ``__file__``, ``inspect``, ``/proc/self/cmdline`` and
-    friends) can print it and exit 0 without running the tests; and code that tampers with what the
-    tests check (returning an object whose ``__eq__`` is always True, a trace hook, patched builtins)
-    can make the asserts pass. Against such deliberate reward hacking, judge from outside the process
-    (e.g. outputs compared by the harness) or inspect the code.
+    The sandbox runs a fixed driver (``programs/tests_driver.py``) that reads a fresh random nonce
+    (``secrets.token_hex``), the program and the tests from its stdin to the end, puts ``/dev/null`` in
+    its place, and execs the program and the tests as one ``__main__`` module laid out as before (the
+    program, a blank line, one test per line, under the driver's own path; so tracebacks and line
+    numbers are those of that file, and the candidate's stdin is empty). Only when that ran to the end
+    without an exception does the driver write the nonce, through a copy of the real stdout taken
+    before the program ran, as the last stdout line; the run passes iff it exits 0 AND that last line
+    is the nonce. ``os._exit`` / ``sys.exit`` / ``raise SystemExit`` anywhere, reading files,
+    arguments, the environment or ``/proc``, and rebinding ``print`` / ``sys.stdout`` / ``os.write``
+    cannot make a failing run pass. What remains (docs/sandbox.md): the nonce is in the driver's
+    memory, so code that inspects its caller's frames or memory (``sys._getframe``, ``gc``, ``ctypes``)
+    can find it, and code that tampers with what the tests check (an object whose ``__eq__`` is always
+    True, a trace hook that jumps over asserts) can make them pass.
 
     The returned result's stdout has the nonce line (and the newline written before it) removed.
     """
     nonce = secrets.token_hex(16)
-    res = run(_with_tests(program, tests, nonce), limits=limits)
+    res = run(_tests_driver(), stdin=tests_stdin(program, tests, nonce), limits=limits)
     lines = res.stdout.splitlines()
     passed = res.status == "ok" and res.returncode == 0 and bool(lines) and lines[-1] == nonce
     suffix = f"\n{nonce}\n"

@@ -230,7 +230,8 @@ class ProcessMode(Mode):
     def prepare(self, lim, code):
         import tempfile
 
-        self.dir = self.cwd = tempfile.mkdtemp(prefix="preftree-sandbox-")
+        sweep_stale_dirs(tempfile.gettempdir())
+        self.dir = self.cwd = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-")
         path = os.path.join(self.dir, "main.py")
         with open(path, "wb") as f:
             f.write(code)
@@ -248,6 +249,33 @@ class ProcessMode(Mode):
         sweep(self.marker)
         if self.dir:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+TEMP_PREFIX = "preftree-sandbox-"
+_SWEPT: set[str] = set()
+
+
+def sweep_stale_dirs(tmp: str) -> list[str]:
+    """Process mode: remove the ``preftree-sandbox-<pid>-*`` folders that a killed harness left in
+    `tmp` (their pid is gone), once per process and folder; returns the removed paths."""
+    if tmp in _SWEPT:
+        return []
+    _SWEPT.add(tmp)
+    removed = []
+    for name in os.listdir(tmp):
+        pid = name[len(TEMP_PREFIX) :].split("-")[0] if name.startswith(TEMP_PREFIX) else ""
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # its harness still runs
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        shutil.rmtree(os.path.join(tmp, name), ignore_errors=True)
+        removed.append(os.path.join(tmp, name))
+    return removed
 
 
 def sweep(marker: bytes | None) -> None:

@@ -2,11 +2,13 @@
 case inside ONE sandbox (:func:`run_stdio`), the driver being ``programs/stdio_driver.py``.
 
 Like :func:`preftree.sandbox.run_tests`, a pass needs proof that the cases ran to the end: the
-driver's report lines carry a fresh nonce.
+driver's report lines carry a fresh nonce, which reaches the driver on its stdin and appears in no file,
+argument or environment variable of the sandbox (docs/sandbox.md).
 """
 
 from __future__ import annotations
 
+import ast
 import functools
 import json
 import secrets
@@ -56,11 +58,21 @@ def _driver() -> str:
     return (Path(__file__).parent / PACKAGE_DATA[0]).read_text(encoding="utf-8")
 
 
-def stdio_program(program: str, cases: Sequence[tuple[str, str]], nonce: str, got_limit: int = 4000) -> str:
-    """The driver program :func:`run_stdio` runs (a plain Python program; exposed for tests): the line
-    ``_PREFTREE_ARGS = '<json>'``, then ``programs/stdio_driver.py``."""
-    args = json.dumps([program, [[i, o] for i, o in cases], nonce, int(got_limit)])
-    return f"_PREFTREE_ARGS = {args!r}\n{_driver()}"
+def stdio_stdin(program: str, cases: Sequence[tuple[str, str]], nonce: str, got_limit: int = 4000) -> str:
+    """What :func:`run_stdio` writes to the driver's stdin (exposed for tests): the nonce, a newline, then
+    the JSON ``[program, [[stdin, expected], ...], got_limit]``."""
+    return nonce + "\n" + json.dumps([program, [[i, o] for i, o in cases], int(got_limit)])
+
+
+def parse_event(line: str, prefix: str) -> tuple[object, ...] | None:
+    """A driver report line (``<nonce> ('case', 0, 'ok', got, error)``) as a tuple; None for any other line."""
+    if not line.startswith(prefix):
+        return None
+    try:
+        event = ast.literal_eval(line[len(prefix) :].strip())
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None
+    return event if isinstance(event, tuple) and event else None
 
 
 def run_stdio(
@@ -84,34 +96,35 @@ def run_stdio(
     as on a contest judge. The first case that fails ends the run. All cases share the time, CPU and
     memory limits of `limits`.
 
-    The driver reports through a duplicate of the real stdout, one line per event, each prefixed with
-    a fresh nonce, and a final end line; a pass needs the end line, so ``os._exit`` in the solution
-    cannot pass. Threat model as :func:`run_tests`: the expected outputs and the nonce are in the
-    program the sandbox runs, so code that inspects its caller's frames or reads ``/code/main.py``
-    could forge a pass; judging outputs outside the process would close that at the price of shipping
-    every output back through the output cap.
+    The driver (a fixed program, ``programs/stdio_driver.py``) gets a fresh nonce, the solution and the
+    cases on its stdin, reads it to the end before the solution runs, and reports through a duplicate of
+    the real stdout, one line per event, each prefixed with the nonce, and a final end line; a pass
+    needs the end line, so ``os._exit`` in the solution cannot pass, and reading files, arguments, the
+    environment or ``/proc`` finds no nonce. Threat model (docs/sandbox.md): the nonce and the expected
+    outputs are in the driver's memory, so a solution that inspects its caller's frames (or memory)
+    could still forge a pass; judging outputs outside the process would close that at the price of
+    shipping every output back through the output cap.
     """
     nonce = secrets.token_hex(16)
-    res = sandbox.run(stdio_program(program, cases, nonce, got_limit), limits=limits)
+    res = sandbox.run(_driver(), stdin=stdio_stdin(program, cases, nonce, got_limit), limits=limits)
     outcomes: list[CaseOutcome] = []
     started: int | None = None
     finished = False
     rest: list[str] = []
     prefix = nonce + " "
     for line in res.stdout.splitlines(keepends=True):
-        if not line.startswith(prefix):
-            rest.append(line)
+        event = parse_event(line, prefix)
+        if event is None:
+            if not line.startswith(prefix):
+                rest.append(line)
             continue
-        try:
-            event = json.loads(line[len(prefix) :])
-        except ValueError:
-            continue
-        if event.get("end"):
+        kind, *args = event
+        if kind == "end":
             finished = True
-        elif "start" in event:
-            started = int(event["start"])
-        elif "case" in event:
-            outcomes.append(CaseOutcome(int(event["case"]), event["verdict"], str(event["got"]), str(event["error"])))
+        elif kind == "start" and len(args) == 1 and isinstance(args[0], int):
+            started = args[0]
+        elif kind == "case" and len(args) == 4 and isinstance(args[0], int) and args[1] in ("ok", "wrong", "error"):
+            outcomes.append(CaseOutcome(args[0], args[1], str(args[2]), str(args[3])))
     running = started if started is not None and not any(o.index == started for o in outcomes) else None
     passed = (
         res.status == "ok"

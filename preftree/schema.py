@@ -54,7 +54,9 @@ INSTRUCTION_SCHEMA: Final = pl.Schema(
         "reference": pl.String,  # JSON: structured reference solution (see sources.synthetic)
         "pattern": pl.String,  # template / formula key for stratified caps ("" when unknown)
         "difficulty": pl.Int32,  # number of reasoning steps where known, else null
-        "source_row": pl.Int64,  # 0-based row index in the source file / split
+        # where the row is in its source: the 1-based line number of a JSONL file (blank lines counted),
+        # else the 0-based record index (JSON document, parquet, HF split; synthetic: generation order)
+        "source_row": pl.Int64,
         "split": pl.String,  # split of the source dataset ("train", "test", ...)
     }
 )
@@ -63,7 +65,7 @@ REJECTED_SCHEMA: Final = pl.Schema(
     {
         "dataset": pl.String,
         "file": pl.String,  # path or HF id the row came from
-        "source_row": pl.Int64,
+        "source_row": pl.Int64,  # as in INSTRUCTION_SCHEMA
         "field": pl.String,  # the offending field ("" when the whole row is bad)
         "reason": pl.String,  # e.g. "missing", "empty", "wrong type: expected str, got int"
         "raw": pl.String,  # the row as JSON, truncated to 2,000 characters

@@ -1,11 +1,12 @@
 """Instruction selection (paper §2.1 / App. A.1, A.3): pure functions on polars frames.
 
-``run_select`` chains normalize -> rejection check -> exact dedup -> near dedup -> decontaminate ->
-difficulty -> caps -> held-out split. Every filtering step returns ``(kept, removed)`` where
-``removed`` conforms to ``REMOVED_SCHEMA`` with a reason and a detail, so nothing is dropped
-silently. Random choices (caps, split) rank problems by a seeded hash of their ``problem_id``, so
-they are deterministic for a seed and independent of input order, and a problem's Math_CoT and
-Math_PoT variants always move together. The stage module (``preftree.stages.select``) does the I/O.
+``run_select`` chains rejection check -> normalize -> size limits -> exact dedup -> near dedup ->
+decontaminate -> difficulty -> caps -> held-out split (the row checks live in ``preftree.select_rows``).
+Every filtering step returns ``(kept, removed)`` where ``removed`` conforms to ``REMOVED_SCHEMA``
+with a reason and a detail, so nothing is dropped silently. Random choices (caps, split) rank
+problems by a seeded hash of their ``problem_id``, so they are deterministic for a seed and
+independent of input order, and a problem's Math_CoT and Math_PoT variants always move together.
+The stage module (``stages.select``, with ``preftree.select_run``) does the I/O.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import polars as pl
 from preftree.config.select import SelectParams
 from preftree.dedup import NgramIndex, build_ngram_index, near_duplicates, ngram_hits
 from preftree.schema import INSTRUCTION_SCHEMA, REJECTED_SCHEMA, REMOVED_SCHEMA, conform, make_instruction, record_ids
+from preftree.select_rows import SelectError, check_rejections, rejection_rates, too_long
 from preftree.sources.adapters import SKIPPED
 from preftree.text import canonical, normalize_text
 
@@ -43,14 +45,11 @@ __all__ = [
     "rejection_rates",
     "run_select",
     "split_heldout",
+    "too_long",
 ]
 
-REASONS = ("exact_duplicate", "near_duplicate", "contaminated", "difficulty", "solved", "cap")
+REASONS = ("too_long", "exact_duplicate", "near_duplicate", "contaminated", "difficulty", "solved", "cap")
 Split = tuple[pl.DataFrame, pl.DataFrame]
-
-
-class SelectError(ValueError):
-    """Selection cannot proceed (e.g. too many source rows were rejected)."""
 
 
 @dataclass(frozen=True)
@@ -302,34 +301,6 @@ def _heldout_count(n: int, fraction: float, cap: int | None) -> int:
     return max(k, 0) if cap is None else max(min(k, cap), 0)
 
 
-def _malformed(rejected: pl.DataFrame) -> pl.DataFrame:
-    """The rejected rows that are malformed (not left out on purpose by an adapter's filter)."""
-    return rejected.filter(~pl.col("reason").str.starts_with(SKIPPED))
-
-
-def rejection_rates(n_rows_by_dataset: Mapping[str, int], rejected: pl.DataFrame) -> dict[str, float]:
-    """Share of each source's rows that were malformed (a source absent from the counts is 100%).
-    Rows an adapter skipped on purpose (reason ``skipped: ...``) do not count."""
-    rejected = _malformed(rejected)
-    counts = dict(rejected.group_by("dataset").agg(pl.len()).iter_rows()) if rejected.height else {}
-    rates: dict[str, float] = {}
-    for ds in dict.fromkeys([*n_rows_by_dataset, *counts]):
-        bad = int(counts.get(ds, 0))
-        total = max(int(n_rows_by_dataset.get(ds, 0)), bad)
-        rates[ds] = bad / total if total else 0.0
-    return rates
-
-
-def check_rejections(rates: Mapping[str, float], max_rate: float, rejected_path: str | Path) -> None:
-    """Raise SelectError naming every source whose rejected share exceeds ``max_rate``."""
-    bad = [f"{ds} ({rate:.1%})" for ds, rate in rates.items() if rate > max_rate]
-    if bad:
-        raise SelectError(
-            f"select: rejected-row rate above select.max_reject_rate={max_rate:.1%} for {', '.join(bad)}; "
-            f"see {rejected_path} for the rows and reasons"
-        )
-
-
 # ------------------------------------------------------------------------------------ pipeline
 
 
@@ -346,11 +317,12 @@ def run_select(
 ) -> SelectResult:
     """The whole selection; ``eval_sets`` is narrowed to ``params.decontaminate.against`` if set."""
     rejected = conform(rejected, REJECTED_SCHEMA, what="rejected rows")
-    df = normalize(instructions)
+    check_rejections(n_rows_by_dataset, rejected, params.max_reject_rate, rejected_path)
     rates = rejection_rates(n_rows_by_dataset, rejected)
-    check_rejections(rates, params.max_reject_rate, rejected_path)
+    df = normalize(instructions)
     loaded = df
-    removed: list[pl.DataFrame] = []
+    df, rm = too_long(df, params.max_chars)
+    removed: list[pl.DataFrame] = [rm]
     if params.dedup.exact:
         df, rm = exact_dedup(df)
         removed.append(rm)

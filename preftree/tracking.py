@@ -2,9 +2,15 @@
 
 The parent groups a pipeline execution: ``PREFTREE_RUN_GROUP`` (``make repro`` sets one per call),
 else ``DVC_EXP_NAME`` (``dvc exp run``), else the git rev. Each stage's child run is tagged with the
-stage name, git rev, a hash of its declared params and the md5 of each upstream output read from
-``dvc.lock``; it holds the declared params and the stage's metrics, which also go to
-``metrics/<stage>.json`` (git-tracked) so ``dvc metrics show`` / ``dvc exp show`` see them.
+stage name, git rev, a hash of its declared params and, as ``dep.<path>``, the md5 of each data dep
+hashed from the bytes there at the start, as DVC hashes them (:mod:`preftree.dvchash`); it holds the
+declared params and the stage's metrics, which also go to ``metrics/<stage>.json`` (git-tracked) so
+``dvc metrics show`` / ``dvc exp show`` see them. ``git.dirty`` counts source files only
+(:mod:`preftree.tracking_git`); the data deps are also the run's input datasets
+(:mod:`preftree.tracking_data`), and each model folder a stage writes is an external logged model
+(:mod:`preftree.tracking_model`). The experiment is tagged for MLflow's model-training view and
+keeps its artifacts under ``mlflow-artifacts:/`` so a moved clone still opens
+(:mod:`preftree.tracking_store`).
 
 The store defaults to ``sqlite:///<repo root>/mlflow.db`` (``DVC_ROOT`` is the main repo even in
 queued / temp experiments, whose cwd is a temp copy); ``MLFLOW_TRACKING_URI`` overrides it.
@@ -29,9 +35,20 @@ from typing import Any
 
 from preftree.config.load import StageParams
 from preftree.config.workspace import workspace_root
-from preftree.provenance import git_rev, run_git, tracking_root, write_stage_metrics
+from preftree.provenance import git_rev, tracking_root, upstream_model, write_stage_metrics
+from preftree.tracking_git import dirty_source_paths, dirty_tags
+from preftree.tracking_store import (
+    artifacts_destination,
+    experiment_artifact_location,
+    write_artifact,
+    write_text_artifact,
+)
 
 EXPERIMENT = "preftree"
+# MLflow 3's experiment kind: the UI's "Machine learning" (runs, models) view, not the GenAI one
+EXPERIMENT_KIND = "mlflow.experimentKind"
+MODEL_TRAINING = "custom_model_development"
+DIRTY_FILE = "git_dirty.txt"  # the full list of dirty source paths, when there are any
 
 
 def tracking_uri() -> str:
@@ -73,13 +90,17 @@ def _store_lock(uri: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _experiment_id(client: Any, root: Path) -> str:
+def experiment_id(client: Any, uri: str) -> str:
+    """The experiment's id, created on first use (call under _store_lock): artifact location
+    ``mlflow-artifacts:/<name>`` (:mod:`preftree.tracking_store`), kind "machine learning"."""
     name = os.environ.get("MLFLOW_EXPERIMENT_NAME", EXPERIMENT)
     found = client.get_experiment_by_name(name)
-    if found is not None:
-        return found.experiment_id
-    # Anchor artifacts at the repo root too: the default is ./mlruns relative to cwd.
-    return client.create_experiment(name, artifact_location=(root / "mlruns").as_uri())
+    if found is None:
+        location = experiment_artifact_location(name, uri)
+        return client.create_experiment(name, artifact_location=location, tags={EXPERIMENT_KIND: MODEL_TRAINING})
+    if found.tags.get(EXPERIMENT_KIND) != MODEL_TRAINING:  # made by an older preftree or by hand
+        client.set_experiment_tag(found.experiment_id, EXPERIMENT_KIND, MODEL_TRAINING)
+    return found.experiment_id
 
 
 def parent_run_id(client: Any, experiment_id: str, group: str, root: Path) -> str:
@@ -113,22 +134,32 @@ def metric_name(key: str) -> str:
 
 @dataclass
 class StageRun:
-    """A stage's child run: log metrics here; they also land in metrics/<stage>.json on exit."""
+    """A stage's child run: log metrics here; they also land in metrics/<stage>.json on exit.
+
+    ``model_id``: the logged model of the stage's output folder, which its summary metrics are
+    linked to; ``artifact_uri`` / ``destination``: where its artifacts go (:mod:`preftree.tracking_store`)."""
 
     stage: str
     run_id: str
     metrics: dict[str, Any]
+    artifact_uri: str = ""
+    destination: Path | None = None
+    model_id: str | None = None
 
     def log_metrics(self, values: Mapping[str, Any], step: int | None = None) -> None:
-        """Log numeric values (nested keys flattened with '.'); without a step they are summary metrics,
-        and the other leaves (strings, bools, nulls, lists) become ``info.<key>`` tags of the run."""
+        """Log numeric values (nested keys flattened with '.'); without a step they are summary metrics
+        (linked to the stage's logged model), and the other leaves (strings, bools, nulls, lists)
+        become ``info.<key>`` tags of the run."""
         import mlflow
 
         leaves = flatten(values)
         numeric = {k: v for k, v in leaves.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         flat = {metric_name(k): float(v) for k, v in numeric.items()}
         if flat:
-            mlflow.log_metrics(flat, step=step)
+            if step is None and self.model_id:  # run_id: MLflow then sees the model among the run's outputs
+                mlflow.log_metrics(flat, run_id=self.run_id, model_id=self.model_id)
+            else:
+                mlflow.log_metrics(flat, step=step)
         if step is None:
             tags = {f"info.{k}": json.dumps(v) if not isinstance(v, str) else v
                     for k, v in leaves.items() if k not in numeric}  # fmt: skip
@@ -137,9 +168,18 @@ class StageRun:
             self.metrics.update(values)
 
     def log_artifact(self, path: Path, folder: str | None = None) -> None:
+        """Copy a file (or folder) into the run's artifacts: written straight into the artifacts
+        destination for a proxied (``mlflow-artifacts:``) location, else uploaded by MLflow."""
         import mlflow
 
-        mlflow.log_artifact(str(path), artifact_path=folder)
+        if not write_artifact(self.artifact_uri, self.destination, Path(path), folder):
+            mlflow.log_artifact(str(path), artifact_path=folder)
+
+    def log_text(self, text: str, name: str) -> None:
+        import mlflow
+
+        if not write_text_artifact(self.artifact_uri, self.destination, text, name):
+            mlflow.log_text(text, name)
 
 
 class SilentRun(StageRun):
@@ -151,19 +191,34 @@ class SilentRun(StageRun):
     def log_artifact(self, path: Path, folder: str | None = None) -> None:
         return None
 
+    def log_text(self, text: str, name: str) -> None:
+        return None
+
+
+def stage_param_values(raw: Mapping[str, Any]) -> dict[str, str]:
+    """The stage's declared params as MLflow params: flattened keys, lists and maps as JSON, 500 chars."""
+    flat = {k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in flatten(raw).items()}
+    return {k: str(v)[:500] for k, v in flat.items()}
+
 
 @contextlib.contextmanager
 def stage_run(params: StageParams) -> Iterator[StageRun]:
     """Open the stage's child run under the pipeline's parent; write metrics/<stage>.json on success.
 
-    In a distributed launch only the main process (RANK 0) tracks; the others get a SilentRun."""
+    The run records its data inputs as datasets (:mod:`preftree.tracking_data`), links the logged
+    models of the model folders it reads, and registers a logged model per model folder it writes
+    (:mod:`preftree.tracking_model`). In a distributed launch only the main process (RANK 0)
+    tracks; the others get a SilentRun."""
     if os.environ.get("RANK", "0") != "0":
         yield SilentRun(stage=params.stage, run_id="", metrics={})
         return
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    from preftree.dvcinfo import stage_info, upstream_md5s
+    from preftree.dvchash import input_digests
+    from preftree.dvcinfo import stage_info
+    from preftree.tracking_data import stage_datasets
+    from preftree.tracking_model import fail_models, finish_models, link_upstream_models, model_outputs, start_models
 
     root = workspace_root()
     uri = tracking_uri()
@@ -171,25 +226,46 @@ def stage_run(params: StageParams) -> Iterator[StageRun]:
     group = group_key(root)
     with _store_lock(uri):
         client = MlflowClient(uri)  # builds the store: first use creates and migrates the DB
-        experiment_id = _experiment_id(client, tracking_root())
-        parent = parent_run_id(client, experiment_id, group, root)
+        exp_id = experiment_id(client, uri)
+        parent = parent_run_id(client, exp_id, group, root)
     info = stage_info(params.stage, root.resolve())
+    digests = input_digests(params.stage, root, missing_ok=True)
+    dirty = dirty_source_paths(root)
     tags = {
         "preftree.group": group,
         "preftree.role": "stage",
         "dvc.stage": params.stage,
         "git.rev": git_rev(root),
-        "git.dirty": str(bool(run_git(root, "status", "--porcelain", "--untracked-files=no"))).lower(),
+        **dirty_tags(dirty),
         "params.sha256": params_hash(params.raw),
         "dvc.exp_name": os.environ.get("DVC_EXP_NAME", ""),
         "dvc.baseline_rev": os.environ.get("DVC_EXP_BASELINE_REV", ""),
         "dvc.cmd": info.cmd,
-        **{f"dep.{path}": md5 for path, md5 in upstream_md5s(info.deps, root).items()},
+        **{f"dep.{path}": md5 for path, md5 in digests.items()},
     }
-    mlflow.set_experiment(experiment_id=experiment_id)
+    param_values = stage_param_values(params.raw)
+    destination = artifacts_destination(tracking_root(), uri)
+    mlflow.set_experiment(experiment_id=exp_id)
     with mlflow.start_run(run_name=params.stage, parent_run_id=parent, tags=tags) as active:
-        flat = {k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in flatten(params.raw).items()}
-        mlflow.log_params({k: str(v)[:500] for k, v in flat.items()})
-        run = StageRun(stage=params.stage, run_id=active.info.run_id, metrics={})
-        yield run
+        run_id = active.info.run_id
+        mlflow.log_params(param_values)
+        inputs = stage_datasets(params.stage, digests, root)
+        if inputs:
+            mlflow.log_inputs([d for d, _ in inputs], contexts=[c for _, c in inputs], tags_list=[None] * len(inputs))
+        link_upstream_models(client, exp_id, run_id, digests, root)
+        folders = model_outputs(info.outs)
+        models = start_models(
+            client, exp_id, run_id, params.stage, folders, upstream_model(info.data_deps), param_values
+        )
+        run = StageRun(
+            params.stage, run_id, {}, active.info.artifact_uri, destination, models[0].model_id if models else None
+        )
+        if dirty:
+            run.log_text("".join(f"{p}\n" for p in dirty), DIRTY_FILE)
+        try:
+            yield run
+        except BaseException:
+            fail_models(client, models)
+            raise
+        finish_models(client, models, root, destination)
         write_stage_metrics(root, params.stage, run.metrics)

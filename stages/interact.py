@@ -20,6 +20,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from preftree.agents.cache import CacheCorruptError
 from preftree.config.agents import AgentParams
 from preftree.config.interact import InteractParams
 from preftree.config.load import load_runtime, load_stage_params
@@ -70,5 +71,5 @@ def main() -> None:
 if __name__ == "__main__":
     try:
         main()
-    except (ParamsError, SandboxUnavailable, FileNotFoundError) as err:
+    except (ParamsError, SandboxUnavailable, FileNotFoundError, CacheCorruptError) as err:
         sys.exit(f"interact: error: {err}")

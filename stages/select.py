@@ -5,8 +5,10 @@
     python -m stages.select            # ad hoc, same params
 
 Reads params `seed`, `sources`, `select`. Writes metrics/select.json (counts per dataset and per
-removal reason) and an MLflow child run. Fails, naming the rejected file, when more than
-`select.max_reject_rate` of a source's rows are malformed.
+removal reason) and an MLflow child run. Fails, naming each source's file, its top reasons and the
+rejected file, when more than `select.max_reject_rate` of a source's rows are malformed; then
+data/selected holds rejected.parquet alone and the previous metrics/select.json is removed, so no old
+train/heldout stays beside the new rejections.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ from pathlib import Path
 from preftree.config.load import load_stage_params
 from preftree.config.select import SelectParams
 from preftree.config.sources import SourcesParams
-from preftree.config.workspace import ParamsError
-from preftree.io import atomic_dir, write_parquet
+from preftree.config.workspace import ParamsError, workspace_root
+from preftree.provenance import info_path, metrics_path
 from preftree.select import SelectError
-from preftree.select_run import TooManyRejected, select_from_sources
+from preftree.select_run import TooManyRejected, select_from_sources, write_failure, write_selection
 from preftree.tracking import stage_run
 
 # the params this stage reads, by type (dvc.yaml declares them)
@@ -40,13 +42,10 @@ def main() -> None:
         try:
             result = select_from_sources(sources, select, seed=seed, rejected_path=OUT / "rejected.parquet")
         except TooManyRejected as err:
-            write_parquet(err.rejected, OUT / "rejected.parquet")  # kept for inspection; the stage fails
+            root = workspace_root()
+            write_failure(OUT, err.rejected, stale=(metrics_path(root, "select"), info_path(root, "select")))
             raise
-        with atomic_dir(OUT) as tmp:
-            write_parquet(result.train, tmp / "train.parquet")
-            write_parquet(result.heldout, tmp / "heldout.parquet")
-            write_parquet(result.removed, tmp / "removed.parquet")
-            write_parquet(result.rejected, tmp / "rejected.parquet")
+        write_selection(OUT, result)
         run.log_metrics(result.stats)
         print(
             f"select: {result.train.height} train, {result.heldout.height} held out, "

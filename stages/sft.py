@@ -6,7 +6,7 @@
 
 Reads params `seed` and `sft`; runtime (device, threads, bf16, gradient checkpointing, launcher)
 changes speed only. Loss on assistant tokens only. Writes models/sft (HF folder + card with params
-and the md5 of its inputs from dvc.lock), metrics/sft.json (held-out assistant-token loss of base
+and the md5 of the inputs it read, as DVC hashes them), metrics/sft.json (held-out assistant-token loss of base
 vs sft, throughput), metrics/sft_loss.csv and an MLflow child run with the training curve.
 """
 

@@ -183,7 +183,7 @@ def test_reclor_load_and_judge(tmp_path: Path) -> None:
     record = records.row(0, named=True)
     assert record["answer"] == "C" and record["problem"] == item("reclor", RECLOR_ROW).problem
     assert record["instruction"].endswith(record["problem"])
-    assert rejected.select("source_row", "field").rows() == [(1, "label"), (2, "label")]
+    assert rejected.select("source_row", "field").rows() == [(2, "label"), (3, "label")]  # JSONL line numbers
     assert rejected["reason"][0].endswith("no label (test split)")
     assert rejected["reason"][1] == "out of range: 9 not in 0-3"
 
@@ -287,7 +287,7 @@ def test_hotpotqa_load_and_judge(tmp_path: Path) -> None:
     )
     assert (second["answer"], second["pattern"], second["difficulty"]) == ("Notre-Dame de Paris", "comparison", 1)
     assert rejected.select("source_row", "field", "reason").rows() == [
-        (2, "supporting_facts", "title not in context: 'Lyon'")
+        (3, "supporting_facts", "title not in context: 'Lyon'")
     ]
 
     assert judge(first, "Eiffel's company designed it.\nAnswer: the Eiffel Tower")
@@ -364,7 +364,7 @@ def test_strategyqa_load_and_judge(tmp_path: Path) -> None:
     record = records.row(0, named=True)
     assert (record["problem"], record["answer"]) == (STRATEGY_PROBLEM, "yes")
     assert json.loads(record["reference"])["kind"] == "rationale"
-    assert rejected.select("source_row", "field").rows() == [(1, "answer"), (2, "answer")]
+    assert rejected.select("source_row", "field").rows() == [(2, "answer"), (3, "answer")]
 
     assert judge(record, "Hamsters are prey, and prey feed predators.\nAnswer: Yes")
     assert not judge(record, "Answer: no")
@@ -386,7 +386,7 @@ def test_magicoder_record_and_load(tmp_path: Path) -> None:
     assert records.height == 1 and records["task"].to_list() == ["Coding"]
     assert records["tests"].to_list() == [[]] and records["answer"].to_list() == [""]
     assert rejected.select("source_row", "field", "reason").rows() == [
-        (1, "response", "missing"),
-        (2, "instruction", "empty"),
-        (3, "instruction", "wrong type: expected str, got int"),
+        (2, "response", "missing"),
+        (3, "instruction", "empty"),
+        (4, "instruction", "wrong type: expected str, got int"),
     ]

@@ -186,7 +186,7 @@ def test_mathqa_load_source_jsonl(tmp_path: Path) -> None:
     path = tmp_path / "mathqa.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     records, rejected = load("mathqa", path)
-    assert records.height == 4 and records["source_row"].to_list() == [0, 0, 3, 3]
+    assert records.height == 4 and records["source_row"].to_list() == [1, 1, 4, 4]  # JSONL: line numbers
     assert records["task"].to_list() == ["Math_CoT", "Math_PoT"] * 2
     assert records["answer"].to_list() == ["400", "400", "72", "72"]
     assert records["difficulty"].to_list() == [5, 5, 2, 2]
@@ -196,8 +196,8 @@ def test_mathqa_load_source_jsonl(tmp_path: Path) -> None:
     assert records["dataset"].unique().to_list() == ["mathqa"]
     got = {(r["source_row"], r["field"], r["reason"]) for r in rejected.iter_rows(named=True)}
     assert got == {
-        (1, "correct", f"{SKIPPED}option e 'none of these' is not a single number: needs the options"),
-        (2, "correct", "no option 'z' in options (a, b, c, d, e)"),
+        (2, "correct", f"{SKIPPED}option e 'none of these' is not a single number: needs the options"),
+        (3, "correct", "no option 'z' in options (a, b, c, d, e)"),
     }
     assert all(json.loads(raw)["Problem"] for raw in rejected["raw"])
 
@@ -298,7 +298,7 @@ def test_numglue_load_source_jsonl_named_json(tmp_path: Path) -> None:
     path = tmp_path / "NumGLUE_train.json"
     path.write_text("".join(json.dumps(r) + "\n" for r in NUMGLUE_ROWS), encoding="utf-8")
     records, rejected = load("numglue", path)
-    assert records["source_row"].unique(maintain_order=True).to_list() == [0, 1, 2, 3, 7]
+    assert records["source_row"].unique(maintain_order=True).to_list() == [1, 2, 3, 4, 8]  # JSONL: line numbers
     assert records.height == 10 and set(records["task"]) == {"Math_CoT", "Math_PoT"}
     assert records.filter(pl.col("task") == "Math_CoT")["answer"].to_list() == ["10", "153.33", "Jeff's car", "2", "16"]
     assert records.filter(pl.col("task") == "Math_PoT")["pattern"].to_list() == [
@@ -308,7 +308,7 @@ def test_numglue_load_source_jsonl_named_json(tmp_path: Path) -> None:
         "Type_4",
         "Type_8",
     ]
-    assert rejected["source_row"].to_list() == [4, 5, 6]
+    assert rejected["source_row"].to_list() == [5, 6, 7]
     assert rejected["field"].to_list() == ["type"] * 3
     assert all(r.startswith(SKIPPED + "NumGLUE Type_") for r in rejected["reason"])
 

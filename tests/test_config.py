@@ -221,6 +221,8 @@ def _config_dataclasses() -> list[type]:
     found = []
     for info in pkgutil.iter_modules(preftree.config.__path__):
         module = importlib.import_module(f"preftree.config.{info.name}")
+        if info.name == "validate":  # the rule types (Range, Pattern, InputPath), not params sections
+            continue
         found += [v for v in vars(module).values() if dataclasses.is_dataclass(v) and v.__module__ == module.__name__]
     return found
 

@@ -151,7 +151,7 @@ def test_exp_run_in_a_temp_dir_is_listed_and_logs_to_the_root_db(smoke_project: 
     stages = sorted(r.data.tags["dvc.stage"] for r in runs if r.data.tags["preftree.role"] == "stage")
     assert stages == ["interact", "select", "tree"]  # base is untouched; the rest reads the new selection
     interact = next(r for r in runs if r.data.tags.get("dvc.stage") == "interact")
-    assert interact.data.tags["dep.data/selected"].endswith(".dir")  # upstream md5 from dvc.lock
+    assert interact.data.tags["dep.data/selected"].endswith(".dir")  # md5 of the input read, as DVC hashes it
 
 
 def _with_params(tmp_path: Path, edits: dict[str, object]) -> Path:
@@ -181,7 +181,7 @@ def test_select_writes_malformed_rows_to_the_rejected_file(tmp_path: Path) -> No
     root = _with_params(tmp_path, {"sources.files": {"mine": _file_entry(bad)}, "select.max_reject_rate": 0.2})
     sh(root, sys.executable, "-m", "stages.select")
     rejected = pl.read_parquet(root / "data/selected/rejected.parquet").sort("source_row")
-    assert rejected["source_row"].to_list() == [30, 31, 32]
+    assert rejected["source_row"].to_list() == [31, 32, 33]  # the file's line numbers
     assert rejected["field"].to_list() == ["answer", "", "question"]
     assert rejected["reason"][0] == "missing" and "invalid JSON" in rejected["reason"][1]
     assert rejected["reason"][2].startswith("wrong type")
@@ -196,8 +196,10 @@ def test_select_fails_above_the_rejection_rate_naming_the_file(tmp_path: Path) -
     proc = sh(root, sys.executable, "-m", "stages.select", check=False)
     assert proc.returncode != 0
     message = proc.stderr.strip().splitlines()[-1]
-    assert "mine (66.7%)" in message and "data/selected/rejected.parquet" in message
+    assert f"source 'mine' ({bad}): 2 of 3 rows malformed (66.7%); top reasons: " in message
+    assert message.endswith("data/selected/rejected.parquet")
     assert pl.read_parquet(root / "data/selected/rejected.parquet").height == 2
+    assert [p.name for p in (root / "data/selected").iterdir()] == ["rejected.parquet"]  # no train/heldout
 
 
 def test_unknown_param_stops_a_stage_before_work(tmp_path: Path) -> None:

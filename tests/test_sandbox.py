@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -119,7 +120,6 @@ def test_ok_and_identity_and_environment():
     finally:
         secret = os.environ.pop("PREFTREE_TEST_SECRET")
     assert res.status == "ok" and res.returncode == 0, res
-    import json
 
     info = json.loads(res.stdout)
     assert info["uid"] == 65534 and info["gid"] == 65534
@@ -162,41 +162,53 @@ def test_run_tests_survives_redirected_stdout():
 # the programs shipped as package data, run by the host's python (unit tests of their text)
 
 
-def _run_plain(program: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def _run_driver(driver: str, stdin: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     path = tmp_path / "main.py"
-    path.write_text(program, encoding="utf-8")
-    return subprocess.run([sys.executable, "-s", "-P", str(path)], capture_output=True, text=True, timeout=60)
+    path.write_text(driver, encoding="utf-8")
+    cmd = [sys.executable, "-s", "-P", str(path)]
+    return subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=60)
 
 
-def test_tests_end_flushes_then_the_nonce_line_is_last(tmp_path):
-    end = (Path(sandbox.__file__).parent / sandbox.PACKAGE_DATA[0]).read_text(encoding="utf-8")
-    assert end.startswith("# fmt: off\n")  # stands where the blank line after the tests stood
-    program = "import sys\nsys.stdout.write('buffered')\n" + end + "_preftree_os.write(1, b'\\nNONCE\\n')\n"
-    done = _run_plain(program, tmp_path)
+def test_tests_driver_reads_everything_from_stdin_and_writes_the_nonce_last(tmp_path):
+    assert sandbox.PACKAGE_DATA == ("programs/tests_driver.py",)
+    driver = (Path(sandbox.__file__).parent / sandbox.PACKAGE_DATA[0]).read_text(encoding="utf-8")
+    assert "NONCE" not in driver
+    program = "import sys\nsys.stdout.write('buffered')\ndef f(x):\n    return x + 1"
+    done = _run_driver(driver, sandbox.tests_stdin(program, ["assert f(1) == 2"], "NONCE"), tmp_path)
     assert (done.returncode, done.stdout, done.stderr) == (0, "buffered\nNONCE\n", "")
+    done = _run_driver(
+        driver, sandbox.tests_stdin(program, ["assert f(1) == 2", "assert f(2) == 4"], "NONCE"), tmp_path
+    )
+    assert (done.returncode, done.stdout) == (1, "buffered")  # no nonce; the traceback names the test's line
+    path = tmp_path / "main.py"
+    assert done.stderr == (
+        f'Traceback (most recent call last):\n  File "{path}", line 7, in <module>\n    assert f(2) == 4\n'
+        "           ^^^^^^^^^\nAssertionError\n"
+    )
+    done = _run_driver(driver, sandbox.tests_stdin("def f(x:\n    pass", [], "NONCE"), tmp_path)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.startswith(f'  File "{path}", line 1\n    def f(x:\n') and "SyntaxError" in done.stderr
 
 
 def test_stdio_driver_reports_each_case_then_the_end(tmp_path):
     assert sandbox_stdio.PACKAGE_DATA == ("programs/stdio_driver.py",)
+    driver = (Path(sandbox_stdio.__file__).parent / sandbox_stdio.PACKAGE_DATA[0]).read_text(encoding="utf-8")
+    assert "NONCE" not in driver
     solution = "a, b = map(int, input().split())\nprint(a + b)"
-    program = sandbox_stdio.stdio_program(solution, [("1 2\n", "3\n"), ("2 2\n", "5\n"), ("0 0\n", "0\n")], "N")
-    lines = program.splitlines()
-    assert lines[0].startswith("_PREFTREE_ARGS = ") and lines[2].startswith("def _preftree_driver(")  # as before
-    assert lines[-2] == '_preftree_driver(*__import__("json").loads(_PREFTREE_ARGS))'
-    done = _run_plain(program, tmp_path)
-    events = [json.loads(line.removeprefix("N ")) for line in done.stdout.splitlines()]
+    stdin = sandbox_stdio.stdio_stdin(solution, [("1 2\n", "3\n"), ("2 2\n", "5\n"), ("0 0\n", "0\n")], "NONCE")
+    done = _run_driver(driver, stdin, tmp_path)
+    events = [sandbox_stdio.parse_event(line, "NONCE ") for line in done.stdout.splitlines()]
     assert events == [
-        {"start": 0},
-        {"case": 0, "verdict": "ok", "got": "3\n", "error": ""},
-        {"start": 1},
-        {"case": 1, "verdict": "wrong", "got": "4\n", "error": ""},
-        {"end": True},
+        ("start", 0),
+        ("case", 0, "ok", "3\n", ""),
+        ("start", 1),
+        ("case", 1, "wrong", "4\n", ""),
+        ("end",),
     ]
-    done = _run_plain(sandbox_stdio.stdio_program("1 / 0", [("", "")], "N"), tmp_path)
-    (_, case, _) = [json.loads(line.removeprefix("N ")) for line in done.stdout.splitlines()]
-    assert case["verdict"] == "error" and case["error"].startswith(
-        'Traceback (most recent call last):\n  File "<solution>"'
-    )
+    done = _run_driver(driver, sandbox_stdio.stdio_stdin("1 / 0", [("", "")], "NONCE"), tmp_path)
+    (_, case, _) = [sandbox_stdio.parse_event(line, "NONCE ") for line in done.stdout.splitlines()]
+    assert case is not None and case[2] == "error"
+    assert str(case[4]).startswith('Traceback (most recent call last):\n  File "<solution>"')
 
 
 @needs_bwrap
@@ -624,6 +636,187 @@ def test_guessing_a_nonce_does_not_pass():
     assert not ok
 
 
+# Forgery: a candidate that looks for the run's nonce wherever it can read without inspecting the
+# driver's memory, then prints it (in every report format, old and new) and exits. On the sandbox
+# before issue 17 the nonce was in the program file, so own_source, inspect, argv, cmdline and
+# sandbox_dir forged a pass in both runners, and patching json / builtins / math / os forged stdio verdicts.
+
+ISOLATIONS = ["bwrap", "process"]
+FORGER = """
+import glob, os, re, stat, sys
+blobs = []
+def grab(path):
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except (OSError, ValueError):
+        return
+    try:
+        blobs.append(os.read(fd, 1 << 22))
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+{look}
+found = re.findall(rb"(?<![0-9a-f])[0-9a-f]{{32}}(?![0-9a-f])", b"\\n".join(blobs))
+tokens = list(dict.fromkeys(found))[-16:]
+{forge}
+os._exit(0)
+"""
+MEMORY = """for pid in glob.glob('/proc/[0-9]*'):  # /proc/<pid>/mem of this process, its parent, its forks
+    try:
+        regions = [line.split()[:2] for line in open(pid + '/maps')]
+        mem = open(pid + '/mem', 'rb', 0)
+    except OSError:
+        continue
+    for addr, perms in regions:
+        lo, hi = (int(x, 16) for x in addr.split('-'))
+        try:
+            mem.seek(lo)
+            data = mem.read(min(hi - lo, 1 << 26)) if perms.startswith('rw') else b''
+        except (OSError, ValueError, OverflowError):
+            continue
+        # 32 hex digits as a bytes object (its size, its hash, the digits, a NUL), or before a report line
+        pattern = rb"(?s)(?:\\x20\\x00{7}.{8})([0-9a-f]{32})\\x00|([0-9a-f]{32}) \\('"
+        blobs += [a or b for a, b in re.findall(pattern, data)]"""
+LOOKS = {
+    "own_source": "grab(globals().get('__file__') or sys.argv[0])",  # stdio: no __file__
+    "inspect": "import inspect\nblobs.append(inspect.getsource(sys.modules['__main__']).encode())",
+    "argv": "blobs += [a.encode() for a in sys.argv]\nfor a in sys.argv:\n    grab(a)",
+    "environ": "blobs += [f'{k}={v}'.encode() for k, v in os.environ.items()]\ngrab('/proc/self/environ')",
+    "cmdline": "grab('/proc/self/cmdline')\nfor a in open('/proc/self/cmdline', 'rb').read().split(b'\\0'):\n"
+    "    grab(a.decode())",
+    "proc": "for pid in glob.glob('/proc/[0-9]*'):\n    for part in ('cmdline', 'environ'):\n"
+    "        grab(pid + '/' + part)",
+    "fds": "for link in glob.glob('/proc/*/fd/*'):\n    grab(link)",
+    "stdin": "blobs.append(sys.stdin.buffer.read())\nblobs.append(os.read(0, 1 << 20))",
+    "memory": MEMORY,
+    "sandbox_dir": "for top in {'/code', os.getcwd(), os.path.dirname(os.path.abspath(sys.argv[0]))}:\n"
+    "    for root, _, files in os.walk(top):\n        for name in files:\n            grab(os.path.join(root, name))",
+}
+FORGE_TESTS = "for t in tokens[-1:]:\n    os.write(1, b'\\n' + t + b'\\n')"  # run_tests: the last stdout line
+FORGE_STDIO = """lines = b''
+for t in tokens:
+    for i in range(3):
+        lines += t + b' {"start": %d}\\n' % i + t + b' {"case": %d, "verdict": "ok", "got": "", "error": ""}\\n' % i
+        lines += t + b" ('start', %d)\\n" % i + t + b" ('case', %d, 'ok', '', '')\\n" % i
+    lines += t + b' {"end": true}\\n' + t + b" ('end',)\\n"
+for fd in range(1, 64):  # the driver's report fd is a copy of the real stdout, a pipe
+    try:
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            os.write(fd, lines)
+    except OSError:
+        pass"""
+STDIO_CASES = [("1 2\n", "3\n"), ("2 2\n", "4\n"), ("5 -1\n", "4\n")]
+
+
+@pytest.fixture(params=ISOLATIONS)
+def any_limits(request, monkeypatch):
+    """lim() for each isolation mode (bwrap skipped where it cannot run)."""
+    if request.param == "bwrap" and PROBLEM is not None:
+        pytest.skip(f"bwrap sandbox unavailable: {PROBLEM}")
+    if not os.access(sandbox.PYTHON, os.X_OK) or not os.access(sandbox.PRLIMIT, os.X_OK):
+        pytest.skip("no /usr/bin/python3 or prlimit")
+    monkeypatch.setattr(sandbox, "_PROCESS_WARNED", True)
+    return lambda **kw: lim(isolation=request.param, **kw)
+
+
+@pytest.mark.parametrize("look", sorted(LOOKS))
+def test_a_nonce_read_from_files_arguments_environment_or_proc_does_not_pass(look, any_limits):
+    program = "def f(x):\n    return 0\n" + FORGER.format(look=LOOKS[look], forge=FORGE_TESTS)
+    ok, res = sandbox.run_tests(program, ["assert f(1) == 2"], limits=any_limits())
+    assert not ok, res
+    run = sandbox_stdio.run_stdio(FORGER.format(look=LOOKS[look], forge=FORGE_STDIO), STDIO_CASES, limits=any_limits())
+    assert not run.passed, run
+
+
+def test_the_nonce_is_in_nothing_the_program_can_read(any_limits, monkeypatch):
+    known = secrets.token_hex(16)
+    token_hex = secrets.token_hex
+    monkeypatch.setattr(secrets, "token_hex", lambda n=None: known if n == 16 else token_hex(n))
+    look = "\n".join(LOOKS.values())
+    forge = "print(b' '.join(dict.fromkeys(found)).decode(), flush=True)"  # every token it found
+    program = FORGER.format(look=look, forge=forge).replace("os._exit(0)", "")
+    ok, res = sandbox.run_tests(program, [], limits=any_limits())
+    assert ok and known not in res.stdout + res.stderr, res
+    run = sandbox_stdio.run_stdio(program, [("", "")], limits=any_limits(), got_limit=10**6)
+    assert run.outcomes and known not in run.outcomes[0].got and known not in run.result.stderr, run
+
+
+EXITS_AND_PATCHES = {  # (program, tests): f is wrong, and each tries to end early or fake the report
+    "os_exit": ("import os\nos._exit(0)", ["assert f(1) == 2"]),
+    "sys_exit": ("import sys\nsys.exit(0)", ["assert f(1) == 2"]),
+    "exit_in_a_test": ("", ["raise SystemExit(0)", "assert f(1) == 2"]),
+    "os_exit_in_a_test": ("", ["__import__('os')._exit(0)", "assert f(1) == 2"]),
+    "os_exit_in_the_function": ("import os\ndef f(x):\n    os._exit(0)", ["assert f(1) == 2"]),
+    "atexit_exits_0": ("import atexit, os\natexit.register(lambda: os._exit(0))", ["assert f(1) == 2"]),
+    "atexit_prints": ("import atexit\natexit.register(lambda: print('\\n' + '0' * 32))", ["assert f(1) == 2"]),
+    "excepthook_exits_0": ("import os, sys\nsys.excepthook = lambda *a: os._exit(0)", ["assert f(1) == 2"]),
+    "patched_print_stdout_write": (
+        "import builtins, io, os, sys\nbuiltins.print = lambda *a, **k: None\nsys.stdout = io.StringIO()\n"
+        "os.write = lambda fd, data: len(data)",
+        ["assert f(1) == 2"],
+    ),
+}
+
+
+@pytest.mark.parametrize("attack", sorted(EXITS_AND_PATCHES))
+def test_ending_early_or_patching_the_reporting_does_not_pass(attack, any_limits):
+    program, tests = EXITS_AND_PATCHES[attack]
+    ok, res = sandbox.run_tests("def f(x):\n    return 0\n" + program, tests, limits=any_limits())
+    assert not ok, res
+
+
+STDIO_PATCHES = {  # the solution prints wrong answers (one token each) and patches what the driver used to call
+    "json_dumps": "import json\n_dumps = getattr(json, 'real_dumps', json.dumps)\njson.real_dumps = _dumps\n"
+    "json.dumps = lambda e, *a, **k: _dumps({**e, 'verdict': 'ok'} if 'verdict' in e else e, *a, **k)",
+    "builtins_all": "import builtins\nbuiltins.all = lambda it: True",
+    "math_isclose": "import math\nmath.isclose = lambda *a, **k: True",
+    "os_write": "import os\n_write = getattr(os, 'real_write', os.write)\nos.real_write = _write\n"
+    "os.write = lambda fd, b: _write(fd, bytes(b).replace(b'wrong', b'ok')) and len(b)",
+}
+
+
+@pytest.mark.parametrize("attack", sorted(STDIO_PATCHES))
+def test_stdio_verdicts_survive_patched_modules_and_builtins(attack, any_limits):
+    run = sandbox_stdio.run_stdio(STDIO_PATCHES[attack] + "\nprint(0.5)", STDIO_CASES, limits=any_limits())
+    assert not run.passed and [o.verdict for o in run.outcomes] == ["wrong"], run
+
+
+def test_correct_programs_pass_and_wrong_ones_fail_in_both_runners(any_limits):
+    program = "def add(a, b):\n    print('debug')\n    return a + b"
+    ok, res = sandbox.run_tests(program, ["assert add(1, 2) == 3", "assert add(-1, 1) == 0"], limits=any_limits())
+    assert ok and res.stdout == "debug\ndebug\n" and res.stderr == "", res
+    ok, res = sandbox.run_tests(program.replace("a + b", "a - b"), ["assert add(1, 2) == 3"], limits=any_limits())
+    assert not ok and res.status == "error" and res.stderr.endswith("AssertionError\n")
+    assert "line 5, in <module>\n    assert add(1, 2) == 3\n" in res.stderr  # program, blank line, tests
+    solution = "a, b = map(int, input().split())\nprint(a + b)"
+    assert sandbox_stdio.run_stdio(solution, STDIO_CASES, limits=any_limits()).passed
+    run = sandbox_stdio.run_stdio(solution.replace("a + b", "a * b"), STDIO_CASES, limits=any_limits())
+    assert not run.passed and [o.verdict for o in run.outcomes] == ["wrong"]
+
+
+def test_stdio_open_0_in_every_case(any_limits):
+    # open(0) is closed when collected; the next case's input memfd then landed on fd 0 and was closed
+    solution = "a, b = map(int, open(0).read().split())\nprint(a + b)"
+    run = sandbox_stdio.run_stdio(solution, STDIO_CASES, limits=any_limits())
+    assert run.passed, run
+
+
+@needs_bwrap
+def test_in_process_introspection_is_a_known_limit():
+    """What docs/sandbox.md says remains: code that reads its caller's frame finds the nonce, and a stdio
+    solution that scans gc.get_objects() finds the expected outputs (both in the driver's memory). If
+    this test fails, a limit is gone: update docs/sandbox.md."""
+    program = "import os, sys\nnonce = sys._getframe(1).f_locals['nonce']\n"
+    program += "os.write(1, b'\\n' + nonce + b'\\n')\nos._exit(0)"
+    ok, _ = sandbox.run_tests(program, ["assert False"], limits=lim())
+    assert ok
+    solution = "import gc, sys\ndata = sys.stdin.read()\nfor o in gc.get_objects():\n"
+    solution += "    if isinstance(o, list) and len(o) == 2 and o[0] == data and isinstance(o[1], str):\n"
+    solution += "        print(o[1], end='')\n        break"
+    assert sandbox_stdio.run_stdio(solution, STDIO_CASES, limits=lim()).passed
+
+
 # --------------------------------------------------------------------------------------------
 # isolation=process: weaker, but the same limits
 
@@ -653,26 +846,39 @@ def test_process_mode_warns_and_enforces_limits(process_limits, monkeypatch):
     assert not ok
 
 
-def test_process_mode_kills_setsid_daemons(process_limits, tmp_path, token):
-    outbox = tmp_path / "outbox"
-    outbox.mkdir()
+@pytest.mark.parametrize("runner", ["run", "run_tests", "run_stdio"])
+def test_process_mode_kills_setsid_daemons(process_limits, token, runner):
+    """The drivers of run_tests / run_stdio make their process non-dumpable (its /proc/<pid>/environ then
+    needs root to read): the sweep must still find their forks by the marker variable."""
+    outbox = Path(tempfile.mkdtemp(prefix="preftree-test-outbox-"))  # unlike tmp_path, uid 65534 reaches it
     outbox.chmod(0o777)
     code = f"""
     import os, time
     if os.fork() == 0:
         os.setsid()
         if os.fork() == 0:
+            open("{outbox}/pid", "w").write(str(os.getpid()))
             time.sleep(1.0)
             open("{outbox}/marker", "w").write("{token}")
             time.sleep(30)
         os._exit(0)
-    time.sleep(0.2)
+    while not os.path.exists("{outbox}/pid"):  # the daemon runs before the program ends
+        time.sleep(0.01)
     """
-    res = sandbox.run(textwrap.dedent(code), limits=process_limits())
-    assert res.status == "ok", res
-    time.sleep(1.3)
-    assert not (outbox / "marker").exists()
-    assert procs_with(token) == []
+    code = textwrap.dedent(code)
+    try:
+        if runner == "run":
+            res = sandbox.run(code, limits=process_limits())
+        elif runner == "run_tests":
+            res = sandbox.run_tests(code, ["pass"], limits=process_limits())[1]
+        else:
+            res = sandbox_stdio.run_stdio(code, [("", "")], limits=process_limits()).result
+        assert res.status == "ok", res
+        time.sleep(1.3)
+        assert not (outbox / "marker").exists()
+        assert procs_with(token) == []
+    finally:
+        shutil.rmtree(outbox, ignore_errors=True)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the uid drop needs root")

@@ -11,7 +11,14 @@ import polars as pl
 import pytest
 
 from preftree.compose import from_conf
-from preftree.config.select import CapsParams, DecontaminateParams, DifficultyParams, HeldoutParams, SelectParams
+from preftree.config.select import (
+    CapsParams,
+    DecontaminateParams,
+    DifficultyParams,
+    HeldoutParams,
+    MaxCharsParams,
+    SelectParams,
+)
 from preftree.schema import INSTRUCTION_SCHEMA, REJECTED_SCHEMA, REMOVED_SCHEMA, make_instruction, record_ids
 from preftree.select import (
     REASONS,
@@ -28,10 +35,12 @@ from preftree.select import (
     rejection_rates,
     run_select,
     split_heldout,
+    too_long,
 )
 from preftree.text import words
 
-GSM8K_TEST = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "gsm8k" / "test.jsonl"
+BENCH = Path(__file__).resolve().parents[2] / "shared" / "benchmarks"
+GSM8K_TEST = BENCH / "gsm8k" / "test.jsonl"
 
 
 def row(
@@ -320,16 +329,24 @@ def rejected_rows(dataset: str, n: int) -> pl.DataFrame:
     )
 
 
-def test_rejection_rate_check() -> None:
-    rejected = pl.concat([rejected_rows("gsm8k", 12), rejected_rows("mbpp", 2)])
-    rates = rejection_rates({"gsm8k": 100, "mbpp": 200}, rejected)
-    assert rates == {"gsm8k": 0.12, "mbpp": 0.01}
+def test_rejection_rate_check_names_the_file_and_the_top_reasons() -> None:
+    bad = rejected_rows("gsm8k", 12).with_columns(file=pl.lit("/data/gsm8k/train.jsonl"))
+    bad = bad.with_columns(
+        field=pl.Series(["answer"] * 7 + ["question"] * 3 + ["", ""]),
+        reason=pl.Series(["no answer found"] * 7 + ["missing"] * 3 + ["invalid JSON: x", "invalid JSON: y"]),
+    )
+    rejected = pl.concat([bad, rejected_rows("mbpp", 2)])
+    n_rows = {"gsm8k": 100, "mbpp": 200}
+    assert rejection_rates(n_rows, rejected) == {"gsm8k": 0.12, "mbpp": 0.01}
     with pytest.raises(SelectError) as err:
-        check_rejections(rates, 0.05, "data/selected/rejected.parquet")
-    msg = str(err.value)
-    assert "gsm8k (12.0%)" in msg and "5.0%" in msg and "data/selected/rejected.parquet" in msg
-    assert "mbpp" not in msg and "\n" not in msg
-    check_rejections(rates, 0.2, "data/selected/rejected.parquet")
+        check_rejections(n_rows, rejected, 0.05, "data/selected/rejected.parquet")
+    assert str(err.value) == (
+        "select: more than select.max_reject_rate=5.0% of a source's rows are malformed: "
+        "source 'gsm8k' (/data/gsm8k/train.jsonl): 12 of 100 rows malformed (12.0%); "
+        "top reasons: answer: no answer found (7), question: missing (3), invalid JSON: x (1); "
+        "every rejected row and its reason: data/selected/rejected.parquet"
+    )
+    check_rejections(n_rows, rejected, 0.2, "data/selected/rejected.parquet")
     assert isinstance(err.value, ValueError)
 
 
@@ -340,7 +357,7 @@ def test_skipped_rows_are_counted_apart_and_not_as_failures() -> None:
     rejected = pl.concat([rejected_rows("numglue", 2), skipped])
     rates = rejection_rates({"numglue": 100}, rejected)
     assert rates == {"numglue": 0.02}
-    check_rejections(rates, 0.05, "data/selected/rejected.parquet")  # 30 skipped rows do not trip it
+    check_rejections({"numglue": 100}, rejected, 0.05, "data/selected/rejected.parquet")  # 30 skipped: no trip
     res = run_select(
         frame([row(f"numglue {i}", dataset="numglue", source_row=40 + i) for i in range(68)]),
         rejected,
@@ -364,6 +381,7 @@ def test_run_select_end_to_end_stats_add_up() -> None:
         rows.append(row(text(rng, 30), dataset="gsm8k", source_row=i))
     rows.append(row(rows[0]["problem"].upper(), dataset="gsm8k", source_row=50))  # exact dup
     rows.append(row(rows[-2]["problem"] + " now", dataset="gsm8k", source_row=51))  # near dup
+    rows.append(row("long " * 1000, dataset="synthetic", source_row=70))  # 5,000 chars: over the limit
     evals = {"gsm8k_test": [rows[-5]["problem"]]}  # contaminates one gsm8k row
     solved = {rows[-10]["id"]}
     rejected = rejected_rows("gsm8k", 2)
@@ -373,6 +391,7 @@ def test_run_select_end_to_end_stats_add_up() -> None:
         difficulty=from_conf(DifficultyParams, "select.difficulty", min_steps=2, max_steps=5),
         caps=from_conf(CapsParams, "select.caps", per_pattern=7, per_dataset={"gsm8k": 40}),
         heldout=from_conf(HeldoutParams, "select.heldout", fraction=0.2),
+        max_chars=from_conf(MaxCharsParams, "select.max_chars", problem=4000),
     )
     res = run_select(
         frame(rows),
@@ -381,7 +400,7 @@ def test_run_select_end_to_end_stats_add_up() -> None:
         eval_sets=evals,
         solved_ids=solved,
         seed=0,
-        n_rows_by_dataset={"synthetic": 70, "gsm8k": 54},
+        n_rows_by_dataset={"synthetic": 71, "gsm8k": 54},
     )
     stats = json.loads(json.dumps(res.stats))
     for ds, s in stats["datasets"].items():
@@ -393,7 +412,7 @@ def test_run_select_end_to_end_stats_add_up() -> None:
     assert total["removed"] == res.removed.height and total["rejected"] == res.rejected.height == 2
     assert {r: total[f"removed_{r}"] > 0 for r in REASONS} == dict.fromkeys(REASONS, True)
     assert total["removed_exact_duplicate"] == 1 and total["removed_near_duplicate"] == 1
-    assert total["removed_contaminated"] == 1 and total["removed_solved"] == 1
+    assert total["removed_contaminated"] == 1 and total["removed_solved"] == 1 and total["removed_too_long"] == 1
     assert stats["datasets"]["gsm8k"]["reject_rate"] == pytest.approx(2 / 54, abs=1e-6)
     assert set(res.train["problem_id"]).isdisjoint(set(res.heldout["problem_id"]))
     assert res.train.schema == INSTRUCTION_SCHEMA and res.removed.schema == REMOVED_SCHEMA
@@ -408,7 +427,7 @@ def test_run_select_end_to_end_stats_add_up() -> None:
             eval_sets=evals,
             solved_ids=solved,
             seed=0,
-            n_rows_by_dataset={"synthetic": 70, "gsm8k": 72},
+            n_rows_by_dataset={"synthetic": 71, "gsm8k": 72},
         )
 
 
@@ -426,3 +445,172 @@ def test_scale_near_dedup_and_decontaminate_20k_rows() -> None:
     elapsed = time.perf_counter() - start
     print(f"near_dedup + decontaminate on 20,000 rows: {elapsed:.2f}s")
     assert near.height == 20 and dirty.height == 1
+
+
+# ---------------------------------------------------------------------------------- malformed rows
+
+HUGE = 10_800_000  # characters: the 10.8 MB problem of issue 17
+
+
+def test_a_field_over_its_size_limit_drops_the_row_naming_the_field() -> None:
+    rows = [row("short", source_row=9), *(row(f"{i} " + "x " * 60, source_row=i) for i in range(5))]
+    rows[2]["answer"] = "9" * 31
+    rows[3]["tests"] = ["assert f()", "y" * 31]
+    rows[4]["reference"] = "{" + "z" * 40 + "}"
+    rows[5]["problem"], rows[5]["answer"] = "p" * 201, "9" * 31  # the first field over its limit is named
+    limits = MaxCharsParams(problem=200, answer=30, tests=40, reference=40)
+    kept, removed = too_long(frame(rows), limits)
+    assert kept["source_row"].to_list() == [9, 0]
+    assert removed.schema == REMOVED_SCHEMA and removed["reason"].to_list() == ["too_long"] * 4
+    assert removed["detail"].to_list() == [
+        "answer: 31 chars > select.max_chars.answer=30",
+        "tests: 41 chars > select.max_chars.tests=40",
+        "reference: 42 chars > select.max_chars.reference=40",
+        "problem: 201 chars > select.max_chars.problem=200",
+    ]
+    assert too_long(frame(rows), MaxCharsParams(problem=None, answer=None, tests=None, reference=None))[1].height == 0
+
+
+def test_the_default_size_limits_drop_a_huge_problem_and_keep_the_default_world() -> None:
+    from preftree.sources.synthetic import problems as synthetic
+
+    params = from_conf(SelectParams, "select")
+    world = synthetic.generate(1200, seed=0, pool="instruct", tasks={"Math_CoT": 0.3, "Math_PoT": 0.3,
+                               "Coding": 0.25, "Logic": 0.15}, min_steps=2, max_steps=5)  # fmt: skip
+    assert too_long(world, params.max_chars)[1].height == 0
+    huge = both_tasks("How many? " + "a" * HUGE, dataset="mine", source_row=19)
+    res = run_select(
+        frame([*both_tasks("What is 2 plus 2?", dataset="mine", source_row=1), *huge]),
+        pl.DataFrame(schema=REJECTED_SCHEMA),
+        params=params,
+        eval_sets={},
+        solved_ids=set(),
+        seed=0,
+        n_rows_by_dataset={"mine": 2},
+    )
+    assert res.train.height + res.heldout.height == 2 and res.removed["source_row"].to_list() == [19, 19]
+    assert res.removed["detail"][0] == f"problem: {HUGE + 10} chars > select.max_chars.problem=100000"
+    assert res.stats["datasets"]["mine"]["removed_too_long"] == res.stats["total"]["removed_too_long"] == 2
+
+
+@pytest.mark.skipif(not BENCH.is_dir(), reason=f"benchmark files not present at {BENCH}")
+def test_the_default_size_limits_keep_every_benchmark_row() -> None:
+    from preftree.sources.load import load_source
+
+    from .conftest import file_source
+
+    limits = from_conf(SelectParams, "select").max_chars
+    files = {"gsm8k": "gsm8k/test.jsonl", "humaneval": "humaneval/HumanEval.jsonl.gz", "mbpp": "mbpp/mbpp.jsonl",
+             "svamp": "svamp/SVAMP.json", "math": "math500/math500_test.jsonl"}  # fmt: skip
+    for adapter, name in files.items():
+        records, _ = load_source(adapter, file_source(adapter=adapter, path=str(BENCH / name)))
+        assert records.height > 0 and too_long(records, limits)[1].height == 0, name
+
+
+def malformed_source(tmp_path: Path, *, extra_bad: bool) -> Path:
+    """A 23-line JSONL source for the generic adapter: 19 good rows, a 10.8 MB problem, two blank lines
+    before a list answer (line 22), and (extra_bad) a dict answer instead of the last good row."""
+    topics = ["apples", "pears", "marbles", "stamps", "coins", "books", "shells", "kites", "cards", "pens"]
+    good = [{"question": f"Ann has {i + 3} {topics[i % 10]} and gets {i * 7 + 2} more. How many {topics[i % 10]} "
+             f"does she have in round {i}?", "final": 2 * i + 5} for i in range(19)]  # fmt: skip
+    lines = [json.dumps(r) for r in good[:18]]
+    lines += [json.dumps({"question": "How many? " + "a" * HUGE, "final": 1}), "", ""]  # lines 19-21
+    lines += [json.dumps({"question": "What is 9 times 9?", "final": ["81"]})]  # line 22
+    lines += [json.dumps({"question": "Pick two.", "final": {"a": 2}}) if extra_bad else json.dumps(good[18])]
+    path = tmp_path / "mine.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def mine_sources(path: Path):  # -> SourcesParams
+    from preftree.config.sources import SourcesParams
+
+    from .conftest import file_source
+
+    spec = file_source(adapter="generic", path=str(path), tasks=["Math_CoT", "Math_PoT"],
+                       fields={"problem": "question", "answer": "final"})  # fmt: skip
+    return SourcesParams(synthetic=None, files={"mine": spec}, eval={})
+
+
+def test_malformed_rows_are_dropped_with_reasons_and_line_numbers(tmp_path: Path) -> None:
+    from preftree.select_run import select_from_sources
+
+    path = malformed_source(tmp_path, extra_bad=False)
+    params = from_conf(SelectParams, "select")
+    res = select_from_sources(mine_sources(path), params, seed=0, rejected_path=tmp_path / "rejected.parquet")
+    assert res.rejected.select("file", "source_row", "field", "reason").rows() == [
+        (str(path), 22, "final", 'wrong type: expected str or number, got list ["81"]')
+    ]
+    too_big = res.removed.filter(pl.col("reason") == "too_long")
+    assert too_big["source_row"].to_list() == [19, 19] and too_big["detail"][0].startswith("problem: 10800010 chars")
+    kept = pl.concat([res.train, res.heldout])
+    assert sorted(set(kept["source_row"])) == [*range(1, 19), 23] and kept["problem"].str.len_chars().max() < 200
+    stats = res.stats["datasets"]["mine"]
+    assert (stats["source_rows"], stats["rejected"], stats["removed_too_long"]) == (21, 1, 2)
+
+
+def test_a_reject_rate_failure_names_the_file_and_the_reasons(tmp_path: Path) -> None:
+    from preftree.select_run import TooManyRejected, select_from_sources
+
+    path = malformed_source(tmp_path, extra_bad=True)
+    with pytest.raises(TooManyRejected) as err:
+        select_from_sources(mine_sources(path), from_conf(SelectParams, "select"), seed=0, rejected_path=Path("r.pq"))
+    assert str(err.value) == (
+        f"select: more than select.max_reject_rate=5.0% of a source's rows are malformed: source 'mine' ({path}): "
+        "2 of 21 rows malformed (9.5%); top reasons: final: wrong type: expected str or number, got dict "
+        '{"a": 2} (1), final: wrong type: expected str or number, got list ["81"] (1); '
+        "every rejected row and its reason: r.pq"
+    )
+    assert err.value.rejected["source_row"].to_list() == [22, 23]
+
+
+def test_a_failed_select_run_leaves_no_old_outputs_beside_new_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import contextlib
+
+    import stages.select as stage
+    from preftree import select_run
+
+    path = malformed_source(tmp_path, extra_bad=False)
+    params = {"sources": mine_sources(path), "select": from_conf(SelectParams, "select"), "seed": 0}
+    metrics = [tmp_path / "metrics/select.json", tmp_path / "metrics/info/select.json"]
+
+    @contextlib.contextmanager
+    def fake_run(_params):  # what stage_run does on success: the metrics files
+        yield type("Run", (), {"log_metrics": lambda self, values: None})()
+        for p in metrics:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text("{}")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(stage, "load_stage_params", lambda *_a, **_k: params)
+    monkeypatch.setattr(stage, "stage_run", fake_run)
+    stage.main()
+    out = tmp_path / "data/selected"
+    names = ["heldout.parquet", "rejected.parquet", "removed.parquet", "train.parquet"]
+    assert sorted(p.name for p in out.iterdir()) == names and all(p.exists() for p in metrics)
+    before = {name: (out / name).read_bytes() for name in names}
+
+    # a run that dies while writing leaves the previous outputs complete
+    def broken(frame: pl.DataFrame, where: Path) -> None:
+        if where.name == "heldout.parquet":
+            raise OSError("disk full")
+        frame.write_parquet(where)
+
+    monkeypatch.setattr(select_run, "write_parquet", broken)
+    with pytest.raises(OSError, match="disk full"):
+        stage.main()
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    monkeypatch.undo()
+
+    # a run over max_reject_rate: rejected.parquet alone (the new rows), no train/heldout, no metrics
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(stage, "load_stage_params", lambda *_a, **_k: params)
+    monkeypatch.setattr(stage, "stage_run", fake_run)
+    malformed_source(tmp_path, extra_bad=True)
+    with pytest.raises(SelectError, match="data/selected/rejected.parquet"):
+        stage.main()
+    assert [p.name for p in out.iterdir()] == ["rejected.parquet"]
+    assert pl.read_parquet(out / "rejected.parquet")["source_row"].to_list() == [22, 23]
+    assert not any(p.exists() for p in metrics) and not list((tmp_path / "data").glob(".selected*"))

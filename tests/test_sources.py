@@ -71,7 +71,7 @@ def test_gsm8k_test_file() -> None:
 def test_gsm8k_limit_and_task_choice() -> None:
     records, _ = load("gsm8k", BENCH / "gsm8k/test.jsonl", limit=10, tasks=["Math_PoT"])
     assert records.height == 10 and set(records["task"]) == {"Math_PoT"}
-    assert records["source_row"].to_list() == list(range(10))
+    assert records["source_row"].to_list() == list(range(1, 11))  # JSONL: 1-based line numbers
 
 
 @needs_bench
@@ -171,38 +171,38 @@ def write_lines(path: Path, lines: list[bytes]) -> Path:
 def test_malformed_gsm8k_rows_are_rejected_not_fatal(tmp_path: Path) -> None:
     good = {"question": "Tom has 2 apples and buys 3. How many?", "answer": "2+3=5\n#### 5"}
     lines = [
-        json.dumps(good).encode(),  # 0 good
-        b'{"question": "broken", ',  # 1 not JSON
-        b'{"question": "caf\xe9 \xff", "answer": "#### 1"}',  # 2 invalid UTF-8
-        b"",  # blank lines are skipped and not counted
-        json.dumps({"answer": "#### 1"}).encode(),  # 3 missing question
-        json.dumps({"question": 7, "answer": "#### 1"}).encode(),  # 4 int question
-        json.dumps({"question": "Q?", "answer": "   "}).encode(),  # 5 empty answer
-        json.dumps({"question": "Q?", "answer": "the answer is 4"}).encode(),  # 6 no ####
-        b'{"question": "bad \\ud800 text", "answer": "#### 2"}',  # 7 lone surrogate
-        json.dumps({"question": "Q \ufffd?", "answer": "#### 2"}).encode(),  # 8 replacement char
-        json.dumps({"question": "Sum 1000 and 234.", "answer": "1000+234=1234\n#### 1,234"}).encode(),  # 9 good
-        b"[1, 2]",  # 10 not an object
+        json.dumps(good).encode(),  # line 1 good
+        b'{"question": "broken", ',  # 2 not JSON
+        b'{"question": "caf\xe9 \xff", "answer": "#### 1"}',  # 3 invalid UTF-8
+        b"",  # 4 blank: skipped, but counted as a line
+        json.dumps({"answer": "#### 1"}).encode(),  # 5 missing question
+        json.dumps({"question": 7, "answer": "#### 1"}).encode(),  # 6 int question
+        json.dumps({"question": "Q?", "answer": "   "}).encode(),  # 7 empty answer
+        json.dumps({"question": "Q?", "answer": "the answer is 4"}).encode(),  # 8 no ####
+        b'{"question": "bad \\ud800 text", "answer": "#### 2"}',  # 9 lone surrogate
+        json.dumps({"question": "Q \ufffd?", "answer": "#### 2"}).encode(),  # 10 replacement char
+        json.dumps({"question": "Sum 1000 and 234.", "answer": "1000+234=1234\n#### 1,234"}).encode(),  # 11 good
+        b"[1, 2]",  # 12 not an object
     ]
     path = write_lines(tmp_path / "bad.jsonl", lines)
     records, rejected = load("gsm8k", path, name="bad")
     check_frames(records, rejected)
-    assert records["source_row"].to_list() == [0, 0, 9, 9]
+    assert records["source_row"].to_list() == [1, 1, 11, 11]  # the file's line numbers
     assert records["answer"].to_list() == ["5", "5", "1234", "1234"]
     got = {r["source_row"]: (r["field"], r["reason"]) for r in rejected.iter_rows(named=True)}
-    assert set(got) == {1, 2, 3, 4, 5, 6, 7, 8, 10}
-    assert got[1][0] == "" and got[1][1].startswith("invalid JSON")
-    assert got[2][0] == "" and got[2][1].startswith("undecodable text")
-    assert got[3] == ("question", "missing")
-    assert got[4] == ("question", "wrong type: expected str, got int")
-    assert got[5] == ("answer", "empty")
-    assert got[6] == ("answer", "no answer found")
-    assert got[7] == ("question", "undecodable text")
-    assert got[8] == ("question", "undecodable text")
-    assert got[10] == ("", "wrong type: expected object, got list")
+    assert set(got) == {2, 3, 5, 6, 7, 8, 9, 10, 12}
+    assert got[2][0] == "" and got[2][1].startswith("invalid JSON")
+    assert got[3][0] == "" and got[3][1].startswith("undecodable text")
+    assert got[5] == ("question", "missing")
+    assert got[6] == ("question", "wrong type: expected str, got int")
+    assert got[7] == ("answer", "empty")
+    assert got[8] == ("answer", "no answer found")
+    assert got[9] == ("question", "undecodable text")
+    assert got[10] == ("question", "undecodable text")
+    assert got[12] == ("", "wrong type: expected object, got list")
     assert set(rejected["dataset"]) == {"bad"} and set(rejected["file"]) == {str(path)}
     raw = dict(zip(rejected["source_row"], rejected["raw"], strict=True))
-    assert json.loads(raw[4]) == {"question": 7, "answer": "#### 1"} and "\\xff" in raw[2]
+    assert json.loads(raw[6]) == {"question": 7, "answer": "#### 1"} and "\\xff" in raw[3]
     rejected.write_parquet(tmp_path / "rejected.parquet")  # escaped surrogates still store as UTF-8
     long = write_lines(tmp_path / "long.jsonl", [json.dumps({"question": "x" * 5000, "answer": "no"}).encode()])
     assert len(load("gsm8k", long)[1]["raw"][0]) == 2000
@@ -343,3 +343,80 @@ def test_small_adapters() -> None:
     assert guess_entry_point("assert set(g(1)) == f(2)", "def f(a):\n  pass") == "f"
     mb = ADAPTERS["mbpp"].adapt({"text": "Do it.", "code": "def g(): pass", "test_list": [], "test_setup_code": ""})
     assert mb == Rejection("test_list", "empty")
+
+
+# ---------------------------------------------------------------------------------------------
+# rows checked as users would check them: row numbers, answer types per task, the task contract
+
+MATH_FIELDS = {"problem": "question", "answer": "final"}
+
+
+def test_source_row_is_the_jsonl_line_number_and_the_record_index_elsewhere(tmp_path: Path) -> None:
+    good = [json.dumps({"question": f"What is {i} plus {i}?", "final": 2 * i}).encode() for i in range(3)]
+    bad = json.dumps({"question": "What is 9 times 9?", "final": ["81"]}).encode()
+    lines = [good[0], b"", b"   ", good[1], b"", bad, good[2]]  # blank lines before the bad row
+    jsonl = write_lines(tmp_path / "rows.jsonl", lines)
+    records, rejected = load("generic", jsonl, tasks=["Math_CoT"], fields=MATH_FIELDS)
+    assert records["source_row"].to_list() == [1, 4, 7]  # what `sed -n Np rows.jsonl` shows
+    assert rejected.select("source_row", "field").rows() == [(6, "final")]
+    assert json.loads(jsonl.read_text().splitlines()[6 - 1])["final"] == ["81"]
+    crlf = tmp_path / "crlf.jsonl.gz"
+    crlf.write_bytes(gzip.compress(b"\r\n".join(lines) + b"\r\n"))
+    assert load("generic", crlf, tasks=["Math_CoT"], fields=MATH_FIELDS)[0]["source_row"].to_list() == [1, 4, 7]
+    # a JSON document, parquet file or HF dataset: the 0-based record index, as rows[i] / df.row(i) take it
+    rows = [json.loads(line) for line in (good[0], good[1], bad, good[2])]
+    (tmp_path / "rows.json").write_text(json.dumps(rows))
+    pl.DataFrame(rows[:2] + rows[3:]).write_parquet(tmp_path / "rows.parquet")
+    records, rejected = load("generic", tmp_path / "rows.json", tasks=["Math_CoT"], fields=MATH_FIELDS)
+    assert records["source_row"].to_list() == [0, 1, 3] and rejected["source_row"].to_list() == [2]
+    records, _ = load("generic", tmp_path / "rows.parquet", tasks=["Math_CoT"], fields=MATH_FIELDS)
+    assert records["source_row"].to_list() == [0, 1, 2]
+    # read_rows itself keeps numbering rows (release and sft.mixture messages) unless asked for lines
+    assert [i for i, _ in read_rows(jsonl)] == [0, 1, 2, 3]
+    assert [i for i, _ in read_rows(jsonl, line_numbers=True)] == [1, 4, 6, 7]
+
+
+def test_a_list_answer_is_rejected_naming_file_row_and_field(tmp_path: Path) -> None:
+    rows = [
+        {"question": "What is 9 times 9?", "final": ["81"]},  # line 1: a one-element list is not unwrapped
+        {"question": "Name two primes.", "final": {"a": 2}},  # 2
+        {"question": "What is 0 over 0?", "final": float("nan")},  # 3
+        {"question": "Is 7 prime?", "final": True},  # 4: a bool is kept as "true" (judged as yes)
+        {"question": "What is 1.50 plus 1?", "final": "2.50"},  # 5
+    ]
+    path = write_lines(tmp_path / "answers.jsonl", [json.dumps(r).encode() for r in rows])
+    records, rejected = load("generic", path, name="mine", tasks=["Math_CoT", "Math_PoT"], fields=MATH_FIELDS)
+    assert rejected.select("file", "source_row", "field", "reason").rows() == [
+        (str(path), 1, "final", 'wrong type: expected str or number, got list ["81"]'),
+        (str(path), 2, "final", 'wrong type: expected str or number, got dict {"a": 2}'),
+        (str(path), 3, "final", "not a finite number: nan"),
+    ]
+    assert records["answer"].to_list() == ["true", "true", "2.5", "2.5"]
+
+
+def test_each_task_gets_what_its_judge_needs(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "q.jsonl", [json.dumps({"question": "What is 2 plus 2?"}).encode()])
+    spec = file_source(adapter="generic", path=str(path), tasks=["Math_CoT"], fields={"problem": "question"})
+    records, rejected = load_source("no_answers", spec)
+    assert records.height == 0
+    assert rejected.select("source_row", "field", "reason").rows() == [
+        (1, "answer", "empty: a Math_CoT record needs an answer to be judged")
+    ]
+    assert eval_texts("no_answers", spec) == ["What is 2 plus 2?"]  # an eval set needs only the problem
+    _, rejected = load("generic", path, tasks=["Logic"], fields={"problem": "question"})
+    assert rejected["reason"].to_list() == ["empty: a Logic record needs an answer to be judged"]
+
+    cases = [
+        {"q": "Echo the input.", "t": ["%%stdio\n{broken"]},
+        {"q": "Echo it twice.", "t": ['%%stdio\n{"input": "a", "output": "a", "x": 1}']},
+        {"q": "Echo it back.", "t": ['%%stdio\n{"input": "a\\n", "output": "a\\n"}']},
+    ]
+    code = write_lines(tmp_path / "code.jsonl", [json.dumps(c).encode() for c in cases])
+    records, rejected = load("generic", code, tasks=["Coding"], fields={"problem": "q", "tests": "t"})
+    assert rejected.select("source_row", "field").rows() == [(1, "tests"), (2, "tests")]
+    assert rejected["reason"][0].startswith("test 1: malformed stdio test case: invalid JSON")
+    assert rejected["reason"][1] == 'test 1: malformed stdio test case: expected {"input": str, "output": str}'
+    assert records["source_row"].to_list() == [3]
+    # neither tests nor an answer: kept, as only an LLM judge can grade it (interact.judge=critic, Magicoder)
+    records, rejected = load("generic", code, tasks=["Coding"], fields={"problem": "q"})
+    assert (records.height, rejected.height) == (3, 0)

@@ -14,12 +14,22 @@ zero model calls (``hits`` / ``misses`` / ``calls`` count that).
 
 Secrets never reach the cache: identities and keys are built from model names, folders, URLs
 without credentials and the messages; an API key is read at call time and never stored.
+
+The cache is an optimisation (a rerun that misses it makes the model calls again), so a file sqlite
+cannot read when it is opened (truncated, overwritten, not a database: ``PRAGMA quick_check``, about
+0.1 s per 200 MB) is moved aside to ``<name>.corrupt-<time>`` (its ``-wal`` / ``-shm`` too) with one
+warning naming both paths, and an empty cache is started in its place. Damage found later in a run
+raises :class:`CacheCorruptError`, one line naming the file and the command that clears it; a row
+whose stored JSON does not parse is dropped with a warning and counts as a miss.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -31,6 +41,86 @@ from preftree.hashing import canonical_json, record_digest, sha256_json
 
 SCHEMA_VERSION = 1
 _CHUNK = 500  # keys per SELECT ... IN (...)
+SIDECARS = ("", "-wal", "-shm")  # the sqlite file and its WAL-mode companions
+CORRUPT = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})
+
+
+class CacheCorruptError(RuntimeError):
+    """A call cache found damaged during a run; the message names the file and how to clear it."""
+
+
+def is_corrupt(err: sqlite3.Error) -> bool:
+    """Damage to the file, as opposed to a lock timeout or a full disk."""
+    return type(err) is sqlite3.DatabaseError or getattr(err, "sqlite_errorname", "") in CORRUPT
+
+
+def clear_command(path: Path) -> str:
+    return "rm -f " + " ".join(f"{path}{s}" for s in SIDECARS)
+
+
+def corrupt_error(path: Path, err: sqlite3.Error) -> CacheCorruptError:
+    return CacheCorruptError(f"{path}: the call cache is damaged ({err}); clear it with `{clear_command(path)}`")
+
+
+def move_aside(path: Path, why: str) -> Path:
+    """Rename ``path`` (and its -wal / -shm) to ``<name>.corrupt-<time>``, warning with both paths."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    for n in range(2, 1000):  # never over an earlier one moved aside in the same second
+        if not any(Path(f"{aside}{s}").exists() for s in SIDECARS):
+            break
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+    for suffix in SIDECARS:
+        if Path(f"{path}{suffix}").exists():
+            os.replace(f"{path}{suffix}", f"{aside}{suffix}")
+    print(
+        f"warning: {path} is not a readable sqlite cache ({why}); moved it to {aside} and started an empty "
+        "cache (its model calls are made again)",
+        file=sys.stderr,
+    )
+    return aside
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (create) the store at ``path`` and check it; raises sqlite3.DatabaseError when it is damaged."""
+    conn = sqlite3.connect(path, timeout=60.0, check_same_thread=False, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS calls ("
+            " key TEXT PRIMARY KEY, kind TEXT NOT NULL, identity TEXT NOT NULL,"
+            " texts TEXT NOT NULL, meta TEXT NOT NULL, created REAL NOT NULL)"
+        )
+        conn.execute("CREATE TABLE IF NOT EXISTS info (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.execute("INSERT OR IGNORE INTO info (name, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        (verdict,) = conn.execute("PRAGMA quick_check(1)").fetchone()
+        if verdict != "ok":
+            raise sqlite3.DatabaseError(verdict)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def open_store(path: Path) -> sqlite3.Connection:
+    """:func:`connect`, moving a damaged file aside once and starting an empty store in its place."""
+    try:
+        return connect(path)
+    except sqlite3.DatabaseError as err:
+        if not is_corrupt(err):
+            raise
+        move_aside(path, str(err))
+    return connect(path)
+
+
+def decode_row(texts: str, meta: str) -> tuple[list[str], list[dict]] | None:
+    """A stored value, or None when its JSON does not parse (or has the wrong shape)."""
+    try:
+        value = (json.loads(texts), json.loads(meta))
+    except json.JSONDecodeError:
+        return None
+    return value if all(isinstance(v, list) for v in value) else None
 
 
 def default_key(request: Any, **fields: Any) -> dict[str, Any]:
@@ -60,30 +150,36 @@ class CallCache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, timeout=60.0, check_same_thread=False, isolation_level=None)
-        with self._lock:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.execute(
-                "CREATE TABLE IF NOT EXISTS calls ("
-                " key TEXT PRIMARY KEY, kind TEXT NOT NULL, identity TEXT NOT NULL,"
-                " texts TEXT NOT NULL, meta TEXT NOT NULL, created REAL NOT NULL)"
-            )
-            self._conn.execute("CREATE TABLE IF NOT EXISTS info (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
-            self._conn.execute(
-                "INSERT OR IGNORE INTO info (name, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
+        self._conn = open_store(self.path)
+
+    def _execute(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
+        """Run one statement (under the lock), damage reported as :class:`CacheCorruptError`."""
+        try:
+            return self._conn.execute(sql, args).fetchall()
+        except sqlite3.DatabaseError as err:
+            if is_corrupt(err):
+                raise corrupt_error(self.path, err) from err
+            raise
 
     def get_many(self, keys: Sequence[str]) -> dict[str, tuple[list[str], list[dict]]]:
         unique = list(dict.fromkeys(keys))
         found: dict[str, tuple[list[str], list[dict]]] = {}
+        bad: list[str] = []
         with self._lock:
             for i in range(0, len(unique), _CHUNK):
                 chunk = unique[i : i + _CHUNK]
-                marks = ",".join("?" * len(chunk))
-                rows = self._conn.execute(f"SELECT key, texts, meta FROM calls WHERE key IN ({marks})", chunk)
-                for key, texts, meta in rows:
-                    found[key] = (json.loads(texts), json.loads(meta))
+                query = f"SELECT key, texts, meta FROM calls WHERE key IN ({','.join('?' * len(chunk))})"
+                for key, texts, meta in self._execute(query, chunk):
+                    value = decode_row(texts, meta)
+                    if value is None:
+                        bad.append(key)
+                    else:
+                        found[key] = value
+            for key in bad:
+                self._execute("DELETE FROM calls WHERE key = ?", (key,))
+        if bad:
+            print(f"warning: {self.path}: dropped {len(bad)} row(s) whose stored JSON does not parse "
+                  f"(first key {bad[0]}); they are recomputed", file=sys.stderr)  # fmt: skip
         return found
 
     def put_many(self, rows: Sequence[tuple[str, str, str, list[str], list[dict]]]) -> None:
@@ -95,20 +191,24 @@ class CallCache:
             (k, kind, ident, canonical_json(texts), canonical_json(meta), now) for k, kind, ident, texts, meta in rows
         ]
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            self._execute("BEGIN IMMEDIATE")
             try:
                 self._conn.executemany(
                     "INSERT OR IGNORE INTO calls (key, kind, identity, texts, meta, created) VALUES (?, ?, ?, ?, ?, ?)",
                     data,
                 )
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
+                self._execute("COMMIT")
+            except BaseException as err:
+                if self._conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._conn.execute("ROLLBACK")
+                if isinstance(err, sqlite3.DatabaseError) and is_corrupt(err):
+                    raise corrupt_error(self.path, err) from err
                 raise
 
     def __len__(self) -> int:
         with self._lock:
-            return int(self._conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0])
+            return int(self._execute("SELECT COUNT(*) FROM calls")[0][0])
 
     def close(self) -> None:
         with self._lock:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from preftree.config.types import NonNegativeFloat, PositiveInt, Probability, Temperature, TopP
+
 
 @dataclass(frozen=True)
 class AgentParams:
@@ -14,14 +16,14 @@ class AgentParams:
     backend: Literal["scripted", "hf", "openai", "vllm"]
     # scripted actor: probability that an action contains a realistic mistake at turn 1; after each
     # critique it is multiplied by `mistake_decay` (mistakes fall after critique). `weak` = always wrong.
-    mistake_rate: float
-    mistake_decay: float
+    mistake_rate: Probability
+    mistake_decay: Probability
     weak: bool
-    mistakes: dict[str, float]  # mistake kind -> relative weight
+    mistakes: dict[str, NonNegativeFloat]  # mistake kind -> relative weight
     # hf / vllm / openai
     model: str  # hf/vllm: a local folder (e.g. models/base) or hub id; openai: the model name
     base_url: str | None  # openai: e.g. http://127.0.0.1:8000/v1
     api_key_env: str  # openai: the NAME of the env var holding the key (never the key)
-    temperature: float
-    top_p: float
-    max_new_tokens: int
+    temperature: Temperature
+    top_p: TopP
+    max_new_tokens: PositiveInt

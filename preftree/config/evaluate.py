@@ -5,24 +5,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from preftree.config.types import FileOrHubId, InputDir, PositiveInt, Temperature, TopP
+from preftree.config.validate import Invalid
+
 
 @dataclass(frozen=True)
 class BenchmarkSource:
-    path: str  # a local file, or a Hugging Face dataset id (used only when no such path exists)
-    limit: int | None  # the first N items (None = all)
+    path: FileOrHubId  # a local file, or a Hugging Face dataset id (used only when no such path exists)
+    limit: PositiveInt | None  # the first N items (None = all)
 
 
 @dataclass(frozen=True)
 class EvalGenerationParams:
-    max_new_tokens: int
-    batch_size: int  # prompts per generate() call (hf engine)
+    max_new_tokens: PositiveInt
+    batch_size: PositiveInt  # prompts per generate() call (hf engine)
 
 
 @dataclass(frozen=True)
 class MultiTurnParams:
     benchmarks: list[str]  # names from eval.benchmarks
-    max_turns: int  # paper (MINT): success after 5 turns
-    limit: int | None  # items per benchmark
+    max_turns: PositiveInt  # paper (MINT): success after 5 turns
+    limit: PositiveInt | None  # items per benchmark
 
 
 @dataclass(frozen=True)
@@ -33,16 +36,26 @@ class EvalParams:
     generation: EvalGenerationParams
     multiturn: MultiTurnParams
 
+    def check(self) -> None:
+        unknown = [b for b in self.multiturn.benchmarks if b not in self.benchmarks]
+        if unknown:
+            known = ", ".join(self.benchmarks)
+            raise Invalid("multiturn.benchmarks", f"{unknown} are not in eval.benchmarks ({known})")
+
 
 @dataclass(frozen=True)
 class RerankParams:
     policy: str
     benchmark: str
-    path: str
-    limit: int | None
-    n: int
-    ns: list[int]
-    temperature: float
-    top_p: float
-    max_new_tokens: int
-    reward_models: dict[str, str]  # label -> RM folder
+    path: FileOrHubId
+    limit: PositiveInt | None
+    n: PositiveInt
+    ns: list[PositiveInt]
+    temperature: Temperature
+    top_p: TopP
+    max_new_tokens: PositiveInt
+    reward_models: dict[str, InputDir]  # label -> RM folder
+
+    def check(self) -> None:
+        if not self.ns or max(self.ns) > self.n:
+            raise Invalid("ns", f"{self.ns} must be a non-empty list of sizes <= rerank.n ({self.n})")

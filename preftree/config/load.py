@@ -1,8 +1,9 @@
 """The per-stage params loader (the whole params tree is :mod:`preftree.config.params`).
 
 A stage calls ``load_stage_params(<stage>)``: it returns exactly the keys that ``dvc.yaml`` declares for
-that stage, validated against the section dataclasses; an unknown key, a missing key or a wrong type
-fails before any work with one line naming the key. Speed-only settings live in ``RuntimeParams`` and
+that stage, validated against the section dataclasses; an unknown key, a missing key, a wrong type, a
+value out of its declared range or a missing input file fails before any work with one line naming the
+key. Speed-only settings live in ``RuntimeParams`` and
 are read with ``load_runtime()``; they are never declared as stage params, so changing them reruns nothing.
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from preftree.config.runtime import RuntimeParams
-from preftree.config.validate import coerce
+from preftree.config.validate import checking_paths, coerce
 from preftree.config.workspace import PARAMS_FILE, ParamsError, read_params_file, workspace_root
 
 
@@ -30,7 +31,7 @@ def type_at(key: str, sections: Mapping[str, Any]) -> Any:
     tp: Any = sections[first]
     for part in rest.split(".") if rest else ():
         if dataclasses.is_dataclass(tp):
-            hints = typing.get_type_hints(tp)
+            hints = typing.get_type_hints(tp, include_extras=True)
             if part not in hints:
                 raise ParamsError(f"{PARAMS_FILE}: unknown key '{key}' (no '{part}' in {tp.__name__})")
             tp = hints[part]
@@ -39,7 +40,7 @@ def type_at(key: str, sections: Mapping[str, Any]) -> Any:
         else:
             args = [a for a in typing.get_args(tp) if a is not type(None)]
             if len(args) == 1 and dataclasses.is_dataclass(args[0]):
-                tp = typing.get_type_hints(args[0]).get(part)
+                tp = typing.get_type_hints(args[0], include_extras=True).get(part)
                 if tp is None:
                     raise ParamsError(f"{PARAMS_FILE}: unknown key '{key}'")
             else:
@@ -115,9 +116,12 @@ def load_stage_params(stage: str | None, sections: Mapping[str, Any], *, root: P
     if not stage:
         raise ParamsError("no stage given and DVC_STAGE is unset")
     root = root or workspace_root()
-    return stage_params_from(stage, declared_params(stage, root), read_params_file(root), sections)
+    with checking_paths(root, outputs=True):  # every file it names must exist before any work starts
+        return stage_params_from(stage, declared_params(stage, root), read_params_file(root), sections)
 
 
 def load_runtime(root: Path | None = None) -> RuntimeParams:
     """Speed-only settings (params.yaml `runtime:`), read directly: never a DVC param."""
-    return coerce(read_params_file(root).get("runtime", {}), RuntimeParams, "runtime")
+    root = root or workspace_root()
+    with checking_paths(root, outputs=True):
+        return coerce(read_params_file(root).get("runtime", {}), RuntimeParams, "runtime")

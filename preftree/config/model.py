@@ -3,44 +3,62 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
+
+from preftree.config.types import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Probability
+from preftree.config.validate import InputPath, Invalid, Range
 
 
 @dataclass(frozen=True)
 class TokenizerParams:
-    vocab_size: int  # byte-level BPE vocabulary, special tokens included
-    min_frequency: int  # a merge needs this many occurrences in the corpus
+    vocab_size: Annotated[int, Range(ge=300)]  # byte-level BPE vocabulary, special tokens included
+    min_frequency: PositiveInt  # a merge needs this many occurrences in the corpus
 
 
 @dataclass(frozen=True)
 class ArchParams:
     """LlamaConfig fields of the tiny model trained from scratch."""
 
-    hidden_size: int
-    intermediate_size: int
-    num_hidden_layers: int
-    num_attention_heads: int
-    num_key_value_heads: int
-    max_position_embeddings: int
-    rope_theta: float
+    hidden_size: PositiveInt
+    intermediate_size: PositiveInt
+    num_hidden_layers: PositiveInt
+    num_attention_heads: PositiveInt
+    num_key_value_heads: PositiveInt
+    max_position_embeddings: Annotated[int, Range(ge=16)]
+    rope_theta: PositiveFloat
     tie_word_embeddings: bool
+
+    def check(self) -> None:
+        if self.hidden_size % self.num_attention_heads:
+            heads = self.num_attention_heads
+            raise Invalid("hidden_size", f"{self.hidden_size} is not a multiple of num_attention_heads ({heads})")
+        if self.num_attention_heads % self.num_key_value_heads:
+            raise Invalid(
+                "num_key_value_heads",
+                f"{self.num_key_value_heads} does not divide num_attention_heads ({self.num_attention_heads})",
+            )
 
 
 @dataclass(frozen=True)
 class PretrainParams:
     """From-scratch pretraining on synthetic problems with mixed-quality solutions."""
 
-    documents: int  # problems drawn from the pretraining pool (disjoint from `select`'s)
-    heldout_documents: int  # extra documents for the held-out loss
-    correct_fraction: float  # share of documents whose solution is correct
-    min_steps: int
-    max_steps: int
-    steps: int  # optimizer steps
-    batch_size: int
-    seq_len: int
-    lr: float
-    warmup_steps: int
-    weight_decay: float
-    grad_clip: float
+    documents: PositiveInt  # problems drawn from the pretraining pool (disjoint from `select`'s)
+    heldout_documents: PositiveInt  # extra documents for the held-out loss
+    correct_fraction: Probability  # share of documents whose solution is correct
+    min_steps: PositiveInt
+    max_steps: PositiveInt
+    steps: PositiveInt  # optimizer steps
+    batch_size: PositiveInt
+    seq_len: Annotated[int, Range(ge=16)]
+    lr: PositiveFloat
+    warmup_steps: NonNegativeInt
+    weight_decay: NonNegativeFloat
+    grad_clip: PositiveFloat
+
+    def check(self) -> None:
+        if self.min_steps > self.max_steps:
+            raise Invalid("min_steps", f"{self.min_steps} is above max_steps ({self.max_steps})")
 
 
 @dataclass(frozen=True)
@@ -48,7 +66,7 @@ class ModelParams:
     name: str
     # A local HF checkpoint. When set, `base` validates it (config + tokenizer load) and records its
     # identity instead of training; tokenizer/arch/pretrain are then unused (null in conf/model/local.yaml).
-    path: str | None
+    path: Annotated[str, InputPath("dir", hub=True)] | None
     tokenizer: TokenizerParams | None
     arch: ArchParams | None
     pretrain: PretrainParams | None

@@ -46,7 +46,7 @@ class Params:
     runtime: RuntimeParams
 
 
-SECTIONS: dict[str, Any] = typing.get_type_hints(Params)  # top-level key -> its type
+SECTIONS: dict[str, Any] = typing.get_type_hints(Params, include_extras=True)  # top-level key -> its type
 
 
 def params_type_at(key: str) -> Any:

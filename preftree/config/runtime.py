@@ -5,18 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from preftree.config.types import Device, InputFile, NonNegativeInt, PositiveFloat, PositiveInt
+
 
 @dataclass(frozen=True)
 class RuntimeParams:
-    device: str  # auto | cpu | cuda | cuda:N | mps
-    threads: int  # torch intra-op threads; 0 = torch's default
+    device: Device  # auto | cpu | cuda | cuda:N | mps
+    threads: NonNegativeInt  # torch intra-op threads; 0 = torch's default
     progress: bool  # progress bars
-    workers: int  # parallel sandbox runs / CPU workers
+    workers: PositiveInt  # parallel sandbox runs / CPU workers
     launcher: Literal["python", "accelerate"]
-    accelerate_config: str | None
+    accelerate_config: InputFile | None
     engine: Literal["hf", "vllm"]
-    request_timeout_s: float  # openai backend: per request
-    max_retries: int  # openai backend: on 429 / 5xx / connection errors, with exponential backoff
-    concurrency: int  # openai backend: requests in flight
+    request_timeout_s: PositiveFloat  # openai backend: per request
+    max_retries: NonNegativeInt  # openai backend: on 429 / 5xx / connection errors, with exponential backoff
+    concurrency: PositiveInt  # openai backend: requests in flight
     bf16: bool  # mixed precision for training on GPUs
     gradient_checkpointing: bool  # trade compute for memory (same result)

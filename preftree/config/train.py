@@ -4,23 +4,41 @@ Values: conf/config.yaml (`sft:`, `align:`, `rm:`); conf/mixture/ documents an s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
+
+from preftree.config.types import FileOrHubId, InputAny, NonNegativeFloat, PositiveFloat, PositiveInt
+from preftree.config.validate import Range
+
+# transformers.SchedulerType values (a test keeps the two lists equal)
+Scheduler = Literal[
+    "linear",
+    "cosine",
+    "cosine_with_restarts",
+    "polynomial",
+    "constant",
+    "constant_with_warmup",
+    "inverse_sqrt",
+    "reduce_lr_on_plateau",
+    "cosine_with_min_lr",
+    "cosine_warmup_with_min_lr",
+    "warmup_stable_decay",
+]
 
 
 @dataclass(frozen=True)
 class OptimParams:
     """What a trainer optimises; shared by every training stage (transformers TrainingArguments names)."""
 
-    lr: float
-    epochs: float
-    max_steps: int  # > 0 overrides epochs
-    warmup_ratio: float
-    scheduler: str
-    batch_size: int  # per device
-    grad_accum: int
-    weight_decay: float
-    max_length: int  # tokens per example (prompt + completion)
-    logging_steps: int
+    lr: PositiveFloat
+    epochs: PositiveFloat
+    max_steps: Annotated[int, Range(ge=-1)]  # > 0 overrides epochs; 0 or -1: train `epochs`
+    warmup_ratio: Annotated[float, Range(ge=0, lt=1)]
+    scheduler: Scheduler
+    batch_size: PositiveInt  # per device
+    grad_accum: PositiveInt
+    weight_decay: NonNegativeFloat
+    max_length: Annotated[int, Range(ge=16)]  # tokens per example (prompt + completion)
+    logging_steps: PositiveInt
 
 
 @dataclass(frozen=True)
@@ -28,10 +46,10 @@ class MixtureSourceParams:
     """An extra SFT dataset (the paper mixes UltraChat, ShareGPT, OpenOrca): a local file or HF id
     with a `messages` column (or prompt/response columns named in `fields`)."""
 
-    path: str | None
-    hf_id: str | None
+    path: InputAny | None
+    hf_id: FileOrHubId | None
     split: str
-    weight: float  # rows drawn = weight x the size of the sft view (with replacement when > 1)
+    weight: PositiveFloat  # rows drawn = weight x the size of the sft view (with replacement when > 1)
     fields: dict[str, str]  # prompt -> column, response -> column
 
 
@@ -47,9 +65,9 @@ class AlignMethodParams:
     """One preference-learning run from models/sft (reference model = models/sft)."""
 
     loss: Literal["sigmoid", "nca_pair", "kto"]
-    beta: float  # paper: 0.1 for every algorithm
-    desirable_weight: float  # KTO: lambda_D / lambda_U = 1.33 as in the paper
-    undesirable_weight: float
+    beta: PositiveFloat  # paper: 0.1 for every algorithm
+    desirable_weight: PositiveFloat  # KTO: lambda_D / lambda_U = 1.33 as in the paper
+    undesirable_weight: PositiveFloat
     optim: OptimParams
 
 

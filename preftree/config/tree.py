@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from preftree.config.types import HeldoutFraction, InputDir, NonNegativeInt, PositiveInt
+
 
 @dataclass(frozen=True)
 class ReleaseFilesParams:
@@ -18,18 +20,18 @@ class ReleaseFilesParams:
 class RMAugmentParams:
     """Cross-turn augmentation of reward-model pairs (paper App. B)."""
 
-    max_product: int  # only instructions with (#correct x #incorrect) <= this
-    max_pairs: int  # at most this many augmented pairs per instruction
-    max_uses: int  # each action used at most this many times
+    max_product: PositiveInt  # only instructions with (#correct x #incorrect) <= this
+    max_pairs: NonNegativeInt  # at most this many augmented pairs per instruction
+    max_uses: PositiveInt  # each action used at most this many times
 
 
 @dataclass(frozen=True)
 class TreeParams:
     source: Literal["interact", "release"]
-    input: str  # the stage's data dependency: interact's output or a folder of release files
+    input: InputDir  # the stage's data dependency: interact's output or a folder of release files
     release: ReleaseFilesParams
     sft_history: bool  # paper: SFT on correct leaves without interaction history
-    heldout_fraction: float  # of instructions (parent_id), for held-out losses and RM accuracy
+    heldout_fraction: HeldoutFraction  # of instructions (parent_id), for held-out losses and RM accuracy
     rm: RMAugmentParams
     # datasets whose trees give SFT rows but no pairs / KTO / RM rows (paper: Magicoder, 0 pairs)
     sft_only: list[str]

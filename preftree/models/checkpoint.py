@@ -242,12 +242,16 @@ def resolve_model_dir(folder: Path) -> Path:
     folder = Path(folder)
     pointer = folder / POINTER_FILE
     if pointer.is_file():
-        info = json.loads(pointer.read_text(encoding="utf-8"))
-        target = Path(info["path"])
         rerun = "rerun `dvc repro -f base`"
+        try:
+            info = json.loads(pointer.read_text(encoding="utf-8"))
+            target, digest = Path(info["path"]), info["identity"]["digest"]
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
+            why = f"{type(err).__name__}: {err}"
+            raise ValueError(f"{pointer}: not a readable checkpoint pointer ({why}); {rerun}") from err
         if not target.is_dir():
             raise FileNotFoundError(f"the checkpoint at {target} (recorded in {pointer}) no longer exists; {rerun}")
-        if checkpoint_identity(target)["digest"] != info["identity"]["digest"]:
+        if checkpoint_identity(target)["digest"] != digest:
             raise CheckpointChangedError(f"the checkpoint at {target} changed since `base` recorded it; {rerun}")
         return target
     if (folder / "config.json").is_file():

@@ -260,9 +260,15 @@ def _generic(row: Row, fields: Mapping[str, str]) -> Item:
             answer = required_text(row, key, allow_empty=True).strip()
             answer = canonical_number(answer) or answer
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            answer = canonical_number(value) or str(value)
-        else:
-            answer = json.dumps(value, ensure_ascii=False)  # bool / list answers (e.g. TheoremQA)
+            answer = canonical_number(value) or ""
+            if not answer:
+                raise RowRejected(key, f"not a finite number: {value!r}")
+        elif isinstance(value, bool):
+            answer = json.dumps(value)  # "true" / "false" (TheoremQA), judged as yes / no
+        else:  # a list (even ["81"]) or an object is never unwrapped: the judge compares scalars
+            shown = json.dumps(value, ensure_ascii=False, default=str)
+            shown = shown if len(shown) <= 40 else shown[:37] + "..."
+            raise RowRejected(key, f"wrong type: expected str or number, got {type_name(value)} {shown}")
         if not answer:
             raise RowRejected(key, "empty")
     tests = _str_list(row, fields["tests"]) if "tests" in fields else []

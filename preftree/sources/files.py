@@ -4,7 +4,12 @@
 array, a pandas column- or index-oriented object, an object holding a list of rows under a key such
 as ``Instances``, or JSONL misnamed ``.json`` as MINT ships it), ``.json.gz`` and ``.parquet``. A JSONL
 line that is not valid UTF-8 or not valid JSON does not abort the read: it yields a ``RowError`` for
-that row index so the loader can record it as a rejection. Blank lines are skipped and not counted.
+that row index so the loader can record it as a rejection. Blank lines are skipped.
+
+Row numbers: a JSON document, parquet file or Hugging Face dataset numbers its rows by their 0-based
+record index (``rows[i]``, ``df.row(i)``, ``dataset[i]``). A JSONL file numbers them by their 0-based
+position among the non-blank lines, or with ``line_numbers=True`` (what ``sources.load`` records as
+``source_row``) by their 1-based line number in the file, blank lines counted (``sed -n Np``).
 
 ``read_hf`` yields rows through ``datasets`` from a ``save_to_disk`` folder, a local folder or file
 that ``datasets.load_dataset`` understands, or a hub id resolved from the local cache only.
@@ -62,11 +67,15 @@ def _escape(data: bytes) -> str:
     return data.decode("utf-8", errors="backslashreplace")[:_RAW_LIMIT]
 
 
-def _jsonl_rows(data: bytes) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
+def _jsonl_rows(data: bytes, *, line_numbers: bool = False) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
+    """Rows of JSONL bytes, numbered by position among the non-blank lines (0-based) or, with
+    ``line_numbers``, by the 1-based line number (lines end at ``\\n``, ``\\r\\n`` or ``\\r``)."""
     index = 0
-    for line in data.splitlines():
+    for number, line in enumerate(data.splitlines(), start=1):
         if not line.strip():
             continue
+        if line_numbers:
+            index = number
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError as err:
@@ -105,7 +114,7 @@ def _object_rows(obj: dict[str, Any]) -> list[Any]:
     return [obj]
 
 
-def _json_rows(data: bytes, path: Path) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
+def _json_rows(data: bytes, path: Path, *, line_numbers: bool) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
     try:
         obj = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -117,7 +126,7 @@ def _json_rows(data: bytes, path: Path) -> Iterator[tuple[int, dict[str, Any] | 
             looks_jsonl = False
         if not looks_jsonl:
             raise ValueError(f"{path}: neither a JSON document nor JSONL: {err}") from err
-        yield from _jsonl_rows(data)
+        yield from _jsonl_rows(data, line_numbers=line_numbers)
         return
     if isinstance(obj, list):
         rows = obj
@@ -148,8 +157,13 @@ def _parquet_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | RowError]]
             index += 1
 
 
-def read_rows(path: str | Path, source: str | None = None) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
+def read_rows(
+    path: str | Path, source: str | None = None, *, line_numbers: bool = False
+) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
     """Yield ``(row_index, row | RowError)`` for every row of a local data file.
+
+    ``row_index`` is the 0-based record index; with ``line_numbers``, a JSONL row's (also JSONL
+    misnamed ``.json``) is its 1-based line number in the (decompressed) file, blank lines counted.
 
     ``source`` only names the source in error messages. A missing file raises ``FileNotFoundError``
     naming the path; an unsupported suffix or an unparsable whole-document JSON raises ``ValueError``.
@@ -161,9 +175,9 @@ def read_rows(path: str | Path, source: str | None = None) -> Iterator[tuple[int
     if suffix == ".parquet":
         yield from _parquet_rows(p)
     elif suffix in (".jsonl", ".jsonl.gz"):
-        yield from _jsonl_rows(_read_bytes(p))
+        yield from _jsonl_rows(_read_bytes(p), line_numbers=line_numbers)
     elif suffix in (".json", ".json.gz"):
-        yield from _json_rows(_read_bytes(p), p)
+        yield from _json_rows(_read_bytes(p), p, line_numbers=line_numbers)
     else:
         raise ValueError(f"{p}: unsupported file type {suffix!r}; expected one of {', '.join(SUPPORTED_SUFFIXES)}")
 

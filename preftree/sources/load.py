@@ -2,8 +2,13 @@
 
 ``load_source(name, spec)`` reads ``spec.path`` (a file, or a folder read through ``datasets``) or
 ``spec.hf_id`` (offline), adapts every row with ``ADAPTERS[spec.adapter]`` and expands it into one
-record per task. Rows that cannot be read or adapted become ``REJECTED_SCHEMA`` rows naming the row
-index, the field and the reason: nothing is dropped silently.
+record per task. Rows that cannot be read or adapted, or (for training data) whose record misses what
+its task needs (``sources.contract``), become ``REJECTED_SCHEMA`` rows naming the file, the row, the
+field and the reason: nothing is dropped silently.
+
+``source_row`` locates the row in its file: the 1-based line number for JSONL (blank lines counted,
+also for JSONL misnamed ``.json`` and gzipped files), the 0-based record index for a JSON document,
+a parquet file or a Hugging Face dataset (see ``sources.files``).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from tqdm import tqdm
 from preftree.config.sources import FileSourceParams
 from preftree.schema import INSTRUCTION_SCHEMA, REJECTED_SCHEMA, TASKS, conform, make_instruction, record_ids
 from preftree.sources.adapters import GENERIC_FIELDS, Adapter, Item, Rejection
+from preftree.sources.contract import check_item
 from preftree.sources.files import RowError, read_hf, read_rows
 from preftree.sources.registry import ADAPTERS
 
@@ -76,11 +82,14 @@ def _rows(name: str, spec: FileSourceParams) -> Iterator[tuple[int, dict[str, An
         return _named(name, read_hf(str(path), spec.hf_config, spec.split))
     if not path.exists():
         raise FileNotFoundError(f"source {name!r}: data file not found: {path}")
-    return read_rows(path, source=name)
+    return read_rows(path, source=name, line_numbers=True)
 
 
-def load_source(name: str, spec: FileSourceParams) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(records conforming to INSTRUCTION_SCHEMA, rejections conforming to REJECTED_SCHEMA)."""
+def load_source(name: str, spec: FileSourceParams, *, training: bool = True) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(records conforming to INSTRUCTION_SCHEMA, rejections conforming to REJECTED_SCHEMA).
+
+    ``training``: check every record against its tasks' contract (``sources.contract``); an eval set
+    read for decontamination needs only its problem text."""
     adapter, tasks, origin = resolve(name, spec)
     records: dict[str, list[Any]] = {col: [] for col in INSTRUCTION_SCHEMA.names()}
     rejected: dict[str, list[Any]] = {col: [] for col in REJECTED_SCHEMA.names()}
@@ -97,6 +106,8 @@ def load_source(name: str, spec: FileSourceParams) -> tuple[pl.DataFrame, pl.Dat
             reject(index, "", row.reason, row.raw)
             continue
         result = adapter.adapt(row, spec.fields)
+        if training and isinstance(result, Item):
+            result = check_item(result, tasks) or result
         if isinstance(result, Rejection):
             reject(index, result.field, result.reason, _raw(row))
             continue
@@ -123,5 +134,5 @@ def _append(
 
 def eval_texts(name: str, spec: FileSourceParams) -> list[str]:
     """Problem texts of an evaluation set (one per problem, source order), for n-gram decontamination."""
-    records, _ = load_source(name, spec)
+    records, _ = load_source(name, spec, training=False)
     return records.unique(subset="problem_id", keep="first", maintain_order=True)["problem"].to_list()

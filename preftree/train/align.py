@@ -21,7 +21,6 @@ not sit next to each other).
 from __future__ import annotations
 
 import math
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Final
@@ -32,6 +31,7 @@ from datasets import Dataset
 
 from preftree.config.runtime import RuntimeParams
 from preftree.config.train import AlignMethodParams
+from preftree.io import scratch_dir
 from preftree.train.common import (
     LogCallback,
     deterministic_training,
@@ -240,7 +240,7 @@ def train_align(
     ``ROW_COLUMNS``) for the stage's metrics/align/<method>.csv.
     """
     callback = LogCallback(prefix=f"align/{method}/")
-    with tempfile.TemporaryDirectory(prefix="align-") as work, deterministic_training():
+    with scratch_dir("align") as work, deterministic_training():
         trainer = build_trainer(
             Path(model_dir), train, params, seed=seed, runtime=runtime, work_dir=Path(work), callbacks=[callback]
         )

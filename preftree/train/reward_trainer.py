@@ -13,7 +13,6 @@ data and its scores are :mod:`preftree.train.reward`.
 
 from __future__ import annotations
 
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from trl.trainer.reward_trainer import DataCollatorForPreference
 
 from preftree.config.runtime import RuntimeParams
 from preftree.config.train import RMParams
+from preftree.io import scratch_dir
 from preftree.train.common import LogCallback, deterministic_training, save_trained, trainer_kwargs
 from preftree.train.reward import heldout_scores, load_reward_model, pair_metrics, rm_dataset, score_pairs
 
@@ -148,7 +148,7 @@ def train_rm(
         init_scored = score_pairs(model, tokenizer, heldout, batch_size=eval_batch) if score_init else None
         init = pair_metrics(init_scored) if init_scored is not None else {}
         log = LogCallback()
-        with tempfile.TemporaryDirectory(prefix="rm-trainer-") as scratch:
+        with scratch_dir("rm-trainer") as scratch:
             args = RewardConfig(
                 **trainer_kwargs(optim, out_dir=Path(scratch), seed=seed, runtime=runtime),
                 max_length=optim.max_length,

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import tempfile
 import time
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
@@ -39,6 +38,7 @@ import torch.nn.functional as F
 from preftree.config.runtime import RuntimeParams
 from preftree.config.train import MixtureSourceParams, SFTParams
 from preftree.generation.device import resolve_device
+from preftree.io import scratch_dir
 from preftree.train.common import (
     LogCallback,
     deterministic_training,
@@ -349,7 +349,7 @@ def train_sft(
 
     log = LogCallback()
     with (
-        tempfile.TemporaryDirectory(prefix="sft-trainer-") as scratch,
+        scratch_dir("sft-trainer") as scratch,
         no_hub_telemetry(),
         dataset_progress(runtime.progress),
         deterministic_training(),
