@@ -113,20 +113,14 @@ class _Runs:
         for run in runs:
             self.by_stage.setdefault(run.data.tags.get("dvc.stage", ""), []).append(run)
 
-    def match(self, stage: str, inputs: dict[str, str], lock: dict[str, dict], params_sha: str) -> str | None:
-        """The newest finished run of ``stage`` whose recorded upstream md5s and params hash agree with dvc.lock."""
+    def match(self, stage: str, inputs: dict[str, str], params_sha: str) -> str | None:
+        """The newest finished run of ``stage`` whose params hash and recorded input md5s (``dep.<path>``
+        tags, hashed from the bytes the stage read) equal dvc.lock's deps of that stage (``inputs``)."""
         for run in self.by_stage.get(stage, []):
             tags = run.data.tags
             if run.info.status != "FINISHED" or tags.get("params.sha256") != params_sha:
                 continue
-            ups = {k.removeprefix("dep."): v for k, v in tags.items() if k.startswith("dep.")}
-            wanted = {}
-            for path in inputs:
-                found = producer(path, lock)
-                if found:
-                    out_md5 = next(o["md5"] for o in lock[found[0]]["outs"] if o["path"] == found[1])
-                    wanted[found[1]] = out_md5
-            if all(ups.get(p) == md5 for p, md5 in wanted.items()):
+            if all(tags.get(f"dep.{path}") == md5 for path, md5 in inputs.items()):
                 return run.info.run_id
         return None
 
@@ -163,7 +157,7 @@ def stage_lineage(stage: str, lock: dict[str, dict], runs: _Runs, seen: dict[str
         code=code,
         inputs=inputs,
         outs={o["path"]: o.get("md5", "") for o in entry.get("outs", [])},
-        mlflow_run=runs.match(stage, inputs, lock, _params_sha(params)),
+        mlflow_run=runs.match(stage, inputs, _params_sha(params)),
     )
     seen[stage] = node
     node.upstream = [stage_lineage(s, lock, runs, seen) for s in upstream]

@@ -247,7 +247,8 @@ def test_base_with_a_local_checkpoint_records_it_without_copying(tmp_path: Path)
     _edit(root, "model.path", str(tmp_path / "nowhere"))
     proc = sh(root, sys.executable, "-m", "stages.base", check=False)
     assert proc.returncode != 0
-    assert proc.stderr.strip().splitlines()[-1] == f"base: error: model.path={tmp_path / 'nowhere'} does not exist"
+    expected = f"base: error: params.yaml: model.path: no such dir: {tmp_path / 'nowhere'}"  # checked at start
+    assert proc.stderr.strip().splitlines()[-1] == expected
 
 
 def _views(root: Path) -> dict[str, pl.DataFrame]:
