@@ -62,7 +62,13 @@ def main() -> None:
         with atomic_dir(Path("data/eval") / policy) as tmp:
             write_parquet(result.responses, tmp / "responses.parquet")
             write_parquet(result.multiturn, tmp / "multiturn.parquet")
-        run.log_metrics({"policy": policy, "generator": generator.identity, **result.metrics})
+        render = getattr(generator, "render", None)
+        truncated = getattr(render, "truncated", None)  # prompts cut from the left to fit the context
+        run.log_metrics(
+            {"policy": policy, "generator": generator.identity, "prompts_truncated": truncated, **result.metrics}
+        )
+        if truncated:
+            print(f"eval@{policy}: warning: {truncated} prompts were cut from the left to fit the model's context")
         for name, entry in result.metrics["benchmarks"].items():
             print(
                 f"eval@{policy}: {name} pass@1 {entry['pass@1']:.3f} ({entry['best_mode']}, {entry['n_items']} items)"

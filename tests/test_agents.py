@@ -610,7 +610,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from preftree.models.tokenizer import train_tokenizer
 
     texts = [r["instruction"] for r in generate(40, seed=1).iter_rows(named=True)]
-    tok = train_tokenizer(texts, TokenizerParams(vocab_size=320, min_frequency=2))
+    tok = train_tokenizer(texts, TokenizerParams(vocab_size=320, min_frequency=2, split_digits=True))
     arch = from_conf(ArchParams, "model.arch", hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                      num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=256)  # fmt: skip
     model = build_model(arch, tok, seed=0)
@@ -703,3 +703,20 @@ def test_critic_reads_stdio_cases_as_input_and_output() -> None:
     text = ground_truth(record)
     assert "Tests:\nInput:\n1 2\nExpected output:\n3\nInput:\n" + "x" * 300 + "...\nExpected output:\ny" in text
     assert "%%stdio" not in text and "```python\nprint(3)\n```" in text
+
+
+@pytest.mark.parametrize(
+    ("chain", "expected"),
+    [
+        ("80 + 29 = 109", ("80 + 29", "109")),
+        ("5 * 5 = 25, 88 + 25 = 113", ("88 + (5 * 5)", "113")),
+        ("100 + 5 = 105, 105 * 10 = 1050", ("(100 + 5) * 10", "1050")),
+        ("4 * 2 = 8, 8 + 8 = 16", ("(4 * 2) + 8", "16")),  # an earlier result is put back once
+        ("the total = 12", ("the total", "12")),  # not arithmetic: computed is None later
+        ("x = y", None),
+    ],
+)
+def test_cot_step_equations_chain_into_one_expression(chain, expected):
+    from preftree.agents.critic_math import chain_expression
+
+    assert chain_expression(chain) == expected

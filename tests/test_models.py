@@ -96,6 +96,19 @@ def test_tokenizer_is_deterministic(corpus, tokenizer):
     assert len(tokenizer) <= 512  # fewer when the small corpus runs out of merges at min_frequency=2
 
 
+def test_split_digits_gives_one_token_per_digit(corpus):
+    split = train_tokenizer(list(corpus), from_conf(TokenizerParams, "model.tokenizer", vocab_size=512))
+    merged = train_tokenizer(
+        list(corpus) + ["1234 5678 " * 50],
+        from_conf(TokenizerParams, "model.tokenizer", vocab_size=512, split_digits=False),
+    )
+    text = "has 1234 apples, sells 56"
+    pieces = split.convert_ids_to_tokens(split(text)["input_ids"])
+    assert [p for p in pieces if any(c.isdigit() for c in p)] == ["1", "2", "3", "4", "5", "6"]
+    assert split.decode(split(text)["input_ids"]) == text
+    assert any(len([c for c in p if c.isdigit()]) > 1 for p in merged.convert_ids_to_tokens(merged(text)["input_ids"]))
+
+
 @pytest.mark.parametrize(
     "text",
     [

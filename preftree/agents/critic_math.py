@@ -41,6 +41,26 @@ def _label_of(desc: str) -> str:
     return desc.rsplit(" to get ", 1)[1].strip().rstrip(".").strip()
 
 
+def chain_expression(chain: str) -> tuple[str, str] | None:
+    """``5 * 5 = 25, 88 + 25 = 113`` -> (``88 + (5 * 5)``, ``113``): the equations of one CoT step as one
+    expression and its stated value. Each earlier result is put back once, in the first later equation
+    that uses it; a single ``a + b = c`` is returned as it is. None when a part is not ``expr = number``."""
+    results: dict[str, str] = {}
+    expr = value = ""
+    for part in (p.strip() for p in chain.split(",")):
+        m = re.fullmatch(r"(.+?)\s*=\s*(-?\d+(?:\.\d+)?)", part)
+        if m is None:
+            return None
+
+        def put_back(num: re.Match[str]) -> str:
+            sub = results.pop(num.group(), None)
+            return f"({sub})" if sub is not None else num.group()
+
+        expr, value = re.sub(r"(?<![\w.])\d+(?:\.\d+)?", put_back, m.group(1).strip()), m.group(2)
+        results[value] = expr
+    return (expr, value) if expr else None
+
+
 def parse_math_action(action: str) -> tuple[list[MathStep], Any]:
     """The steps of a math action with their values, and the final answer it reports."""
     prose, code = split_action(action)
@@ -81,12 +101,13 @@ def parse_math_action(action: str) -> tuple[list[MathStep], Any]:
     else:
         for k, text in texts.items():
             step = MathStep(k, desc=text)
-            m = re.search(r":\s*([^:]*?)\s*=\s*(-?\d+(?:\.\d+)?)\s*\.?\s*$", text)
-            if m:
+            m = re.search(r":\s*([^:]*?=\s*-?\d+(?:\.\d+)?)\s*\.?\s*$", text)
+            chained = chain_expression(m.group(1)) if m else None
+            if m and chained is not None:
                 step.desc = text[: m.start()].strip()
-                step.expr = m.group(1)
-                step.value = safe_eval(m.group(2))
-                step.computed = safe_eval(m.group(1).replace("×", "*").replace("÷", "/"))
+                step.expr = chained[0]
+                step.value = safe_eval(chained[1])
+                step.computed = safe_eval(chained[0].replace("×", "*").replace("÷", "/"))
             steps[k] = step
         boxed = re.findall(r"\\boxed\{([^{}]*)\}", action)
         if boxed:

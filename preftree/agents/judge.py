@@ -25,13 +25,11 @@ from preftree.agents.base import Message
 from preftree.agents.cache import CallCache, CountedBackend, default_key
 from preftree.agents.llm import LLMAgent, make_engine
 from preftree.answers.extract import extract_code
+from preftree.code_version import code_version
 from preftree.config.agents import AgentParams
 from preftree.config.runtime import RuntimeParams
 from preftree.config.workspace import PARAMS_FILE, ParamsError
 from preftree.hashing import record_digest
-
-SCRIPTED_VERSION = 1  # bump when the scripted judge's verdicts or reasons change: part of its cache key
-
 
 # ----------------------------------------------------------------------------- the interface
 
@@ -102,7 +100,11 @@ class ScriptedJudge:
         return f"ScriptedJudge({self.identity!r})"
 
     def judge_key(self, request: JudgeRequest) -> dict[str, Any]:
-        return {"version": SCRIPTED_VERSION, "record": record_digest(request.record), "action": request.action}
+        return {
+            "version": code_version("preftree.agents.judge"),
+            "record": record_digest(request.record),
+            "action": request.action,
+        }
 
     def judge(self, requests: Sequence[JudgeRequest]) -> list[Verdict]:
         return [self.verdict(r.record, r.action) for r in requests]

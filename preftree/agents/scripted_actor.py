@@ -39,7 +39,8 @@ from typing import Any
 from preftree.agents.arithmetic import normalize_number
 from preftree.agents.base import Action, ActRequest
 from preftree.agents.mistakes import code_mutations, other_answer, perturb_answer, perturb_synthetic, restate_last
-from preftree.agents.scripted_common import VERSION, parse_reference
+from preftree.agents.scripted_common import parse_reference
+from preftree.code_version import code_version
 from preftree.config.agents import AgentParams
 from preftree.hashing import record_digest, stable_seed
 from preftree.sources.synthetic.common import python_fence, step_lines
@@ -80,7 +81,7 @@ class ScriptedActor:
     def config(self) -> dict[str, Any]:
         p = self.params
         return {
-            "version": VERSION,
+            "version": code_version("preftree.agents.scripted_actor"),  # any edit of its texts: a cache miss
             "mistake_rate": p.mistake_rate,
             "mistake_decay": p.mistake_decay,
             "weak": p.weak,

@@ -1,4 +1,4 @@
-"""What the scripted actor and critic share: the cache version of their texts, the reference JSON of a
+"""What the scripted actor and critic share: the reference JSON of a
 record, and the parsing of the UltraInteract action format (``Step k:`` lines, a ```python fence,
 ``# Step k`` comments in the code)."""
 
@@ -8,8 +8,6 @@ import json
 import re
 from collections.abc import Mapping
 from typing import Any
-
-VERSION = 1  # bump when the scripted texts change: part of every cache key
 
 
 def parse_reference(record: Mapping[str, Any]) -> dict[str, Any]:

@@ -31,7 +31,8 @@ from preftree.agents.cache import default_critique_key
 from preftree.agents.critic_code import coding_feedback, other_code_feedback
 from preftree.agents.critic_logic import logic_feedback
 from preftree.agents.critic_math import math_feedback, other_math_feedback
-from preftree.agents.scripted_common import VERSION, parse_reference
+from preftree.agents.scripted_common import parse_reference
+from preftree.code_version import code_version
 from preftree.config.agents import AgentParams
 
 
@@ -47,7 +48,7 @@ class ScriptedCritic:
         return f"ScriptedCritic({self.identity!r})"
 
     def critique_key(self, request: CritiqueRequest) -> dict[str, Any]:
-        return {**default_critique_key(request), "version": VERSION}
+        return {**default_critique_key(request), "version": code_version("preftree.agents.scripted_critic")}
 
     def critique(self, requests: Sequence[CritiqueRequest]) -> list[str]:
         return [self.feedback(r) for r in requests]

@@ -13,6 +13,7 @@ from preftree.config.validate import InputPath, Invalid, Range
 class TokenizerParams:
     vocab_size: Annotated[int, Range(ge=300)]  # byte-level BPE vocabulary, special tokens included
     min_frequency: PositiveInt  # a merge needs this many occurrences in the corpus
+    split_digits: bool  # every digit its own token (numbers are never merged): arithmetic and copying of numbers
 
 
 @dataclass(frozen=True)

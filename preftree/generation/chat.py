@@ -46,6 +46,7 @@ class ChatRenderer:
         self.tokenizer = tokenizer
         self.name = name
         self.fold_system = False
+        self.truncated = 0  # prompts cut from the left so far (eval records it: a result must not rest on cut prompts)
 
     def __call__(self, chat: list[Message]) -> str:
         convo = fold_system(chat) if self.fold_system else chat
@@ -66,6 +67,7 @@ class ChatRenderer:
         ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
         if max_len is not None:
             long = sum(len(x) > max_len for x in ids)
+            self.truncated += long
             if long:
                 log.warning(
                     "%s: %d of %d prompts over %d tokens (context less max_new_tokens) are cut from the left",

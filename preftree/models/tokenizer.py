@@ -2,6 +2,7 @@
 
 The tokenizer is trained with the ``tokenizers`` library on the pretraining corpus. It is
 byte-level, so every string round-trips (``decode(encode(t)) == t``) and no unknown token exists.
+With ``split_digits`` every digit is its own token (the usual choice for arithmetic: LLaMA, Mistral).
 Special tokens take the first ids, in this order::
 
     <|pad|> <|bos|> <|end|> <|system|> <|user|> <|assistant|>
@@ -54,7 +55,15 @@ def _backend(params: TokenizerParams) -> tuple[Tokenizer, trainers.BpeTrainer]:
     if params.vocab_size < min_vocab:
         raise ValueError(f"model.tokenizer.vocab_size={params.vocab_size} is below the byte-level minimum {min_vocab}")
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    # Digits first: "1234" -> "1","2","3","4" before the byte-level split, so no merge spans two digits.
+    # Each digit is then one frequent token instead of hundreds of rare number tokens, which a tiny model
+    # can neither copy nor add (its number embeddings see a few examples each).
+    tok.pre_tokenizer = (
+        pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
+        if params.split_digits
+        else byte_level
+    )
     tok.decoder = decoders.ByteLevel()
     # Untrimmed offsets: every character maps to a token, which the assistant mask relies on.
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
