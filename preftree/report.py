@@ -22,7 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from preftree.claims import build_claims, claims_document, claims_markdown, read_inputs
+from preftree.families import families_markdown, family_rates
 from preftree.report_plots import plot_best_of_n, plot_reward_trends, read_curve
 
 PAPER_COLUMNS = (
@@ -173,11 +176,21 @@ def report_markdown(
     rerank: Mapping[str, Any],
     rm: Mapping[str, Mapping[str, Any]],
     claims: str = "",
+    families: str = "",
 ) -> str:
     """metrics/report.md: the ``claims`` table (preftree.claims.claims_markdown) first, then the Table 3
     layout, the reward model's accuracy, the final reward trends (Figure 5) and the best-of-N table
     (Figure 4), linking the figures under ``plots/``."""
     section = ["## The paper's claims in this run", "", claims] if claims else []
+    if families:
+        section += [
+            "## Per task family (the tiny world's held-out set)",
+            "",
+            "pass@1 % [95% bootstrap CI over problems]; a family at 0 % can show no effect of any method.",
+            "",
+            families,
+            "",
+        ]
     table = markdown_table(rows)
     rm_lines = [
         f"Reward model `models/rm/{key}` ({m.get('loss_kind')}): held-out pairwise accuracy "
@@ -253,9 +266,15 @@ def build_report(metrics: Path, policies: Sequence[str], *, data: Path, seed: in
     figures = (metrics / "plots" / "reward_trends.png", metrics / "plots" / "best_of_n.png")
     plot_reward_trends(curves, figures[0])
     plot_best_of_n(best, figures[1], f"best-of-N on {rerank['benchmark']} ({rerank['policy']})", rerank["problems"])
-    claims = build_claims(read_inputs(data, metrics, policies), seed=seed)
+    inputs = read_inputs(data, metrics, policies)
+    claims = build_claims(inputs, seed=seed)
+    heldout = data / "selected" / "heldout.parquet"  # the tiny world's problems: option counts for chance
+    problems = pl.read_parquet(heldout, columns=["id", "problem"]).rows() if heldout.is_file() else []
+    rates = family_rates(inputs.responses, dict(problems), seed=seed, best_modes=inputs.best_modes)
     return Report(
-        markdown=report_markdown(rows, curves, best, rerank, rm, claims_markdown(claims)),
+        markdown=report_markdown(
+            rows, curves, best, rerank, rm, claims_markdown(claims), families_markdown(rates, policies)
+        ),
         csv=csv_table(rows),
         table=markdown_table(rows),
         rows=rows,

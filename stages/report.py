@@ -7,10 +7,12 @@ Reads params `seed` (of the claims' bootstraps) and `eval.policies` (which rows 
 the upstream stages wrote: metrics/eval/<policy>.json (pass@1, multi-turn success@5),
 metrics/align/<method>.csv (reward trends), metrics/info/rerank.json (best-of-N with its CIs) and
 metrics/info/rm/<key>.json (each reward model's accuracy), and the per-item data the claims are
-judged on (data/eval, data/rm, data/rerank).
+judged on (data/eval, data/rm, data/rerank); data/selected/heldout.parquet gives the option counts
+of multiple-choice problems (the chance level in the per-family table, preftree.families).
 Writes metrics/claims.json (the paper's claims C1-C7: effect, 95% CI, verdict), metrics/report.md
-(the claims table first, then Table 3), metrics/report.csv, metrics/plots/reward_trends.png (the paper's
-Figure 5 for this run) and metrics/plots/best_of_n.png (Figure 4), and logs them to an MLflow child run.
+(the claims table first, then pass@1 per task family, then Table 3), metrics/report.csv,
+metrics/plots/reward_trends.png (the paper's Figure 5 for this run) and metrics/plots/best_of_n.png
+(Figure 4), and logs them to an MLflow child run.
 """
 
 from __future__ import annotations

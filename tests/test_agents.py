@@ -294,8 +294,10 @@ def test_critic_names_the_first_wrong_math_step(synth: dict[str, list[dict[str, 
         assert "\\boxed" not in text
         ref = json.loads(rec["reference"])
         intermediate = {str(s["value"]) for s in ref["steps"][:-1]}
-        if rec["answer"] not in intermediate:  # never the final answer (unless an earlier value equals it)
-            assert not re.search(rf"(?<!\d){rec['answer']}(?!\d)", text), text
+        given = re.search(rf"(?<!\d){rec['answer']}(?!\d)", rec["problem"])  # one-digit answers can be givens
+        if rec["answer"] not in intermediate and not given:  # never the final answer (unless shown elsewhere)
+            unnumbered = re.sub(r"\b[Ss]teps? \d+|\(step \d+\)", "", text)  # step numbers are not answers
+            assert not re.search(rf"(?<!\d){rec['answer']}(?!\d)", unnumbered), text
         if mistake == "dropped_step":
             assert "missing" in text, text
         else:

@@ -339,3 +339,14 @@ def test_malformed_mixture_rows_are_named(tmp_path):
         mixture_dataset(base, {"n": mixture_source()}, seed=0)
     with pytest.raises(ValueError, match="unknown key"):
         mixture_dataset(base, {"k": mixture_source(path=str(columns), fields={"answer": "a"})}, seed=0)
+
+
+@pytest.mark.parametrize(("max_steps", "expected"), [(0, -1), (-1, -1), (7, 7)])
+def test_max_steps_zero_or_minus_one_trains_the_epochs(max_steps, expected, tmp_path):
+    """conf promises `0 or -1: train epochs`; transformers reads max_steps=0 as one step."""
+    from preftree.train.common import trainer_kwargs
+
+    optim = dataclasses.replace(OPTIM, max_steps=max_steps)
+    kwargs = trainer_kwargs(optim, out_dir=tmp_path, seed=0, runtime=RUNTIME)
+    assert kwargs["max_steps"] == expected
+    assert kwargs["num_train_epochs"] == optim.epochs

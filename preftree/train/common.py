@@ -44,7 +44,7 @@ def trainer_kwargs(optim: OptimParams, *, out_dir: Path, seed: int, runtime: Run
         "output_dir": str(out_dir),
         "learning_rate": optim.lr,
         "num_train_epochs": optim.epochs,
-        "max_steps": optim.max_steps,
+        "max_steps": optim.max_steps if optim.max_steps > 0 else -1,  # transformers: 0 trains one step, -1 epochs
         # transformers 5 dropped `warmup_ratio`: a float in [0, 1) for `warmup_steps` is the ratio of total steps
         "warmup_steps": optim.warmup_ratio,
         "lr_scheduler_type": optim.scheduler,

@@ -128,19 +128,52 @@ COST = {
 }
 LIMIT = 5000  # keep every value small
 
+
+@dataclass(frozen=True)
+class Ranges:
+    """The numbers a story draws (inclusive bounds)."""
+
+    start: tuple[int, int]  # the first quantity
+    gain: tuple[int, int]  # "buys c more"
+    lose_max: int  # "sells c of them": c <= min(lose_max, value - 1)
+    times: tuple[int, int]  # "c times as many"
+    divisor: tuple[int, int]  # "packs them equally into c boxes"
+    friend: tuple[int, int]  # "Tariq has b and gives all of them"
+    rate: tuple[int, int]  # "sells c each day"
+    days: tuple[int, int]  # "for the next d days"
+    groups: tuple[int, int]  # "buys c boxes"
+    per_group: tuple[int, int]  # "with d in each box"
+    aside: tuple[int, int]  # "sets r aside"
+    shares: tuple[int, int]  # "shares the rest equally among c boxes"
+    multiple: tuple[int, int]  # "c times as many as at the start"
+
+
+# PoT problems: two-digit quantities (the sandbox does the arithmetic).
+WIDE = Ranges(
+    start=(12, 90), gain=(2, 40), lose_max=30, times=(2, 4), divisor=(2, 9), friend=(3, 40), rate=(2, 9),
+    days=(2, 6), groups=(2, 6), per_group=(2, 12), aside=(2, 12), shares=(2, 6), multiple=(2, 3),
+)  # fmt: skip
+# CoT problems: one-digit amounts on a start below 20, so every step is arithmetic a small model can do
+# in text (sums under 40, products of one-digit numbers); the same stories and templates as WIDE.
+SMALL = Ranges(
+    start=(3, 19), gain=(1, 9), lose_max=9, times=(2, 3), divisor=(2, 5), friend=(1, 9), rate=(2, 4),
+    days=(2, 3), groups=(2, 3), per_group=(2, 5), aside=(1, 5), shares=(2, 4), multiple=(2, 2),
+)  # fmt: skip
+
 # ----------------------------------------------------------------------------- generation
 
 
 class _Story:
     """Mutable state while a narrative is drawn."""
 
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, ranges: Ranges) -> None:
         self.rng = rng
+        self.ranges = ranges
         self.theme = rng.choice(THEMES)
         (self.name, sex), helper = rng.sample(PEOPLE, 2)
         self.helper = helper[0]
         self.pron = PRONOUNS[sex]
-        a = rng.randint(12, 90)
+        a = rng.randint(*ranges.start)
         it = self.theme.items
         self.start = f"{it}_start"
         self.givens: list[dict[str, Any]] = [
@@ -176,12 +209,12 @@ class _Story:
 
 
 def _build(story: _Story, kind: str) -> bool:
-    rng, th, v = story.rng, story.theme, story.value
+    rng, th, v, r = story.rng, story.theme, story.value, story.ranges
     he, him = capitalize(story.pron[0]), story.pron[1]
     cur, it = story.cur, th.items
     if kind == "gain":
         verb, ger = rng.choice(th.gain)
-        c = rng.randint(2, 40)
+        c = rng.randint(*r.gain)
         return story.add(
             kind, f"{he} then {verb} {c} more {it}.", ["+", cur, c], f"after_{ger}", f"the {it} after {ger}"
         )
@@ -189,13 +222,13 @@ def _build(story: _Story, kind: str) -> bool:
         if v < 3:
             return False
         verb, ger = rng.choice(th.lose)
-        c = rng.randint(1, min(30, v - 1))
+        c = rng.randint(1, min(r.lose_max, v - 1))
         when = rng.choice(("After that", "Later", "The next day", "Then"))
         return story.add(
             kind, f"{when}, {story.pron[0]} {verb} {c} of them.", ["-", cur, c], f"after_{ger}", f"the {it} after {ger}"
         )
     if kind == "times":
-        c = rng.randint(2, 4)
+        c = rng.randint(*r.times)
         if v * c > LIMIT // 2:
             return False
         return story.add(
@@ -206,7 +239,7 @@ def _build(story: _Story, kind: str) -> bool:
             f"the {it} at the end of the month",
         )
     if kind == "split":
-        divisors = [d for d in range(2, 10) if v % d == 0 and v // d >= 2]
+        divisors = [d for d in range(r.divisor[0], r.divisor[1] + 1) if v % d == 0 and v // d >= 2]
         if not divisors:
             return False
         c = rng.choice(divisors)
@@ -220,7 +253,7 @@ def _build(story: _Story, kind: str) -> bool:
     if kind == "friend":
         if len(story.givens) > 1:
             return False
-        b = rng.randint(3, 40)
+        b = rng.randint(*r.friend)
         fvar = f"{story.helper.lower()}_{it}"
         story.givens.append({"var": fvar, "label": f"{story.helper}'s {it}", "value": b, "step": len(story.steps)})
         story.env[fvar] = b
@@ -237,7 +270,7 @@ def _build(story: _Story, kind: str) -> bool:
         return ok
     if kind == "lose_rate":
         verb, ger = rng.choice(th.lose)
-        c, d = rng.randint(2, 9), rng.randint(2, 6)
+        c, d = rng.randint(*r.rate), rng.randint(*r.days)
         if v <= c * d:
             return False
         return story.add(
@@ -249,7 +282,7 @@ def _build(story: _Story, kind: str) -> bool:
         )
     if kind == "gain_groups":
         verb, ger = rng.choice(th.gain)
-        c, d = rng.randint(2, 6), rng.randint(2, 12)
+        c, d = rng.randint(*r.groups), rng.randint(*r.per_group)
         return story.add(
             kind,
             f"{he} also {verb} {c} {th.units} with {d} {it} in each {th.unit}.",
@@ -258,21 +291,26 @@ def _build(story: _Story, kind: str) -> bool:
             f"the {it} after {ger} the {th.units}",
         )
     if kind == "aside_split":
-        options = [(c, r) for c in range(2, 7) for r in range(2, 13) if v - r >= 2 * c and (v - r) % c == 0]
+        options = [
+            (c, k)
+            for c in range(r.shares[0], r.shares[1] + 1)
+            for k in range(r.aside[0], r.aside[1] + 1)
+            if v - k >= 2 * c and (v - k) % c == 0
+        ]
         if not options:
             return False
-        c, r = rng.choice(options)
+        c, k = rng.choice(options)
         return story.add(
             kind,
-            f"{he} sets {r} {it} aside, shares the rest equally among {c} {th.units}, and keeps one {th.unit}.",
-            ["//", ["-", cur, r], c],
+            f"{he} sets {k} {it} aside, shares the rest equally among {c} {th.units}, and keeps one {th.unit}.",
+            ["//", ["-", cur, k], c],
             f"in_kept_{th.unit}",
             f"the {it} in the kept {th.unit}",
         )
     if kind == "start_multiple":
         if not story.steps:
             return False
-        c = rng.randint(2, 3)
+        c = rng.randint(*r.multiple)
         return story.add(
             kind,
             f"{story.helper} then gives {him} {c} times as many {it} as {story.name} had at the start.",
@@ -283,9 +321,9 @@ def _build(story: _Story, kind: str) -> bool:
     raise ValueError(f"unknown step kind {kind!r}")
 
 
-def make(rng: random.Random, steps: int) -> Problem:
-    """A word problem needing exactly ``steps`` arithmetic operations."""
-    story = _Story(rng)
+def make(rng: random.Random, steps: int, ranges: Ranges = WIDE) -> Problem:
+    """A word problem needing exactly ``steps`` arithmetic operations, with numbers from ``ranges``."""
+    story = _Story(rng, ranges)
     left = steps
     while left > 0:
         kinds = [k for k in COST if COST[k] <= left]

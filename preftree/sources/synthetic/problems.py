@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 from collections.abc import Callable, Mapping
@@ -117,6 +118,8 @@ def generate(
     for task, count in counts.items():
         rng = random.Random(f"preftree.synthetic|{seed}|{pool}|{task}|{min_steps}|{max_steps}")
         make, made, attempts = MAKERS[FAMILY[task]], 0, 0
+        if task == "Math_CoT":  # CoT does the arithmetic in text: one-digit amounts (math.SMALL)
+            make = functools.partial(math_problems.make, ranges=math_problems.SMALL)
         while made < count:
             attempts += 1
             if attempts > 100 * count + 1000:
