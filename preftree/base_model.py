@@ -85,6 +85,7 @@ def train_from_scratch(
         min_steps=p.min_steps,
         max_steps=p.max_steps,
         correct_fraction=p.correct_fraction,
+        tasks=p.tasks,
     )
     train_docs, held_docs = docs[: p.documents], docs[p.documents :]
     tokenizer = train_tokenizer((t for d in train_docs for t in (d["instruction"], d["response"])), model.tokenizer)

@@ -110,6 +110,7 @@ def test_experiment_smoke_reduces_the_run() -> None:
         ({"runtime": {"engine": "tgi"}}, "runtime.engine: expected one of"),
         ({"sources": {"files": {"g": {"path": "x.jsonl"}}}}, "missing required key 'sources.files.g.adapter'"),
         ({"sources": {"synthetic": {"tasks": {"Math_CoT": "a lot"}}}}, "sources.synthetic.tasks.Math_CoT"),
+        ({"model": {"pretrain": {"tasks": {"Chess": 1.0}}}}, "model.pretrain.tasks"),
     ],
 )
 def test_bad_values_fail_with_one_line_naming_the_key(data: dict, message: str) -> None:

@@ -255,3 +255,6 @@ def test_pretraining_documents() -> None:
     assert verdicts(records, [d["response"] for d in docs]) == [d["correct"] for d in docs]
     assert all(d["correct"] for d in pretraining_documents(40, correct_fraction=1.0, **kw))
     assert sum(d["correct"] for d in pretraining_documents(40, correct_fraction=0.0, **kw)) <= 2
+    mixed = pretraining_documents(100, correct_fraction=0.5, tasks={"Logic": 3, "Coding": 1}, **kw)
+    mix = Counter(d["task"] for d in mixed)
+    assert mix == {"Logic": 75, "Coding": 25}  # model.pretrain.tasks: the corpus follows the shares

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
+from preftree.config.sources import Task
 from preftree.config.types import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Probability
 from preftree.config.validate import InputPath, Invalid, Range
 
@@ -49,6 +50,7 @@ class PretrainParams:
     correct_fraction: Probability  # share of documents whose solution is correct
     min_steps: PositiveInt
     max_steps: PositiveInt
+    tasks: dict[Task, NonNegativeFloat]  # task family -> share of the documents
     steps: PositiveInt  # optimizer steps
     batch_size: PositiveInt
     seq_len: Annotated[int, Range(ge=16)]
@@ -60,6 +62,8 @@ class PretrainParams:
     def check(self) -> None:
         if self.min_steps > self.max_steps:
             raise Invalid("min_steps", f"{self.min_steps} is above max_steps ({self.max_steps})")
+        if not self.tasks or sum(self.tasks.values()) <= 0:
+            raise Invalid("tasks", f"{self.tasks} needs a positive share for at least one task family")
 
 
 @dataclass(frozen=True)
