@@ -27,6 +27,7 @@ import polars as pl
 from preftree.claims import build_claims, claims_document, claims_markdown, read_inputs
 from preftree.families import families_markdown, family_rates
 from preftree.report_plots import plot_best_of_n, plot_reward_trends, read_curve
+from preftree.world_check import bounds_document, bounds_markdown, pair_differences, world_bounds
 
 PAPER_COLUMNS = (
     "HumanE", "MBPP", "LeetC", "GSM+", "MATH", "TheoQA", "SVAMP", "ASDiv", "BBH", "IFEval", "MINT-Code", "MINT-Math",
@@ -177,6 +178,7 @@ def report_markdown(
     rm: Mapping[str, Mapping[str, Any]],
     claims: str = "",
     families: str = "",
+    world: str = "",
 ) -> str:
     """metrics/report.md: the ``claims`` table (preftree.claims.claims_markdown) first, then the Table 3
     layout, the reward model's accuracy, the final reward trends (Figure 5) and the best-of-N table
@@ -189,6 +191,16 @@ def report_markdown(
             "pass@1 % [95% bootstrap CI over problems]; a family at 0 % can show no effect of any method.",
             "",
             families,
+            "",
+        ]
+    if world:
+        section += [
+            "## Is this world informative? (issue #13's bounds, judged on this run)",
+            "",
+            "Each bound is decided by a fixed rule on this run's figures (`preftree.world_check`): a run",
+            "with another seed says by itself whether its comparisons can be read.",
+            "",
+            world,
             "",
         ]
     table = markdown_table(rows)
@@ -271,13 +283,17 @@ def build_report(metrics: Path, policies: Sequence[str], *, data: Path, seed: in
     heldout = data / "selected" / "heldout.parquet"  # the tiny world's problems: option counts for chance
     problems = pl.read_parquet(heldout, columns=["id", "problem"]).rows() if heldout.is_file() else []
     rates = family_rates(inputs.responses, dict(problems), seed=seed, best_modes=inputs.best_modes)
+    pairs = pair_differences(inputs.responses, seed=seed, best_modes=inputs.best_modes)
+    truncated = {p: e.get("prompts_truncated") for p, e in evals.items()}
+    bounds = world_bounds(rates, pairs, rm, rerank, truncated) if rates.rates else []
+    world = bounds_markdown(bounds) if bounds else ""
     return Report(
         markdown=report_markdown(
-            rows, curves, best, rerank, rm, claims_markdown(claims), families_markdown(rates, policies)
+            rows, curves, best, rerank, rm, claims_markdown(claims), families_markdown(rates, policies), world
         ),
         csv=csv_table(rows),
         table=markdown_table(rows),
         rows=rows,
         figures=figures,
-        claims=claims_document(claims, seed=seed),
+        claims={**claims_document(claims, seed=seed), **({"world": bounds_document(bounds)} if bounds else {})},
     )
