@@ -2,8 +2,9 @@
 
 From scratch: draw problems from the synthetic *pretraining* pool (disjoint by construction from
 the pool `select` samples), pair each with a correct or a subtly wrong UltraInteract-format
-solution (mixed quality, like web text), train a byte-level BPE tokenizer on that corpus, render
-each document with the chat template, and pretrain a Llama-architecture model on it. The held-out
+solution (mixed quality, like web text), train a byte-level BPE tokenizer on that corpus (or read a
+released vocabulary: model=mistral_tiny), render each document with the chat template, and pretrain a
+Llama- (or Mistral-) architecture model on it. The held-out
 documents give the loss a later SFT stage must beat.
 """
 
@@ -69,9 +70,11 @@ def train_from_scratch(
     model: ModelParams, *, seed: int, out_dir: Path, device: torch.device, progress: bool
 ) -> BaseResult:
     """Tokenizer + tiny Llama pretrained on mixed-quality synthetic solutions, saved as an HF folder."""
+    from preftree.config.model import VocabFileParams
     from preftree.models.checkpoint import save_model_folder
     from preftree.models.tiny import build_model, count_parameters, evaluate_loss, pack_documents, pretrain
     from preftree.models.tokenizer import train_tokenizer
+    from preftree.models.vocab_file import load_vocab_tokenizer
     from preftree.sources.synthetic.problems import pretraining_documents
 
     if model.pretrain is None or model.tokenizer is None or model.arch is None:
@@ -88,7 +91,10 @@ def train_from_scratch(
         tasks=p.tasks,
     )
     train_docs, held_docs = docs[: p.documents], docs[p.documents :]
-    tokenizer = train_tokenizer((t for d in train_docs for t in (d["instruction"], d["response"])), model.tokenizer)
+    if isinstance(model.tokenizer, VocabFileParams):  # a released vocabulary (model=mistral_tiny)
+        tokenizer = load_vocab_tokenizer(model.tokenizer.file)
+    else:
+        tokenizer = train_tokenizer((t for d in train_docs for t in (d["instruction"], d["response"])), model.tokenizer)
     train_text = [chat_document(tokenizer, d["instruction"], d["response"]) for d in train_docs]
     held_text = [chat_document(tokenizer, d["instruction"], d["response"]) for d in held_docs]
     train_blocks = pack_documents(tokenizer, train_text, p.seq_len)
@@ -118,7 +124,7 @@ def train_from_scratch(
     }
     card = {
         "source": "scratch",
-        "architecture": "LlamaForCausalLM",
+        "architecture": type(net).__name__,
         "params": {"seed": seed, "model": _as_dict(model)},
         "data": {
             "pool": "pretrain",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal
 
 from preftree.config.sources import Task
 from preftree.config.types import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Probability
@@ -15,6 +15,23 @@ class TokenizerParams:
     vocab_size: Annotated[int, Range(ge=300)]  # byte-level BPE vocabulary, special tokens included
     min_frequency: PositiveInt  # a merge needs this many occurrences in the corpus
     split_digits: bool  # every digit its own token (numbers are never merged): arithmetic and copying of numbers
+
+
+def check_heads(hidden_size: int, heads: int, kv_heads: int) -> None:
+    """Attention heads must split hidden_size, and key-value heads must divide the heads (GQA)."""
+    if hidden_size % heads:
+        raise Invalid("hidden_size", f"{hidden_size} is not a multiple of num_attention_heads ({heads})")
+    if heads % kv_heads:
+        raise Invalid("num_key_value_heads", f"{kv_heads} does not divide num_attention_heads ({heads})")
+
+
+@dataclass(frozen=True)
+class VocabFileParams:
+    """A released vocabulary, read instead of trained (preftree.models.vocab_file)."""
+
+    file: (
+        str  # mistral_common:<file in the package's data/> (e.g. tokenizer.model.v1) or a path to a SentencePiece file
+    )
 
 
 @dataclass(frozen=True)
@@ -31,14 +48,15 @@ class ArchParams:
     tie_word_embeddings: bool
 
     def check(self) -> None:
-        if self.hidden_size % self.num_attention_heads:
-            heads = self.num_attention_heads
-            raise Invalid("hidden_size", f"{self.hidden_size} is not a multiple of num_attention_heads ({heads})")
-        if self.num_attention_heads % self.num_key_value_heads:
-            raise Invalid(
-                "num_key_value_heads",
-                f"{self.num_key_value_heads} does not divide num_attention_heads ({self.num_attention_heads})",
-            )
+        check_heads(self.hidden_size, self.num_attention_heads, self.num_key_value_heads)
+
+
+@dataclass(frozen=True)
+class MistralArchParams(ArchParams):
+    """MistralConfig fields of a Mistral-architecture model trained from scratch (model=mistral_tiny)."""
+
+    architecture: Literal["mistral"]
+    sliding_window: PositiveInt | None  # Mistral-7B-v0.1: 4096; null: full attention
 
 
 @dataclass(frozen=True)
@@ -72,6 +90,6 @@ class ModelParams:
     # A local HF checkpoint. When set, `base` validates it (config + tokenizer load) and records its
     # identity instead of training; tokenizer/arch/pretrain are then unused (null in conf/model/local.yaml).
     path: Annotated[str, InputPath("dir", hub=True)] | None
-    tokenizer: TokenizerParams | None
-    arch: ArchParams | None
+    tokenizer: TokenizerParams | VocabFileParams | None  # trained here (BPE) or read from a released file
+    arch: ArchParams | MistralArchParams | None  # Llama (model=tiny) or Mistral (model=mistral_tiny)
     pretrain: PretrainParams | None

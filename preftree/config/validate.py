@@ -129,6 +129,16 @@ def describe(value: Any) -> str:
     return f"{type(value).__name__} ({text[:40]}{'...' if len(text) > 40 else ''})"
 
 
+def _key_mismatch(value: Any, tp: Any) -> int:
+    """Keys of a mapping that a dataclass option lacks, plus its fields the mapping lacks (0 otherwise)."""
+    if typing.get_origin(tp) is Annotated:
+        tp = typing.get_args(tp)[0]
+    if not (isinstance(value, dict) and dataclasses.is_dataclass(tp)):
+        return 0
+    fields = {f.name for f in dataclasses.fields(tp)}
+    return len(set(value) ^ fields)
+
+
 def coerce(value: Any, tp: Any, path: str) -> Any:
     """Check `value` against the type annotation `tp`; return it built (dataclasses) or converted."""
     origin = typing.get_origin(tp)
@@ -149,8 +159,8 @@ def coerce(value: Any, tp: Any, path: str) -> Any:
             try:
                 return coerce(value, option, path)
             except ParamsError as err:
-                errors.append(err)
-        raise errors[0]
+                errors.append((_key_mismatch(value, option), err))
+        raise min(errors, key=lambda e: e[0])[1]  # the option whose keys the value matches best (ties: first)
     if origin is Literal:
         allowed = typing.get_args(tp)
         if value not in allowed:

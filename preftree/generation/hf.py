@@ -42,6 +42,7 @@ from preftree.generation.chat import ChatRenderer, prompt_budget
 from preftree.generation.device import resolve_device
 from preftree.generation.sampling import GeneratorBase, Message, Sampling, cut_at_stop
 from preftree.hashing import sha256_json, stable_seed
+from preftree.models.vocab_file import prepare_chat_tokenizer, report
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -162,8 +163,9 @@ class HFBatchGenerator(GeneratorBase):
         self.batch_size = batch_size
         self.progress = progress
         self.tokenizer = AutoTokenizer.from_pretrained(self.folder, local_files_only=True)
+        report(prepare_chat_tokenizer(self.tokenizer, source=str(self.folder), require_pad=False))
         self.tokenizer.padding_side = "left"
-        if self.tokenizer.pad_token_id is None:
+        if self.tokenizer.pad_token_id is None:  # generation only: left padding is masked, eos will do
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.render = ChatRenderer(self.tokenizer, self.identity)
         if dtype == "auto":

@@ -1,4 +1,4 @@
-"""The tiny Llama policy trained from scratch: build, pack, pretrain, evaluate.
+"""The tiny policy trained from scratch (Llama, or Mistral for model=mistral_tiny): build, pack, pretrain, evaluate.
 
 Everything here is deterministic on CPU: the model init is seeded without touching the global RNG,
 batches come from a seeded ``torch.Generator``, and training runs under
@@ -18,41 +18,67 @@ from collections.abc import Iterator
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
+from transformers import (
+    LlamaConfig,
+    LlamaForCausalLM,
+    MistralConfig,
+    MistralForCausalLM,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
 
-from preftree.config.model import ArchParams, PretrainParams
+from preftree.config.model import ArchParams, MistralArchParams, PretrainParams
 
 MIN_LR_RATIO = 0.1  # the cosine decays to this share of the peak learning rate
 BETAS = (0.9, 0.95)
 
 
-def llama_config(arch: ArchParams, tokenizer: PreTrainedTokenizerBase) -> LlamaConfig:
-    """A LlamaConfig from ``ArchParams`` with the tokenizer's vocabulary size and special ids."""
+def _shared_fields(arch: ArchParams, tokenizer: PreTrainedTokenizerBase) -> dict:
+    """The config fields Llama and Mistral share: ``arch``'s sizes, the tokenizer's vocabulary and special ids."""
     if tokenizer.pad_token_id is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
         raise ValueError("the tokenizer needs a pad token distinct from eos")
-    return LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=arch.hidden_size,
-        intermediate_size=arch.intermediate_size,
-        num_hidden_layers=arch.num_hidden_layers,
-        num_attention_heads=arch.num_attention_heads,
-        num_key_value_heads=arch.num_key_value_heads,
-        max_position_embeddings=arch.max_position_embeddings,
-        rope_parameters={"rope_type": "default", "rope_theta": float(arch.rope_theta)},
-        tie_word_embeddings=arch.tie_word_embeddings,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        use_cache=True,
+    return {
+        "vocab_size": len(tokenizer),
+        "hidden_size": arch.hidden_size,
+        "intermediate_size": arch.intermediate_size,
+        "num_hidden_layers": arch.num_hidden_layers,
+        "num_attention_heads": arch.num_attention_heads,
+        "num_key_value_heads": arch.num_key_value_heads,
+        "max_position_embeddings": arch.max_position_embeddings,
+        "rope_parameters": {"rope_type": "default", "rope_theta": float(arch.rope_theta)},
+        "tie_word_embeddings": arch.tie_word_embeddings,
+        "pad_token_id": tokenizer.pad_token_id,
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "use_cache": True,
+    }
+
+
+def llama_config(arch: ArchParams, tokenizer: PreTrainedTokenizerBase) -> LlamaConfig:
+    """A LlamaConfig from ``ArchParams`` with the tokenizer's vocabulary size and special ids."""
+    return LlamaConfig(**_shared_fields(arch, tokenizer))
+
+
+def mistral_config(arch: MistralArchParams, tokenizer: PreTrainedTokenizerBase) -> MistralConfig:
+    """A MistralConfig from ``MistralArchParams`` (sliding window too) with the tokenizer's vocabulary and ids."""
+    return MistralConfig(
+        **_shared_fields(arch, tokenizer),
+        head_dim=arch.hidden_size // arch.num_attention_heads,
+        sliding_window=arch.sliding_window,
     )
 
 
-def build_model(arch: ArchParams, tokenizer: PreTrainedTokenizerBase, *, seed: int) -> LlamaForCausalLM:
-    """A freshly initialised LlamaForCausalLM (float32), seeded without changing the global RNG."""
-    config = llama_config(arch, tokenizer)
+def build_model(
+    arch: ArchParams | MistralArchParams, tokenizer: PreTrainedTokenizerBase, *, seed: int
+) -> LlamaForCausalLM | MistralForCausalLM:
+    """A freshly initialised LlamaForCausalLM, or MistralForCausalLM for ``MistralArchParams`` (float32),
+    seeded without changing the global RNG."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = LlamaForCausalLM(config)
+        if isinstance(arch, MistralArchParams):
+            model: LlamaForCausalLM | MistralForCausalLM = MistralForCausalLM(mistral_config(arch, tokenizer))
+        else:
+            model = LlamaForCausalLM(llama_config(arch, tokenizer))
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.bos_token_id = tokenizer.bos_token_id
@@ -131,7 +157,7 @@ def deterministic(device: torch.device) -> Iterator[None]:
 
 
 def pretrain(
-    model: LlamaForCausalLM,
+    model: PreTrainedModel,
     blocks: torch.Tensor,
     params: PretrainParams,
     *,
@@ -187,7 +213,7 @@ def pretrain(
 
 @torch.no_grad()
 def evaluate_loss(
-    model: LlamaForCausalLM, blocks: torch.Tensor, *, batch_size: int, device: str | torch.device = "cpu"
+    model: PreTrainedModel, blocks: torch.Tensor, *, batch_size: int, device: str | torch.device = "cpu"
 ) -> float:
     """Mean next-token cross-entropy (nats per token) of ``model`` over all ``blocks``."""
     if blocks.numel() == 0:

@@ -22,14 +22,15 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenize
 from preftree.config.runtime import RuntimeParams
 from preftree.config.train import OptimParams
 from preftree.models.checkpoint import resolve_model_dir, save_model_folder
+from preftree.models.vocab_file import prepare_chat_tokenizer, report
 
 
 def load_policy(folder: Path, *, dtype: torch.dtype = torch.float32) -> tuple[Any, PreTrainedTokenizerBase]:
-    """A causal LM and its tokenizer from a model folder (or the checkpoint a pointer names)."""
+    """A causal LM and its tokenizer from a model folder (or the checkpoint a pointer names); a tokenizer
+    without a pad token or chat template gets the paper's (preftree.models.vocab_file), with a log line."""
     path = resolve_model_dir(Path(folder))
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    if tokenizer.pad_token is None:
-        raise ValueError(f"{path}: the tokenizer has no pad token; set one explicitly (it must differ from eos)")
+    report(prepare_chat_tokenizer(tokenizer, source=str(path)))  # a checkpoint without pad token / template
     model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=dtype)
     return model, tokenizer
 

@@ -29,6 +29,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreT
 from trl.trainer.reward_trainer import suppress_seqcls_warning
 
 from preftree.models.checkpoint import resolve_model_dir
+from preftree.models.vocab_file import prepare_chat_tokenizer, report
 
 Messages = list[dict[str, str]]
 
@@ -40,6 +41,7 @@ Messages = list[dict[str, str]]
 def load_tokenizer(folder: Path) -> PreTrainedTokenizerBase:
     """The folder's tokenizer, right-padding, with a pad token that exists and differs from eos."""
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_dir(Path(folder)), local_files_only=True)
+    report(prepare_chat_tokenizer(tokenizer, source=str(folder), require_pad=False))
     if tokenizer.pad_token_id is None:
         raise ValueError(f"{folder}: the tokenizer has no pad token; set one explicitly (it must differ from eos)")
     if tokenizer.pad_token_id == tokenizer.eos_token_id:
