@@ -85,7 +85,22 @@ def aggregate(runs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         "claims": rows,
         "verdicts": {c: combine(v) for c, v in groups.items()},
         "rule": POOLING_RULE,
+        "world": world_across(runs),
     }
+
+
+def world_across(runs: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Each run's tiny-world bounds (claims.json ``world``, preftree.world_check): one row per bound,
+    ``{"bound", "per_run": {label: {"met", "figure"}}}``, in the first run's order; [] when no run has them."""
+    order: list[str] = []
+    per: dict[str, dict[str, dict[str, Any]]] = {}
+    for label, doc in runs.items():
+        for b in (doc.get("world") or {}).get("bounds", []):
+            if b["bound"] not in per:
+                order.append(b["bound"])
+                per[b["bound"]] = {}
+            per[b["bound"]][label] = {"met": b.get("met"), "figure": b.get("figure")}
+    return [{"bound": text, "per_run": per[text]} for text in order]
 
 
 def _cell(entry: Mapping[str, Any] | None) -> str:
@@ -110,7 +125,24 @@ def markdown(result: Mapping[str, Any]) -> str:
             f"| **{row['verdict']}** |"
         )
     combined = ", ".join(f"{c} {v}" for c, v in result["verdicts"].items())
-    return "\n".join([*lines, "", f"Per claim: {combined}.", "", f"- {result['rule']}", ""])
+    out = [*lines, "", f"Per claim: {combined}.", "", f"- {result['rule']}", ""]
+    if result.get("world"):
+        mark = {True: "yes", False: "**no**", None: "not run"}
+        out += [
+            "Is each run's tiny world informative? (issue #13's bounds, `preftree.world_check`: figure, met)",
+            "",
+            "| bound | " + " | ".join(heads) + " |",
+            "|---|" + "---|" * len(heads),
+        ]
+        for row in result["world"]:
+            cells = [row["per_run"].get(label) for label in labels]
+            out.append(
+                f"| {row['bound']} | "
+                + " | ".join("–" if c is None else f"{c['figure']}: {mark[c['met']]}" for c in cells)
+                + " |"
+            )
+        out.append("")
+    return "\n".join(out)
 
 
 # --------------------------------------------------------------------------------------------

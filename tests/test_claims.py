@@ -292,6 +292,26 @@ def test_aggregate_pools_each_row_over_the_runs() -> None:
     text = markdown(result)
     assert text.splitlines()[0] == "| id | claim | exp-a (seed 0) | exp-b (seed 1) | pooled | n | verdict |"
     assert "| C1 | SFT beats the base model" in text and "inverse-variance" in text
+    assert result["world"] == [] and "Is each run's tiny world" not in text  # no world bounds in these runs
+
+
+def test_aggregate_shows_each_runs_world_bounds() -> None:
+    from preftree.claims_across import aggregate, markdown
+
+    def doc(seed: int, met: bool) -> dict:
+        bounds = [
+            {"bound": "SFT pass@1 at least 15 % on every task family", "figure": f"CoT {14 + 2 * seed}", "met": met}
+        ]
+        return {**run_document(seed), "world": {"bounds": bounds, "met": int(met), "of": 1}}
+
+    result = aggregate({"s0": doc(0, False), "s1": doc(1, True)})
+    assert result["world"] == [
+        {
+            "bound": "SFT pass@1 at least 15 % on every task family",
+            "per_run": {"s0": {"met": False, "figure": "CoT 14"}, "s1": {"met": True, "figure": "CoT 16"}},
+        }
+    ]
+    assert "| SFT pass@1 at least 15 % on every task family | CoT 14: **no** | CoT 16: yes |" in markdown(result)
 
 
 def test_aggregate_keeps_not_run_rows_and_pools_only_runs_with_numbers() -> None:
