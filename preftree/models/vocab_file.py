@@ -14,8 +14,8 @@ Mistral-7B-v0.1 ships neither a pad token nor a chat template. ``prepare_chat_to
 tokenizer that lacks them (a vocabulary file here, or a local checkpoint folder) the paper's choices,
 and says what it changed:
 
-* **chat template**: Mistral's ``<s>[INST] {user} [/INST]{assistant}</s>`` format, which the Eurus
-  models use (paper §4.1 trains from Mistral-7B; the released Eurus-7B models use this format), with
+* **chat template**: Mistral's ``<s>[INST] {user} [/INST]{assistant}</s>`` format, the prompt format
+  on the released Eurus-7B model cards (Eurus-7B-SFT is trained from Mistral-7B, paper §3), with
   each assistant ``{content}</s>`` inside ``{% generation %}`` so the SFT loss can be assistant-only;
   a system message, which the format lacks, is put before the first user message;
 * **pad token**: the unknown token (``<unk>``, id 0 in Mistral's vocabularies), which never occurs in
