@@ -19,7 +19,9 @@ from that history), so ``build_views`` sees the full trajectory but makes no pai
 
 ``write_release`` writes ``0000_sft.parquet`` / ``0000_pair.parquet`` with plain arrow ``string`` /
 ``list`` types, so ``datasets`` loads them with the release's Features (polars would write
-``large_string``).
+``large_string``), and the ``dataset`` column in the release's spelling (``math`` -> ``MATH``,
+``codecontests`` -> ``codecontest``: ``preftree.release_names``). ``read_release`` keeps the names
+as the files spell them.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import Any, Final
 import polars as pl
 
 from preftree.io import write_parquet
+from preftree.release_names import with_release_dataset_names
 from preftree.schema import NODE_SCHEMA, PAIR_SCHEMA, SFT_SCHEMA, TASKS
 from preftree.sources.files import RowError, read_rows
 
@@ -243,8 +246,9 @@ def read_release(pairs_path: Path, sft_path: Path | None = None) -> tuple[pl.Dat
 
 
 def _write(frame: pl.DataFrame, schema: pl.Schema, path: Path) -> None:
-    """Atomically write `frame` with plain arrow string/list types (what the HF release files use)."""
-    write_parquet(frame.select(list(schema)).cast(dict(schema)), path, plain_types=True)
+    """Atomically write `frame` with plain arrow string/list types (what the HF release files use) and
+    the release's dataset names."""
+    write_parquet(with_release_dataset_names(frame.select(list(schema)).cast(dict(schema))), path, plain_types=True)
 
 
 def _whole(view: pl.DataFrame | Mapping[str, pl.DataFrame], schema: pl.Schema) -> pl.DataFrame:
@@ -254,7 +258,8 @@ def _whole(view: pl.DataFrame | Mapping[str, pl.DataFrame], schema: pl.Schema) -
 
 def write_release(views: Mapping[str, pl.DataFrame | Mapping[str, pl.DataFrame]], folder: Path) -> dict[str, Path]:
     """Write the `sft` and `pairs` views (a frame, or splits such as train/heldout, concatenated in
-    order) as ``0000_sft.parquet`` and ``0000_pair.parquet`` under `folder`; returns their paths."""
+    order) as ``0000_sft.parquet`` and ``0000_pair.parquet`` under `folder`, dataset names spelled as
+    in the release (``preftree.release_names``); returns their paths."""
     folder = Path(folder)
     out: dict[str, Path] = {}
     for name, file, schema in (("sft", SFT_FILE, SFT_SCHEMA), ("pairs", PAIR_FILE, PAIR_SCHEMA)):

@@ -170,6 +170,20 @@ def _signed(value: float | None) -> str:
     return "–" if value is None else f"{value:+.3f}"
 
 
+def rm_line(key: str, m: Mapping[str, Any]) -> str:
+    """The report's line for one reward model's metrics (metrics/rm/<key>.json); a run without held-out
+    pairs (tree.heldout_fraction 0, as experiment=eurus7b) says so instead of printing a 0% accuracy."""
+    head = f"Reward model `models/rm/{key}` ({m.get('loss_kind')}): "
+    if not m.get("heldout_pairs"):
+        return head + "no held-out pairs (tree.heldout_fraction 0): held-out pairwise accuracy not measured."
+    return (
+        head + f"held-out pairwise accuracy {100 * (m.get('heldout_accuracy') or 0):.1f}% on {m.get('heldout_pairs')} "
+        "pairs ("
+        + ", ".join(f"{t} {100 * a:.1f}" for t, a in (m.get("heldout_accuracy_by_task") or {}).items())
+        + f"); untrained head {100 * (m.get('heldout_accuracy_init') or 0):.1f}%."
+    )
+
+
 def report_markdown(
     rows: Mapping[str, Mapping[str, float | None]],
     curves: Mapping[str, Mapping[str, list[float | None]]],
@@ -204,13 +218,7 @@ def report_markdown(
             "",
         ]
     table = markdown_table(rows)
-    rm_lines = [
-        f"Reward model `models/rm/{key}` ({m.get('loss_kind')}): held-out pairwise accuracy "
-        f"{100 * (m.get('heldout_accuracy') or 0):.1f}% on {m.get('heldout_pairs')} pairs ("
-        + ", ".join(f"{t} {100 * a:.1f}" for t, a in (m.get("heldout_accuracy_by_task") or {}).items())
-        + f"); untrained head {100 * (m.get('heldout_accuracy_init') or 0):.1f}%."
-        for key, m in rm.items()
-    ]
+    rm_lines = [rm_line(key, m) for key, m in rm.items()]
     final = {m: {k: c[k][-1] for k in ("rewards_chosen", "rewards_rejected", "margins") if c.get(k)}
              for m, c in curves.items()}  # fmt: skip
     trend_lines = [

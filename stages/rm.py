@@ -44,6 +44,8 @@ def main() -> None:
     runtime = start("stages.rm")
     params = load_stage_params(f"rm@{key}", SECTIONS)
     train, heldout = read_view("rm")
+    if heldout.height == 0:
+        print(f"rm@{key}: data/tree/rm/heldout.parquet has no pairs (tree.heldout_fraction 0): held-out accuracy null")
     out = Path("models/rm") / key
     with stage_run(params) as run:
         result = train_rm(

@@ -35,6 +35,8 @@ def main() -> None:
     runtime = start("stages.sft")
     params = load_stage_params("sft", SECTIONS)
     train, heldout = read_view("sft")
+    if heldout.height == 0:
+        print("sft: data/tree/sft/heldout.parquet has no rows (tree.heldout_fraction 0): held-out loss skipped (null)")
     with stage_run(params) as run:
         card = lineage_card(params)
         result = train_sft(

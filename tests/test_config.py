@@ -29,8 +29,9 @@ from .conftest import REPO
 
 CONF = REPO / "conf"
 # conf/accelerate holds accelerate launcher files (runtime.accelerate_config), not a Hydra group; conf/mixture
-# is only ever appended (+mixture@sft.mixture.<name>=...), never chosen.
-NOT_CHOSEN = ("accelerate", "mixture")
+# is only ever appended (+mixture@sft.mixture.<name>=...), never chosen; conf/benchmarks fills eval.benchmarks
+# alone (benchmarks@eval.benchmarks), so its options are composed one by one below, not in every combination.
+NOT_CHOSEN = ("accelerate", "mixture", "benchmarks")
 GROUPS = {
     g.name: sorted(p.stem for p in g.glob("*.yaml")) for g in CONF.iterdir() if g.is_dir() and g.name not in NOT_CHOSEN
 }
@@ -83,6 +84,14 @@ def test_every_group_combination_composes_and_validates(choice: dict[str, str]) 
         overrides += NEEDS.get(key, [])
     params = validate_all(composed(REPO, overrides))
     assert isinstance(params, Params)
+
+
+@pytest.mark.parametrize("option", sorted(p.stem for p in (CONF / "benchmarks").glob("*.yaml")))
+def test_every_benchmarks_option_composes_and_validates(option: str) -> None:
+    names = list(yaml.safe_load((CONF / "benchmarks" / f"{option}.yaml").read_text()))
+    overrides = [f"benchmarks@eval.benchmarks={option}", f"eval.multiturn.benchmarks=[{names[0]}]"]
+    params = validate_all(composed(REPO, overrides))
+    assert list(params.eval.benchmarks) == names  # the option replaces the default set, never merges into it
 
 
 def test_local_model_without_path_fails_naming_the_key() -> None:

@@ -15,11 +15,15 @@ import polars as pl
 import pytest
 
 from preftree.compose import composed, from_conf
+from preftree.config.agents import AgentParams
 from preftree.config.params import Params, validate_all
 from preftree.config.runtime import RuntimeParams
+from preftree.config.select import SelectParams
 from preftree.config.sources import FileSourceParams
+from preftree.config.tree import TreeParams
 from preftree.config.workspace import ParamsError
 from preftree.launch import launch_command
+from preftree.release import PAIR_FILE, SFT_FILE
 from preftree.sources.files import SourceUnavailableError
 from preftree.sources.load import load_source, resolve
 from preftree.sources.registry import ADAPTERS
@@ -158,6 +162,56 @@ def test_preset_runs_on_gpus_with_the_paper_setup(paper: Params) -> None:
     assert paper.model.path == "/models/Mistral-7B-v0.1"
     assert paper.actor.backend == paper.critic.backend == "openai"
     assert paper.actor.api_key_env and paper.critic.api_key_env  # names of env vars, never keys
+
+
+def test_preset_trains_on_every_instruction_with_the_papers_budgets() -> None:
+    """No held-out split of the training data (evaluation uses the benchmarks), the release's SFT file
+    read as the SFT view, and generation budgets for the paper's 1-2K-token trajectories."""
+    overrides = ["experiment=eurus7b"]
+    select = from_conf(SelectParams, "select", overrides=overrides)
+    tree = from_conf(TreeParams, "tree", overrides=overrides)
+    assert select.heldout.fraction == 0.0 and tree.heldout_fraction == 0.0
+    assert (tree.release.sft, tree.release.pairs) == (SFT_FILE, PAIR_FILE)
+    agents = {name: from_conf(AgentParams, name, overrides=overrides) for name in ("actor", "weak", "critic")}
+    assert agents["actor"].max_new_tokens >= 2048 and agents["weak"].max_new_tokens >= 2048
+    assert agents["critic"].max_new_tokens >= 1024
+    defaults = {name: from_conf(AgentParams, name) for name in agents}  # the tiny defaults stay as they are
+    assert defaults["actor"].max_new_tokens == defaults["weak"].max_new_tokens == 512
+    assert from_conf(TreeParams, "tree").release.sft is None
+
+
+# one row of each benchmark's Hugging Face dataset, in its own layout (the preset's eval.benchmarks)
+BENCHMARK_ROWS: dict[str, dict[str, Any]] = {
+    "openai/openai_humaneval": ROWS["openai/openai_humaneval"],
+    "google-research-datasets/mbpp": {  # the `full` config
+        "task_id": 11, "text": "Write a python function to remove first and last occurrence of a given character.",
+        "code": "def remove_Occ(s, ch):\n    return s.strip(ch)\n", "test_setup_code": "",
+        "test_list": ['assert remove_Occ("hello","l") == "heo"'], "challenge_test_list": []},
+    "openai/gsm8k": GSM8K_ROW,
+    "HuggingFaceH4/MATH-500": {"problem": "What is $2x$ if $x = 3$?", "solution": "$2x = \\boxed{6}$.", "answer": "6",
+                               "subject": "Algebra", "level": 1, "unique_id": "test/algebra/1.json"},
+}  # fmt: skip
+
+
+def test_preset_evaluates_on_the_papers_benchmarks(tmp_path: Path) -> None:
+    """Nothing is held out of training, so eval@* and rerank read benchmarks, never data/selected/heldout."""
+    from preftree.config.evaluate import EvalParams, RerankParams
+    from preftree.evaluate.registry import BENCHMARKS, load_benchmark
+
+    overrides = ["experiment=eurus7b"]
+    evals, rerank = (
+        from_conf(EvalParams, "eval", overrides=overrides),
+        from_conf(RerankParams, "rerank", overrides=overrides),
+    )
+    assert set(evals.benchmarks) == {"humaneval", "mbpp", "gsm8k", "math500"}
+    assert set(evals.multiturn.benchmarks) <= set(evals.benchmarks)
+    assert (rerank.benchmark, rerank.path) == ("gsm8k", "openai/gsm8k")
+    for name, source in evals.benchmarks.items():
+        assert name in BENCHMARKS and source.path in BENCHMARK_ROWS, name
+        data = tmp_path / f"{name}.jsonl"
+        data.write_text(json.dumps(BENCHMARK_ROWS[source.path]) + "\n")
+        assert len(load_benchmark(name, data)) == 1, name  # the dataset's columns parse
+    assert list(from_conf(EvalParams, "eval").benchmarks) == ["tiny"]  # the tiny default keeps select's held-out set
 
 
 # ------------------------------------------------------------------------------------------------

@@ -246,3 +246,45 @@ def test_round_trip_and_loaders(release: tuple[Path, Path], tmp_path: Path) -> N
         assert ds.features == expected[name] and type(ds.features.get("trajectory", List(s))) is List
         assert ds.to_list() == (PAIRS if name == "pairs" else SFT)
         assert pl.read_parquet(path).schema == (PAIR_SCHEMA if name == "pairs" else SFT_SCHEMA)
+
+
+H_MAGIC = _h("magicoder")
+MAGIC_SFT = {"id": f"{H_MAGIC}_1_1", "parent_id": H_MAGIC, "task": "Coding", "dataset": "magicoder",
+             "instruction": "Write Python code to solve the task.\nReverse a string.",
+             "response": "print(input()[::-1])"}  # fmt: skip
+
+
+def test_eurus7b_reads_sft_rows_from_the_sft_file_with_its_sft_only_rows(tmp_path: Path) -> None:
+    """experiment=eurus7b with tree.source=release: the SFT view is UltraInteract_sft itself, rows of
+    instructions that have no pair (Magicoder's) included, and nothing is held out."""
+    import dataclasses
+
+    from preftree.config.tree import TreeParams
+    from preftree.release import SFT_FILE
+    from preftree.tree_run import run_tree
+
+    _write(PAIRS, tmp_path / "0000_pair.parquet")
+    _write([*SFT, MAGIC_SFT], tmp_path / "0000_sft.parquet")
+    cfg = from_conf(TreeParams, "tree", overrides=["experiment=eurus7b"], source="release", input=str(tmp_path))
+    assert cfg.release.sft == SFT_FILE and cfg.heldout_fraction == 0.0 and cfg.sft_only == ["magicoder"]
+    result = run_tree(cfg, seed=0)
+    assert result.splits["sft"]["train"].to_dicts() == [*SFT, MAGIC_SFT]  # the file's rows, in its order
+    assert result.splits["pairs"]["train"].to_dicts() == PAIRS
+    assert all(parts["heldout"].height == 0 for parts in result.splits.values())
+    assert result.dropped["pairs"] == {"magicoder": 0}  # Magicoder has no pairs in the release either
+
+    derived = run_tree(dataclasses.replace(cfg, release=dataclasses.replace(cfg.release, sft=None)), seed=0)
+    assert H_MAGIC not in derived.splits["sft"]["train"]["parent_id"].to_list()  # what release.sft null loses
+    assert derived.splits["sft"]["train"]["response"].to_list() == [p["chosen"] for p in PAIRS]
+
+
+def test_write_release_spells_dataset_names_as_the_release(tmp_path: Path) -> None:
+    internal = {"MATH": "math", "codecontest": "codecontests"}  # the project's source names (conf/sources/)
+    pairs = pl.DataFrame(PAIRS, schema=PAIR_SCHEMA).with_columns(pl.col("dataset").replace(internal))
+    sft = pl.DataFrame([*SFT, {**MAGIC_SFT, "dataset": "synthetic"}], schema=SFT_SCHEMA)
+    sft = sft.with_columns(pl.col("dataset").replace({"gsm8k": "math"}))
+    assert set(pairs["dataset"]) == {"math", "gsm8k", "codecontests", "hotpotqa"}
+    out = write_release({"sft": sft, "pairs": pairs}, tmp_path)
+    assert pl.read_parquet(out["pairs"]).to_dicts() == PAIRS  # MATH, codecontest; gsm8k and hotpotqa unchanged
+    assert pl.read_parquet(out["sft"])["dataset"].to_list() == ["MATH", "codecontest", "synthetic"]
+    assert pl.read_parquet(out["sft"]).drop("dataset").equals(sft.drop("dataset"))

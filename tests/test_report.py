@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from preftree.report import COLUMNS, PAPER_ROWS, build_report, csv_table, markdown_table, policy_row
+from preftree.report import COLUMNS, PAPER_ROWS, build_report, csv_table, markdown_table, policy_row, rm_line
 from preftree.report_plots import plot_best_of_n, plot_reward_trends, read_curve
 
 METRICS = {
@@ -145,3 +145,17 @@ def test_the_claims_table_comes_first_and_its_document_is_returned(tmp_path: Pat
     assert rows["C2a"]["verdict"] == "not run" and rows["C2a"]["effect"] is None
     assert report.claims["seed"] == 0 and report.claims["verdicts"]["C1"] == "reproduced"
     assert "| C1 | SFT beats the base model" in report.markdown
+
+
+def test_rm_line_says_when_there_are_no_held_out_pairs() -> None:
+    none = rm_line("bt_dr", {"loss_kind": "bt+dr", "heldout_pairs": 0, "steps": 3})
+    assert none == (
+        "Reward model `models/rm/bt_dr` (bt+dr): no held-out pairs (tree.heldout_fraction 0): "
+        "held-out pairwise accuracy not measured."
+    )
+    some = {"loss_kind": "bt", "heldout_pairs": 8, "heldout_accuracy": 0.75, "heldout_accuracy_init": 0.5,
+            "heldout_accuracy_by_task": {"Coding": 0.5, "Math_CoT": 1.0}}  # fmt: skip
+    assert rm_line("bt", some) == (
+        "Reward model `models/rm/bt` (bt): held-out pairwise accuracy 75.0% on 8 pairs (Coding 50.0, Math_CoT 100.0); "
+        "untrained head 50.0%."
+    )

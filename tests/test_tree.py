@@ -257,3 +257,21 @@ def test_run_tree_reads_an_interact_folder_and_counts_what_sft_only_drops(tmp_pa
     assert only.sft_only == ["synthetic", "x"] and only.dropped["pairs"] == {"synthetic": 4, "x": 0}
     assert only.metrics["sft_only"] == {"datasets": ["synthetic", "x"], "dropped": only.dropped}
     assert sum(only.sizes["pairs"].values()) == 0 and sum(only.sizes["sft"].values()) == 4
+
+
+def test_zero_heldout_fraction_gives_empty_heldout_files_with_each_views_schema(tmp_path: Path) -> None:
+    """experiment=eurus7b trains on every tree (tree.heldout_fraction 0): each held-out split is empty
+    but written with its view's schema, so the training stages read it back (``read_view``)."""
+    from preftree.io import write_parquet
+    from preftree.train.runner import read_view
+
+    views = build_views(frame(*[tree(i, FULL3 if i % 2 else [(True, True)]) for i in range(1, 30)]), rm=RM, seed=0)
+    splits = split_views(views, fraction=0.0, seed=3)
+    schemas = {"sft": SFT_SCHEMA, "pairs": PAIR_SCHEMA, "kto": KTO_SCHEMA, "rm": RM_SCHEMA}
+    for name, parts in splits.items():
+        assert parts["train"].equals(views[name]) and parts["heldout"].height == 0
+        for split, part in parts.items():
+            write_parquet(part, tmp_path / name / f"{split}.parquet", plain_types=True)
+        train, heldout = read_view(name, root=tmp_path)
+        assert train.height == views[name].height and heldout.height == 0
+        assert heldout.schema == train.schema == schemas[name]
