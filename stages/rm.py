@@ -7,7 +7,8 @@ stage per key of the `rm` section: rm@bt, rm@bt_dr).
 
 Reads params `seed` and `rm.<key>`: loss `bt` is L_BT (the paper's ablation), `bt+dr` the Eurus
 objective, L_BT on every pair plus the direct-reward terms -log s(r_c) - log s(-r_r) on
-UltraInteract-derived rows. The reward is read at the last non-pad token (pad token distinct from
+UltraInteract-derived rows; `rm.<key>.mixture` adds UltraFeedback / UltraSafety pairs with L_BT only
+(`+mixture@rm.bt_dr.mixture.us=ultrasafety`). The reward is read at the last non-pad token (pad token distinct from
 eos, right padding). Writes models/rm/<key>, data/rm/<key>/heldout_scores.parquet (the rewards of
 every held-out pair, trained and untrained head), metrics/rm/<key>.json (held-out pairwise accuracy
 overall and by task, against the untrained head), metrics/rm/<key>.csv (loss per logging step) and an
@@ -58,6 +59,7 @@ def main() -> None:
             out_dir=out,
             card=lineage_card(params),
             score_init=True,
+            key=key,
         )
         write_curve(result.pop("log"), Path("metrics/rm") / f"{key}.csv", CURVE_COLUMNS)
         scores = result.pop("heldout_scores")

@@ -2,9 +2,10 @@
 
     dvc repro sft
     dvc exp run -S sft.optim.lr=1e-4 -S sft.packing=true
-    dvc exp run -S '+sft.mixture.ultrachat={path: /data/ultrachat.jsonl, weight: 0.5}'
+    dvc exp run -S '+mixture@sft.mixture.ultrachat=ultrachat' -S sft.mixture.ultrachat.path=/data/uc.jsonl
 
-Reads params `seed` and `sft`; runtime (device, threads, bf16, gradient checkpointing, launcher)
+Reads params `seed` and `sft` (`sft.mixture`: UltraChat / ShareGPT / OpenOrca layouts, preftree.train.mixture);
+runtime (device, threads, bf16, gradient checkpointing, launcher)
 changes speed only. Loss on assistant tokens only. Writes models/sft (HF folder + card with params
 and the md5 of the inputs it read, as DVC hashes them), metrics/sft.json (held-out assistant-token loss of base
 vs sft, throughput), metrics/sft_loss.csv and an MLflow child run with the training curve.

@@ -96,8 +96,8 @@ def file_source(**changes: Any) -> FileSourceParams:
 
 def mixture_source(**changes: Any) -> MixtureSourceParams:
     """An sft.mixture entry: conf/mixture/ultrachat.yaml with no dataset to read (hf_id null), the
-    `train` split and weight 1, then `changes` (e.g. path=..., weight=...)."""
-    blank = {"hf_id": None, "split": "train", "weight": 1.0}
+    `train` split and weight 1, then `changes` (e.g. path=..., weight=..., layout=...)."""
+    blank = {"hf_id": None, "split": "train", "weight": 1.0, "rows": None}
     overrides = ["+mixture@sft.mixture.ultrachat=ultrachat"]
     return from_conf(MixtureSourceParams, "sft.mixture.ultrachat", overrides=overrides, **{**blank, **changes})
 

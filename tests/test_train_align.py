@@ -195,7 +195,9 @@ def test_trl_pair_losses_match_the_formulas(
 def test_trl_kto_loss_matches_the_formula(
     ref_kl_shift: float, hand: list[float], kl: float, tiny_dir: Path, pairs: pl.DataFrame, tmp_path: Path
 ) -> None:
-    params = AlignMethodParams(loss="kto", beta=0.1, desirable_weight=1.33, undesirable_weight=1.0, optim=OPTIM)
+    params = AlignMethodParams(
+        loss="kto", beta=0.1, desirable_weight=1.33, undesirable_weight=1.0, optim=OPTIM, mixture={}
+    )
     trainer = _trainer(tiny_dir, kto_view(pairs), params, tmp_path)
     assert (trainer.loss_type, trainer.beta, trainer.desirable_weight, trainer.undesirable_weight) == (
         "kto",

@@ -258,6 +258,7 @@ def test_train_rm_learns_easy_preference_and_is_deterministic(tiny_dir: Path, tm
             logging_steps=4,
             warmup_ratio=0.1,
         ),
+        mixture={},
     )
     runtime = from_conf(RuntimeParams, "runtime", device="cpu", progress=False)
     kw = {"seed": 0, "runtime": runtime, "card": {"stage": "rm"}}

@@ -282,10 +282,11 @@ def test_mixture_weights_and_formats(tmp_path):
     ).write_parquet(orca)
     mixture = {
         "chat": mixture_source(path=str(chat), weight=0.5),  # 4 of 10 rows
-        "sharegpt": mixture_source(path=str(sharegpt), weight=1.0, fields={"messages": "items"}),  # 8 from 3
+        "sharegpt": mixture_source(path=str(sharegpt), weight=1.0, layout="custom", fields={"messages": "items"}),
         "orca": mixture_source(
             path=str(orca),
             weight=0.25,
+            layout="custom",
             fields={"system": "system_prompt", "prompt": "question", "response": "response"},
         ),
         "off": mixture_source(path=str(tmp_path / "missing.jsonl"), weight=0.0),  # weight 0: never read
@@ -322,23 +323,31 @@ def test_malformed_mixture_rows_are_named(tmp_path):
     no_answer = _write_jsonl(
         tmp_path / "no_answer.jsonl", [good, good, {"messages": [{"role": "user", "content": "q"}]}]
     )
-    with pytest.raises(ValueError, match=r"sft\.mixture\.bad: row 2 of .*no_answer\.jsonl: .*no non-empty assistant"):
+    with pytest.raises(
+        ValueError, match=r"sft\.mixture\.bad: row 2 of .*no_answer\.jsonl \(layout \w+\): .*no non-empty assistant"
+    ):
         mixture_dataset(base, {"bad": mixture_source(path=str(no_answer))}, seed=0)
     bad_role = _write_jsonl(tmp_path / "role.jsonl", [{"messages": [{"role": "robot", "content": "x"}]}])
     with pytest.raises(ValueError, match=r"sft\.mixture\.r: row 0 .*unknown role 'robot'"):
         mixture_dataset(base, {"r": mixture_source(path=str(bad_role))}, seed=0)
     broken = _write_jsonl(tmp_path / "broken.jsonl", [good, "{not json"])
-    with pytest.raises(ValueError, match=r"sft\.mixture\.j: row 1 of .*broken\.jsonl: invalid JSON"):
+    with pytest.raises(ValueError, match=r"sft\.mixture\.j: row 1 of .*broken\.jsonl \(layout \w+\): invalid JSON"):
         mixture_dataset(base, {"j": mixture_source(path=str(broken))}, seed=0)
     columns = _write_jsonl(tmp_path / "columns.jsonl", [{"q": "x", "a": "y"}, {"q": "x"}])
     with pytest.raises(ValueError, match=r"sft\.mixture\.c: row 1 .*no column 'a'"):
-        mixture_dataset(base, {"c": mixture_source(path=str(columns), fields={"prompt": "q", "response": "a"})}, seed=0)
+        mixture_dataset(
+            base,
+            {"c": mixture_source(path=str(columns), layout="custom", fields={"prompt": "q", "response": "a"})},
+            seed=0,
+        )
     with pytest.raises(ValueError, match=r"sft\.mixture\.c: row 0 .*no column 'messages'"):
         mixture_dataset(base, {"c": mixture_source(path=str(columns))}, seed=0)
     with pytest.raises(ValueError, match="exactly one of `path` or `hf_id`"):
         mixture_dataset(base, {"n": mixture_source()}, seed=0)
     with pytest.raises(ValueError, match="unknown key"):
-        mixture_dataset(base, {"k": mixture_source(path=str(columns), fields={"answer": "a"})}, seed=0)
+        mixture_dataset(base, {"k": mixture_source(path=str(columns), layout="custom", fields={"answer": "a"})}, seed=0)
+    with pytest.raises(ValueError, match="only read with layout custom"):
+        mixture_dataset(base, {"k": mixture_source(path=str(columns), fields={"prompt": "q", "response": "a"})}, seed=0)
 
 
 @pytest.mark.parametrize(("max_steps", "expected"), [(0, -1), (-1, -1), (7, 7)])

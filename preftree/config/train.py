@@ -24,6 +24,11 @@ Scheduler = Literal[
     "warmup_stable_decay",
 ]
 
+# the published layouts a mixture source can be read in (preftree.train.mixture_layouts)
+Layout = Literal[
+    "ultrachat", "sharegpt", "openorca", "custom", "ultrafeedback", "ultrafeedback_binarized", "ultrasafety"
+]
+
 
 @dataclass(frozen=True)
 class OptimParams:
@@ -43,14 +48,17 @@ class OptimParams:
 
 @dataclass(frozen=True)
 class MixtureSourceParams:
-    """An extra SFT dataset (the paper mixes UltraChat, ShareGPT, OpenOrca): a local file or HF id
-    with a `messages` column (or prompt/response columns named in `fields`)."""
+    """Extra data drawn into a training stage's view (paper §3, App. B: UltraChat, ShareGPT and OpenOrca
+    into SFT, UltraFeedback pairs into preference learning, UltraFeedback and UltraSafety into the RM):
+    a local file or HF id in one of the datasets' published layouts (preftree.train.mixture_layouts)."""
 
     path: InputAny | None
     hf_id: FileOrHubId | None
     split: str
-    weight: PositiveFloat  # rows drawn = weight x the size of the sft view (with replacement when > 1)
-    fields: dict[str, str]  # prompt -> column, response -> column
+    layout: Layout
+    weight: NonNegativeFloat | None  # draw round(weight x the size of the stage's view) (null: use `rows`)
+    rows: PositiveInt | None  # draw this many (null: use `weight`)
+    fields: dict[str, str]  # layout custom only: messages -> column, or prompt/response(/system) -> columns
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,7 @@ class AlignMethodParams:
     desirable_weight: PositiveFloat  # KTO: lambda_D / lambda_U = 1.33 as in the paper
     undesirable_weight: PositiveFloat
     optim: OptimParams
+    mixture: dict[str, MixtureSourceParams]  # pair layouts (UltraFeedback), drawn next to the tree's pairs
 
 
 @dataclass(frozen=True)
@@ -77,3 +86,4 @@ class RMParams:
 
     loss: Literal["bt", "bt+dr"]  # L_BT, or L_BT + L_DR (the direct term on UltraInteract rows)
     optim: OptimParams
+    mixture: dict[str, MixtureSourceParams]  # pair layouts (UltraFeedback, UltraSafety): L_BT only

@@ -40,6 +40,7 @@ from preftree.train.common import (
     stable_metrics,
     trainer_kwargs,
 )
+from preftree.train.mixture import mixture_identities, mixture_pairs
 
 LOSSES: Final = ("sigmoid", "nca_pair", "kto")
 ALGORITHM: Final = {"sigmoid": "DPO", "nca_pair": "NCA", "kto": "KTO"}
@@ -106,14 +107,47 @@ def kto_dataset(frame: pl.DataFrame) -> Dataset:
     return Dataset.from_dict({"prompt": prompts, "completion": completions, "label": frame["label"].to_list()})
 
 
-def _kto_frame(train: pl.DataFrame, seed: int) -> pl.DataFrame:
-    """The kto view (derived from pairs when given pairs), in a seeded order."""
+def _kto_frame(train: pl.DataFrame) -> pl.DataFrame:
+    """The kto view (derived from pairs when given pairs)."""
     if "trajectory" in train.columns:
         from preftree.tree import kto_view
 
         train = kto_view(train)
-    order = np.random.default_rng(seed).permutation(train.height)
-    return train[order.tolist()]
+    return train
+
+
+def training_dataset(
+    train: pl.DataFrame, params: AlignMethodParams, seed: int, *, key: str = "method"
+) -> tuple[Dataset, dict[str, int]]:
+    """The dataset a method trains on and its row count by source (``tree`` and each mixture name).
+
+    DPO / NCA: the pairs view plus the pairs drawn from ``params.mixture`` (``weight`` x the number of
+    tree pairs). KTO: the kto view plus, per drawn pair, its chosen completion (desirable) and its
+    rejected one (undesirable), ``weight`` x half the kto rows in pairs, all in one seeded order (trl's
+    KTO reads rows sequentially and estimates its KL term from completions rotated within a batch, so
+    a pair's two completions should not sit next to each other). ``key`` names the params key in errors.
+    """
+    kto = params.loss == "kto"
+    base = kto_dataset(_kto_frame(train)) if kto else pairs_dataset(train)
+    size = len(base) // 2 if kto else len(base)
+    drawn = mixture_pairs(f"align.{key}.mixture", params.mixture, size, seed)
+    counts = {"tree": len(base)}
+    columns = {name: list(base[name]) for name in base.column_names}
+    for name, pair in drawn:
+        if kto:
+            for completion, label in ((pair.chosen, True), (pair.rejected, False)):
+                columns["prompt"].append(pair.prompt)
+                columns["completion"].append([{"role": "assistant", "content": completion}])
+                columns["label"].append(label)
+        else:
+            columns["prompt"].append(pair.prompt)
+            columns["chosen"].append([{"role": "assistant", "content": pair.chosen}])
+            columns["rejected"].append([{"role": "assistant", "content": pair.rejected}])
+        counts[name] = counts.get(name, 0) + (2 if kto else 1)
+    dataset = Dataset.from_dict(columns) if drawn else base
+    if kto:
+        dataset = dataset.select(np.random.default_rng(seed).permutation(len(dataset)).tolist())
+    return dataset, counts
 
 
 # --------------------------------------------------------------------------------------------
@@ -152,9 +186,12 @@ def build_trainer(
     runtime: RuntimeParams,
     work_dir: Path,
     callbacks: list | None = None,
+    key: str = "method",
+    dataset: Dataset | None = None,
 ) -> Any:
     """A trl DPOTrainer (sigmoid / nca_pair) or KTOTrainer (kto) on the model at `model_dir`, with a
-    frozen copy of it as the reference model. `work_dir` is the trainer's scratch output_dir."""
+    frozen copy of it as the reference model. `work_dir` is the trainer's scratch output_dir; `dataset`
+    is :func:`training_dataset`'s (built from `train` and the method's mixture when None)."""
     from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer
 
     _check(params)
@@ -173,12 +210,12 @@ def build_trainer(
             desirable_weight=params.desirable_weight,
             undesirable_weight=params.undesirable_weight,
         )
-        dataset = kto_dataset(_kto_frame(train, seed))
         trainer_cls = KTOTrainer
     else:
         config = DPOConfig(**common, loss_type=[params.loss])
-        dataset = pairs_dataset(train)
         trainer_cls = DPOTrainer
+    if dataset is None:
+        dataset, _ = training_dataset(train, params, seed, key=key)
     if len(dataset) == 0:
         raise ValueError("align: the training view is empty")
     return trainer_cls(
@@ -240,9 +277,18 @@ def train_align(
     ``ROW_COLUMNS``) for the stage's metrics/align/<method>.csv.
     """
     callback = LogCallback(prefix=f"align/{method}/")
+    dataset, rows_by_source = training_dataset(train, params, seed, key=method)
     with scratch_dir("align") as work, deterministic_training():
         trainer = build_trainer(
-            Path(model_dir), train, params, seed=seed, runtime=runtime, work_dir=Path(work), callbacks=[callback]
+            Path(model_dir),
+            train,
+            params,
+            seed=seed,
+            runtime=runtime,
+            work_dir=Path(work),
+            callbacks=[callback],
+            key=method,
+            dataset=dataset,
         )
         examples = len(trainer.train_dataset)
         if examples == 0:
@@ -263,6 +309,8 @@ def train_align(
         "steps": int(trainer.state.global_step),
         "examples": examples,
         "input_rows": train.height,
+        "rows_by_source": rows_by_source,
+        "mixture_sources": mixture_identities(params.mixture),
     }
     if params.loss == "kto":
         metrics["desirable_weight"] = params.desirable_weight

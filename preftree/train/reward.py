@@ -18,7 +18,7 @@ held-out pair, the unit a bootstrap over pairs resamples).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -28,8 +28,11 @@ from datasets import Dataset
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from trl.trainer.reward_trainer import suppress_seqcls_warning
 
+from preftree.config.train import MixtureSourceParams
 from preftree.models.checkpoint import resolve_model_dir
 from preftree.models.vocab_file import prepare_chat_tokenizer, report
+from preftree.train.mixture import mixture_pairs
+from preftree.train.mixture_layouts import pair_messages
 
 Messages = list[dict[str, str]]
 
@@ -101,6 +104,25 @@ def rm_dataset(frame: pl.DataFrame) -> Dataset:
             "ultrainteract": [bool(d) for d in direct],
         }
     )
+
+
+def rm_training_dataset(
+    frame: pl.DataFrame, mixture: Mapping[str, MixtureSourceParams], seed: int, *, key: str = "rm"
+) -> tuple[Dataset, dict[str, int]]:
+    """:func:`rm_dataset` of the tree's rm view plus the pairs drawn from ``mixture`` (``weight`` x the
+    number of tree pairs), with their row count by source. Mixture rows (UltraFeedback, UltraSafety)
+    have ``ultrainteract`` False: the Eurus loss gives them L_BT only (paper §3, Eq. 3)."""
+    base = rm_dataset(frame)
+    drawn = mixture_pairs(f"rm.{key}.mixture", mixture, len(base), seed)
+    counts = {"tree": len(base)}
+    if not drawn:
+        return base, counts
+    prompts, chosen, rejected = pair_messages([pair for _, pair in drawn])
+    for name, _ in drawn:
+        counts[name] = counts.get(name, 0) + 1
+    extra = {"prompt": prompts, "chosen": chosen, "rejected": rejected, "ultrainteract": [False] * len(drawn)}
+    columns = {name: list(base[name]) + extra[name] for name in base.column_names}
+    return Dataset.from_dict(columns), counts
 
 
 def tokenize_conversation(tokenizer: PreTrainedTokenizerBase, messages: Messages) -> list[int]:
@@ -231,6 +253,7 @@ __all__ = [
     "pair_metrics",
     "reward_scores",
     "rm_dataset",
+    "rm_training_dataset",
     "score_pairs",
     "to_messages",
 ]

@@ -28,7 +28,8 @@ from preftree.config.runtime import RuntimeParams
 from preftree.config.train import RMParams
 from preftree.io import scratch_dir
 from preftree.train.common import LogCallback, deterministic_training, save_trained, trainer_kwargs
-from preftree.train.reward import heldout_scores, load_reward_model, pair_metrics, rm_dataset, score_pairs
+from preftree.train.mixture import mixture_identities
+from preftree.train.reward import heldout_scores, load_reward_model, pair_metrics, rm_training_dataset, score_pairs
 
 LossKind = Literal["bt", "bt+dr"]
 
@@ -37,14 +38,14 @@ LossKind = Literal["bt", "bt+dr"]
 # loss
 
 
-def eurus_rm_loss(
+def eurus_rm_loss_terms(
     r_chosen: torch.Tensor, r_rejected: torch.Tensor, direct: torch.Tensor, kind: LossKind = "bt+dr"
-) -> torch.Tensor:
-    """Mean over the batch of ``L_BT + direct * L_DR`` ("bt+dr") or of ``L_BT`` alone ("bt").
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per pair: ``L_BT = -log s(r_c - r_r)`` and the L_DR term it receives, ``-log s(r_c) - log s(-r_r)``
+    where ``direct`` (bool, one per pair: the UltraInteract rows) is set and ``kind`` is "bt+dr", else 0.
 
-    ``L_BT = -log s(r_c - r_r)``; ``L_DR = -log s(r_c) - log s(-r_r)`` (pushes chosen rewards above 0
-    and rejected ones below 0). ``direct`` (bool, one per pair) marks the UltraInteract rows.
-    """
+    L_DR pushes chosen rewards above 0 and rejected ones below 0 (paper §3, Eq. 3); UltraFeedback and
+    UltraSafety rows get L_BT only."""
     if kind not in ("bt", "bt+dr"):
         raise ValueError(f"unknown reward loss {kind!r} (expected 'bt' or 'bt+dr')")
     r_chosen = r_chosen.reshape(-1).float()
@@ -53,14 +54,23 @@ def eurus_rm_loss(
         raise ValueError(
             f"chosen and rejected rewards differ in shape: {tuple(r_chosen.shape)} vs {tuple(r_rejected.shape)}"
         )
-    loss = -F.logsigmoid(r_chosen - r_rejected)
-    if kind == "bt+dr":
-        direct = direct.reshape(-1).to(device=r_chosen.device)
-        if direct.shape != r_chosen.shape:
-            raise ValueError(f"direct has shape {tuple(direct.shape)}, expected {tuple(r_chosen.shape)}")
-        l_dr = -F.logsigmoid(r_chosen) - F.logsigmoid(-r_rejected)
-        loss = loss + direct.to(l_dr.dtype) * l_dr
-    return loss.mean()
+    l_bt = -F.logsigmoid(r_chosen - r_rejected)
+    if kind == "bt":
+        return l_bt, torch.zeros_like(l_bt)
+    direct = direct.reshape(-1).to(device=r_chosen.device)
+    if direct.shape != r_chosen.shape:
+        raise ValueError(f"direct has shape {tuple(direct.shape)}, expected {tuple(r_chosen.shape)}")
+    l_dr = -F.logsigmoid(r_chosen) - F.logsigmoid(-r_rejected)
+    return l_bt, torch.where(direct.bool(), l_dr, torch.zeros_like(l_dr))
+
+
+def eurus_rm_loss(
+    r_chosen: torch.Tensor, r_rejected: torch.Tensor, direct: torch.Tensor, kind: LossKind = "bt+dr"
+) -> torch.Tensor:
+    """Mean over the batch of ``L_BT + direct * L_DR`` ("bt+dr") or of ``L_BT`` alone ("bt")
+    (:func:`eurus_rm_loss_terms`)."""
+    l_bt, l_dr = eurus_rm_loss_terms(r_chosen, r_rejected, direct, kind)
+    return (l_bt + l_dr).mean()
 
 
 # --------------------------------------------------------------------------------------------
@@ -129,6 +139,7 @@ def train_rm(
     out_dir: Path,
     card: dict,
     score_init: bool = False,
+    key: str = "rm",
 ) -> dict[str, Any]:
     """Train the reward model from ``model_dir`` on ``train`` (RM_SCHEMA), score ``heldout``, save to ``out_dir``.
 
@@ -136,12 +147,15 @@ def train_rm(
     the final and mean train loss, pair counts (trl drops pairs longer than ``optim.max_length``),
     timings, the weights digest, the log rows and ``heldout_scores`` (:func:`heldout_scores`: the
     reward of each held-out pair). ``score_init`` also scores ``heldout`` with the untrained model
-    (backbone + fresh head): the baseline the trained accuracy should beat.
+    (backbone + fresh head): the baseline the trained accuracy should beat. ``params.mixture`` adds
+    pairs (L_BT only) to the training set; held-out scoring stays on the tree's pairs. ``key`` names
+    the params key (``rm.<key>``) in errors.
     """
     start = time.perf_counter()
     optim = params.optim
     if train.height == 0:
         raise ValueError("train_rm: no training pairs")
+    dataset, rows_by_source = rm_training_dataset(train, params.mixture, seed, key=key)
     with deterministic_training():
         model, tokenizer = load_reward_model(model_dir, seed=seed)
         eval_batch = max(1, optim.batch_size) * 2
@@ -160,7 +174,7 @@ def train_rm(
                 model=model,
                 args=args,
                 data_collator=collator,
-                train_dataset=rm_dataset(train),
+                train_dataset=dataset,
                 processing_class=tokenizer,
                 callbacks=[log],
                 loss_kind=params.loss,
@@ -190,9 +204,11 @@ def train_rm(
     digest = save_trained(trainer, tokenizer, Path(out_dir), model_card)
     return {
         "loss_kind": params.loss,
-        "train_pairs": train.height,
+        "train_pairs": len(dataset),
+        "train_pairs_by_source": rows_by_source,
+        "mixture_sources": mixture_identities(params.mixture),
         "train_pairs_used": kept,
-        "train_pairs_dropped": train.height - kept,
+        "train_pairs_dropped": len(dataset) - kept,
         "steps": int(result.global_step),
         "train_loss_final": losses[-1] if losses else float(result.training_loss),
         "train_loss_mean": float(result.training_loss),
@@ -218,4 +234,4 @@ def train_rm(
     }
 
 
-__all__ = ["EurusPreferenceCollator", "EurusRewardTrainer", "eurus_rm_loss", "train_rm"]
+__all__ = ["EurusPreferenceCollator", "EurusRewardTrainer", "eurus_rm_loss", "eurus_rm_loss_terms", "train_rm"]

@@ -24,13 +24,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import datasets
-import numpy as np
 import polars as pl
 import torch
 import torch.nn.functional as F
@@ -48,29 +46,16 @@ from preftree.train.common import (
     trainer_kwargs,
     use_cpu,
 )
+from preftree.train.mixture import mixture_conversations, mixture_identities
+from preftree.train.mixture_layouts import chat
 
 BASE_SOURCE = "sft"  # the `source` value of rows from the SFT view
-ROLE_ALIASES = {
-    "system": "system",
-    "user": "user",
-    "human": "user",
-    "assistant": "assistant",
-    "gpt": "assistant",
-    "chatgpt": "assistant",
-}
-FIELD_KEYS = ("messages", "prompt", "response", "system")  # what `fields` may map to a source column
 MESSAGE = datasets.Features({"role": datasets.Value("string"), "content": datasets.Value("string")})
 FEATURES = datasets.Features({"messages": datasets.List(MESSAGE), "source": datasets.Value("string")})
 
 
 # --------------------------------------------------------------------------------------------
 # datasets
-
-
-def chat(instruction: str, response: str, system: str | None = None) -> list[dict[str, str]]:
-    """One single-turn conversation (an optional system message first)."""
-    head = [{"role": "system", "content": system}] if system else []
-    return [*head, {"role": "user", "content": instruction}, {"role": "assistant", "content": response}]
 
 
 def _dataset(messages: list[list[dict[str, str]]], sources: list[str]) -> datasets.Dataset:
@@ -90,114 +75,15 @@ def sft_dataset(frame: pl.DataFrame) -> datasets.Dataset:
     return _dataset(messages, [BASE_SOURCE] * len(messages))
 
 
-def _text(value: Any, what: str) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"{what} must be a string, got {type(value).__name__}")
-    return value
-
-
-def _messages_from_row(row: Mapping[str, Any], fields: Mapping[str, str]) -> list[dict[str, str]]:
-    """A row -> chat messages; raises ValueError (without the location) when the row is malformed."""
-
-    def column(key: str) -> Any:
-        name = fields.get(key, key)
-        if name not in row:
-            raise ValueError(f"no column {name!r} (columns: {', '.join(map(str, row))})")
-        return row[name]
-
-    if "prompt" in fields or "response" in fields:
-        system = row.get(fields["system"]) if "system" in fields else None
-        if system is not None:
-            system = _text(system, f"column {fields['system']!r}")
-        prompt = _text(column("prompt"), f"column {fields.get('prompt', 'prompt')!r}")
-        response = _text(column("response"), f"column {fields.get('response', 'response')!r}")
-        if not response.strip():
-            raise ValueError(f"column {fields.get('response', 'response')!r} is empty")
-        return chat(prompt, response, system or None)
-
-    raw = column("messages")
-    name = fields.get("messages", "messages")
-    if isinstance(raw, np.ndarray):
-        raw = raw.tolist()
-    if not isinstance(raw, list) or not raw:
-        raise ValueError(f"column {name!r} must be a non-empty list of messages, got {type(raw).__name__}")
-    out = []
-    for i, message in enumerate(raw):
-        if not isinstance(message, Mapping):
-            raise ValueError(f"{name}[{i}] must be a mapping with role/content, got {type(message).__name__}")
-        role = message.get("role", message.get("from"))
-        content = message.get("content", message.get("value"))
-        if role not in ROLE_ALIASES:
-            raise ValueError(f"{name}[{i}] has unknown role {role!r} (known: {', '.join(ROLE_ALIASES)})")
-        out.append({"role": ROLE_ALIASES[role], "content": _text(content, f"{name}[{i}].content")})
-    if not any(m["role"] == "assistant" and m["content"].strip() for m in out):
-        raise ValueError(f"column {name!r} has no non-empty assistant message")
-    return out
-
-
-def _source_rows(name: str, spec: MixtureSourceParams) -> Iterator[tuple[int, Any]]:
-    from preftree.sources.files import read_hf, read_rows
-
-    if (spec.path is None) == (spec.hf_id is None):
-        raise ValueError(f"sft.mixture.{name}: set exactly one of `path` or `hf_id`")
-    if spec.path is not None:
-        yield from read_rows(spec.path, source=f"sft.mixture.{name}")
-    else:
-        yield from read_hf(spec.hf_id, split=spec.split)
-
-
-def read_mixture_source(name: str, spec: MixtureSourceParams) -> list[list[dict[str, str]]]:
-    """Every row of one mixture source as chat messages; a malformed row raises naming source and row."""
-    from preftree.sources.files import RowError
-
-    unknown = sorted(set(spec.fields) - set(FIELD_KEYS))
-    if unknown:
-        raise ValueError(f"sft.mixture.{name}.fields: unknown key(s) {unknown} (known: {', '.join(FIELD_KEYS)})")
-    if ("prompt" in spec.fields) != ("response" in spec.fields):
-        raise ValueError(f"sft.mixture.{name}.fields: map both `prompt` and `response`, or neither")
-    where = spec.path if spec.path is not None else f"{spec.hf_id} [{spec.split}]"
-    rows = []
-    for index, row in _source_rows(name, spec):
-        try:
-            if isinstance(row, RowError):
-                raise ValueError(f"{row.reason}: {row.raw[:200]!r}")
-            if not isinstance(row, Mapping):
-                raise ValueError(f"expected an object, got {type(row).__name__}")
-            rows.append(_messages_from_row(row, spec.fields))
-        except ValueError as err:
-            raise ValueError(f"sft.mixture.{name}: row {index} of {where}: {err}") from None
-    return rows
-
-
-def _draw(n_rows: int, n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` row indices out of ``n_rows``: whole passes over the rows, then a sample without replacement
-    for the remainder (so every row is used k or k+1 times when n > n_rows)."""
-    passes, rest = divmod(n, n_rows)
-    tail = np.sort(rng.choice(n_rows, size=rest, replace=False))
-    return np.concatenate([np.tile(np.arange(n_rows), passes), tail]).astype(np.int64)
-
-
 def mixture_dataset(base: datasets.Dataset, mixture: Mapping[str, MixtureSourceParams], seed: int) -> datasets.Dataset:
-    """The SFT dataset plus, per mixture source, ``round(weight x len(base))`` of its rows.
-
-    Rows are drawn from a generator seeded by ``(seed, crc32(name))``: the same params give the same
-    rows, and adding a source leaves the others' draws unchanged. ``source`` names each row's origin.
-    """
+    """The SFT dataset plus the conversations drawn from every ``sft.mixture`` source
+    (:func:`preftree.train.mixture.mixture_conversations`: ``rows``, or ``weight x len(base)``);
+    ``source`` names each row's origin."""
     messages = list(base["messages"])
     sources = list(base["source"]) if "source" in base.column_names else [BASE_SOURCE] * len(base)
-    for name, spec in mixture.items():
-        if spec.weight < 0:
-            raise ValueError(f"sft.mixture.{name}.weight must be >= 0, got {spec.weight}")
-        n = round(spec.weight * len(base))
-        if n == 0:
-            continue
-        rows = read_mixture_source(name, spec)
-        if not rows:
-            raise ValueError(f"sft.mixture.{name}: the source has no rows")
-        rng = np.random.default_rng([seed, zlib.crc32(name.encode("utf-8"))])
-        for i in _draw(len(rows), n, rng):
-            messages.append(rows[i])
-            sources.append(name)
+    for name, conversation in mixture_conversations("sft.mixture", mixture, len(base), seed):
+        messages.append(conversation)
+        sources.append(name)
     return _dataset(messages, sources)
 
 
@@ -374,6 +260,7 @@ def train_sft(
         "train_steps": steps,
         "train_rows": len(dataset),
         "train_rows_by_source": rows,
+        "mixture_sources": mixture_identities(params.mixture),
         "heldout_rows": heldout.height,
         "train_seconds": seconds,
         "train_tokens": tokens,
