@@ -9,14 +9,18 @@ The protocol (paper §2.2-2.3, Fig. 3, App. A.2), for each instruction and turn 
    (Magicoder-Evol-Instruct) are judged by an LLM judge instead (`preftree.agents.judge`, applied by
    `preftree.judging`; paper §2.1).
 3. *Chosen*: sample 0 if it is correct, else the first correct sample; if there is none, up to
-   `escalation_rounds` more rounds of K samples; if still none and `guided`, one action written
-   with the ground truth in view.
-4. *Rejected*: sample 0 if it is incorrect (it is the action the trajectory expands), else another
-   incorrect sample, else an action of the weak actor (the paper draws incorrect actions from
-   weaker models).
+   `escalation_rounds` more rounds of K samples (on the `escalation` actors when configured: the
+   paper switches to a stronger model); if still none and `guided`, one action written with the
+   ground truth in view, except for records that have no worked solution or whose dataset is in
+   `answer_only` (the paper: datasets with answers only use steps (1)-(2), App. A.2), so the actor
+   is never shown a bare answer.
+4. *Rejected*: with ``rejected="own"``, sample 0 if it is incorrect, else another incorrect sample,
+   else an action of the weak actor; with ``rejected="weak"`` (the paper, §2.3 / App. A.2), always
+   the weak actor's action, whose model is drawn per action from `weak.pool`
+   (:class:`preftree.agents.pool.PoolActor`), never the actor's own wrong sample.
 5. If sample 0 was correct the trajectory ends at turn t. Otherwise the critic, who sees the
-   ground truth, comments on the incorrect action; ``observation + "\\n" + critique`` becomes the
-   next user turn and the incorrect action is expanded into turn t+1, up to `max_turns`.
+   ground truth, comments on the rejected action; ``observation + "\\n" + critique`` becomes the
+   next user turn and that action is expanded into turn t+1, up to `max_turns`.
 
 Instructions of a shard advance in lockstep, turn by turn, so actor and critic calls are batched
 and sandbox runs overlap. Every random choice derives from (seed, instruction id, turn, round), so
@@ -35,6 +39,7 @@ from typing import Any
 import polars as pl
 
 from preftree.agents.base import Action, Actor, ActRequest, Critic, CritiqueRequest, Message
+from preftree.agents.prompts import correct_solution
 from preftree.config.interact import InteractParams
 from preftree.env import carry_over
 from preftree.schema import NODE_SCHEMA, TREE_SCHEMA
@@ -83,6 +88,17 @@ class Agents:
     actor: Actor
     weak: Actor
     critic: Critic
+    escalation: Sequence[Actor] = ()  # escalation round r runs on escalation[min(r, len) - 1]; () = the actor
+
+    def escalator(self, round_: int) -> Actor:
+        """The actor of escalation round ``round_`` (1-based)."""
+        return self.escalation[min(round_, len(self.escalation)) - 1] if self.escalation else self.actor
+
+
+def guidable(record: Mapping[str, Any], answer_only: Sequence[str]) -> bool:
+    """Whether the ground-truth-guided step may run on ``record``: it has a worked solution (rationale,
+    reference code) and its dataset is not one of the ``answer_only`` ones (paper App. A.2, Table 7)."""
+    return record.get("dataset") not in answer_only and correct_solution(record) is not None
 
 
 def _first(cands: Sequence[_Candidate], correct: bool) -> _Candidate | None:
@@ -145,13 +161,14 @@ class TreeBuilder:
         for round_ in range(1, p.escalation_rounds + 1):
             need = [i for i, c in enumerate(chosen) if c is None]
             more = self._sample(
-                self.agents.actor, [trees[i] for i in need], turn, p.samples_per_turn, round_, origin="escalation"
-            )
+                self.agents.escalator(round_), [trees[i] for i in need], turn, p.samples_per_turn, round_,
+                origin="escalation",
+            )  # fmt: skip
             for i, extra in zip(need, more, strict=True):
                 trees[i].escalations += 1
                 chosen[i] = _first(extra, True)
         if p.guided:
-            need = [i for i, c in enumerate(chosen) if c is None]
+            need = [i for i, c in enumerate(chosen) if c is None and guidable(trees[i].record, p.answer_only)]
             guided = self._sample(self.agents.actor, [trees[i] for i in need], turn, 1, 0, guided=True, origin="guided")
             for i, extra in zip(need, guided, strict=True):
                 trees[i].guided += 1
@@ -160,7 +177,7 @@ class TreeBuilder:
         own = [c[0] for c in cands]
         rejected: list[_Candidate | None] = []
         for c, first in zip(cands, own, strict=True):
-            wrong = [x for x in c if x.obs.syntax_ok and not x.obs.correct]
+            wrong = [x for x in c if x.obs.syntax_ok and not x.obs.correct] if p.rejected == "own" else []
             rejected.append(first if first in wrong else (wrong[0] if wrong else None))
         need = [i for i, r in enumerate(rejected) if r is None]
         weak = self._sample(self.agents.weak, [trees[i] for i in need], turn, 1, 0, origin="weak")

@@ -5,7 +5,8 @@ Two steps, so a run that cannot work fails before its MLflow run opens:
 * :func:`plan_interact` checks that the sandbox is usable, reads the selected instructions
   (``interact.limit`` first rows), builds the LLM judge (``interact.judge``) and fails when records
   need a judge and none is configured (``preftree.judging.require_judge``). No model call.
-* :func:`run_interact` builds the actor, the weak actor and the critic behind the call cache
+* :func:`run_interact` builds the actor (and its ``actor.escalation`` models), the weak actor (one
+  per ``weak.pool`` model, drawn per action) and the critic behind the call cache
   (``<cache>/calls.sqlite``), grows one tree per instruction (``preftree.interact.TreeBuilder``) in
   shards checkpointed under ``<cache>/interact/<run key>/`` (the key covers the params, the selected
   file and the stage's code deps, so a rerun resumes from finished shards), and returns the frames
@@ -20,10 +21,11 @@ from typing import Any
 
 import polars as pl
 
-from preftree.agents import make_actor, make_critic
+from preftree.agents import make_actor, make_critic, make_escalation
 from preftree.agents.judge import Judge, make_judge
 from preftree.config.load import StageParams
 from preftree.config.runtime import RuntimeParams
+from preftree.config.workspace import ParamsError
 from preftree.dvcinfo import stage_info
 from preftree.interact import Agents, TreeBuilder, table1
 from preftree.judging import make_evaluate, require_judge
@@ -88,10 +90,14 @@ def run_interact(plan: InteractPlan) -> InteractResult:
     """Grow the trees of ``plan.records``, resuming from finished shards; the caller writes the result."""
     params, runtime, cache, judge = plan.params, plan.runtime, plan.cache, plan.judge
     cfg, limits, seed = params["interact"], params["sandbox"], params["seed"]
+    if params["weak"].escalation:
+        raise ParamsError("weak.escalation: escalation models are the actor's (actor.escalation); set it to []")
+    calls_db = cache / "calls.sqlite"
     agents = Agents(
-        actor=make_actor(params["actor"], runtime, cache_path=cache / "calls.sqlite", name="actor"),
-        weak=make_actor(params["weak"], runtime, cache_path=cache / "calls.sqlite", name="weak"),
-        critic=make_critic(params["critic"], runtime, cache_path=cache / "calls.sqlite", name="critic"),
+        actor=make_actor(params["actor"], runtime, cache_path=calls_db, name="actor"),
+        weak=make_actor(params["weak"], runtime, cache_path=calls_db, name="weak"),
+        critic=make_critic(params["critic"], runtime, cache_path=calls_db, name="critic"),
+        escalation=make_escalation(params["actor"], runtime, cache_path=calls_db),
     )
     evaluate = make_evaluate(limits, judge, workers=1)  # env.evaluate_actions for every other record
     builder = TreeBuilder(agents, evaluate, cfg, seed=seed, workers=runtime.workers)
@@ -106,9 +112,10 @@ def run_interact(plan: InteractPlan) -> InteractResult:
         progress=runtime.progress,
         desc="interact",
     )
+    named = [("actor", agents.actor), ("weak", agents.weak), ("critic", agents.critic)]
+    named += [(f"escalation_{k}", actor) for k, actor in enumerate(agents.escalation, 1)]
     calls = {
-        name: {"calls": getattr(agent, "calls", 0), "cache_hits": getattr(agent, "hits", 0)}
-        for name, agent in (("actor", agents.actor), ("weak", agents.weak), ("critic", agents.critic))
+        name: {"calls": getattr(agent, "calls", 0), "cache_hits": getattr(agent, "hits", 0)} for name, agent in named
     }
     summary = None
     if judge is not None:

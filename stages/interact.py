@@ -3,6 +3,8 @@
     dvc repro interact
     dvc exp run -S interact.samples_per_turn=8 -S interact.max_turns=3
     dvc exp run -S actor=openai -S actor.model=gpt-3.5-turbo      # key from $OPENAI_API_KEY
+    make params OVERRIDES="actor@weak=openai interact.rejected=weak \
+      'weak.pool=[{model: mistral-7b-instruct, base_url: \"http://127.0.0.1:8001/v1\"}, {model: ..., base_url: ...}]'"
 
 Reads params `seed`, `sandbox`, `actor`, `weak`, `critic`, `interact` (runtime.workers and the
 OpenAI timeouts / retries / concurrency only change speed). Coding instructions with no tests and no
@@ -11,7 +13,9 @@ preftree.agents.judge); without it the stage fails before any work, naming the d
 preference tree per selected instruction (preftree.interact_run, preftree.interact), in shards
 checkpointed under .preftree-cache/interact/<key>/: after a kill, rerunning resumes from the
 finished shards. Model calls go through a call cache (.preftree-cache/calls.sqlite), so a rerun
-with the same config makes no model call. Writes
+with the same config makes no model call. The weak actor's models (`weak.pool`) are drawn per incorrect
+action and the actor's escalation rounds may run on stronger ones (`actor.escalation`), as in the paper
+(§2.3 / App. A.2). A model server that does not answer is one error line naming its URL. Writes
 metrics/interact.json (the paper's Table 1 per task) and an MLflow child run.
 """
 
@@ -26,6 +30,7 @@ from preftree.config.interact import InteractParams
 from preftree.config.load import load_runtime, load_stage_params
 from preftree.config.sandbox import SandboxParams
 from preftree.config.workspace import ParamsError, workspace_root
+from preftree.generation.openai import OpenAIError
 from preftree.interact_run import plan_interact, run_interact
 from preftree.io import atomic_dir, write_parquet
 from preftree.provenance import tracking_root
@@ -71,5 +76,5 @@ def main() -> None:
 if __name__ == "__main__":
     try:
         main()
-    except (ParamsError, SandboxUnavailable, FileNotFoundError, CacheCorruptError) as err:
+    except (ParamsError, SandboxUnavailable, FileNotFoundError, CacheCorruptError, OpenAIError) as err:
         sys.exit(f"interact: error: {err}")

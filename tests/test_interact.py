@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,14 +79,16 @@ def evaluate(record, texts, prior):  # noqa: ANN001, ANN201
     ]
 
 
-def record(i: int, task: str = "Math_CoT") -> dict:
+def record(i: int, task: str = "Math_CoT", dataset: str = "synthetic", rationale: str | None = "Step 1: 2 + 2") -> dict:
     return {
         "id": f"{i:064x}",
         "problem_id": f"p{i}",
         "task": task,
-        "dataset": "synthetic",
+        "dataset": dataset,
         "source_row": i,
         "instruction": f"problem {i}",
+        "answer": "4",
+        "reference": json.dumps({"kind": "rationale", "rationale": rationale}) if rationale else "",
     }
 
 
@@ -237,3 +240,85 @@ def test_result_metrics_keep_the_default_layout_without_a_judge() -> None:
     assert list(result.metrics) == ["tasks", "shards", "model_calls"]
     judged = InteractResult(empty, empty, empty, {}, {}, calls, {"identity": "scripted:judge"})
     assert judged.metrics["judge"] == {"identity": "scripted:judge"}
+
+
+# ------------------------------------------------------------------------------------------------
+# the paper's weak actors, escalation models and answer-only datasets (§2.3 / App. A.2)
+
+
+def test_rejected_weak_takes_the_weak_action_never_the_actors_own_and_expands_it() -> None:
+    rid = record(11)["id"]
+    params = from_conf(
+        InteractParams, "interact", max_turns=3, samples_per_turn=2, escalation_rounds=0, rejected="weak"
+    )
+    nodes, trees, actor, critic = build({(rid, 1): ["bad", "ok"], (rid, 2): ["ok"]}, params, [record(11)])
+    rejected = nodes.filter(pl.col("role") == "rejected")
+    assert rejected["origin"].to_list() == ["weak", "weak"] and rejected["actor"].unique().to_list() == ["fake:weak"]
+    assert not nodes.filter(pl.col("action").str.starts_with("bad#1")).height  # the actor's wrong sample: not kept
+    assert rejected["expanded"].to_list() == [True, False] and trees["end_turn"].to_list() == [2]
+    assert critic.seen[0].messages[-1]["content"] == "bad#weak#1"  # the critic reviews the expanded weak action
+    turn2 = [r for r in actor.requests if r.turn == 2][0]
+    assert turn2.messages[1]["content"] == "bad#weak#1"  # ... and the trajectory continues from it
+    own = build({(rid, 1): ["bad", "ok"], (rid, 2): ["ok"]}, P, [record(11)])[0]
+    assert own.filter(pl.col("role") == "rejected")["origin"].to_list() == ["sample", "weak"]  # rejected=own
+
+
+class Member:
+    """A pool member that writes wrong actions and records what it was asked."""
+
+    def __init__(self, name: str) -> None:
+        self.identity, self.requests = f"fake:{name}", []
+
+    def act(self, requests):  # noqa: ANN001, ANN201
+        self.requests.extend(requests)
+        return [[Action(text=f"bad#{self.identity}#{r.seed}", actor=self.identity)] * r.n for r in requests]
+
+
+def test_pool_draws_one_weak_model_per_request_from_its_seed() -> None:
+    from preftree.agents.pool import PoolActor
+
+    members = [Member("a"), Member("b"), Member("c")]
+    pool = PoolActor(members)
+    params = from_conf(
+        InteractParams, "interact", max_turns=1, samples_per_turn=1, escalation_rounds=0, rejected="weak"
+    )
+    records = [record(i) for i in range(20, 44)]
+    builder = TreeBuilder(Agents(ListActor({}), pool, EchoCritic()), evaluate, params, seed=0)
+    nodes, _ = builder.build(records)
+    writers = nodes.filter(pl.col("role") == "rejected").select("instruction_id", "actor")
+    assert set(writers["actor"]) == {"fake:a", "fake:b", "fake:c"} and writers.height == 24
+    assert all(len(m.requests) < 24 for m in members)  # each member got only its own draws, in one call
+    again = TreeBuilder(Agents(ListActor({}), PoolActor([Member(x) for x in "abc"]), EchoCritic()), evaluate, params,
+                        seed=0).build(list(reversed(records)))[0]  # fmt: skip
+    assert writers.sort("instruction_id").equals(
+        again.filter(pl.col("role") == "rejected").select("instruction_id", "actor").sort("instruction_id")
+    )  # the draw depends on the request, not on the order or the neighbours
+    assert "fake:a" in pool.identity and pool.calls == 0  # plain members have no call counts
+
+
+def test_escalation_rounds_switch_to_the_configured_stronger_models() -> None:
+    rid = record(12)["id"]
+    strong1, strong2 = ListActor({(rid, 1): ["bad"]}, "fake:strong1"), ListActor({(rid, 1): ["ok"]}, "fake:strong2")
+    params = from_conf(InteractParams, "interact", max_turns=1, samples_per_turn=2, escalation_rounds=3, guided=True)
+    actor = ListActor({(rid, 1): ["bad"]})
+    builder = TreeBuilder(Agents(actor, WeakActor(), EchoCritic(), (strong1, strong2)), evaluate, params, seed=0)
+    nodes, trees = builder.build([record(12)])
+    chosen = nodes.filter(pl.col("role") == "chosen").row(0, named=True)
+    assert (chosen["origin"], chosen["actor"]) == ("escalation", "fake:strong2")
+    assert len(strong1.requests) == 1 and len(strong2.requests) == 1 and len(actor.requests) == 1
+    assert trees["escalations"].to_list() == [2] and trees["guided"].to_list() == [0]
+    assert Agents(actor, WeakActor(), EchoCritic(), (strong1, strong2)).escalator(5) is strong2
+    assert Agents(actor, WeakActor(), EchoCritic()).escalator(1) is actor  # none configured: the actor itself
+
+
+@pytest.mark.parametrize("dataset", ["numglue", "reclor", "hotpotqa", "strategyqa"])
+def test_answer_only_datasets_get_no_guided_step(dataset: str) -> None:
+    params = from_conf(InteractParams, "interact", max_turns=1, samples_per_turn=1, escalation_rounds=1, guided=True)
+    assert dataset in params.answer_only
+    records = [record(30, dataset=dataset), record(31), record(32, rationale=None)]
+    script = {(r["id"], 1): ["bad"] for r in records}
+    actor = ListActor(script)
+    _, trees = TreeBuilder(Agents(actor, WeakActor(), EchoCritic()), evaluate, params, seed=0).build(records)
+    guided = [r.record["id"] for r in actor.requests if r.guided]
+    assert guided == [records[1]["id"]]  # only the record with a worked solution from a dataset with rationales
+    assert trees["guided"].to_list() == [0, 1, 0] and trees["escalations"].to_list() == [1, 1, 1]

@@ -17,6 +17,7 @@ __all__ = [
     "CritiqueRequest",
     "make_actor",
     "make_critic",
+    "make_escalation",
 ]
 
 
@@ -31,8 +32,16 @@ def make_actor(params: AgentParams, runtime: RuntimeParams, *, cache_path: Path 
     """An actor for ``params.backend``, behind the call cache at ``cache_path`` (None = uncached).
 
     ``name`` tells scripted actors apart (``scripted:<name>``, e.g. "teacher" / "weak") and seeds them.
-    hf runs on ``runtime.device``; ``runtime.engine=vllm`` switches an hf model to vLLM.
+    hf runs on ``runtime.device``; ``runtime.engine=vllm`` switches an hf model to vLLM. With
+    ``params.pool``, a :class:`preftree.agents.pool.PoolActor` over one actor per pool model (each
+    behind the cache). ``params.escalation`` is :func:`make_escalation`'s.
     """
+    if params.pool:
+        from preftree.agents.pool import PoolActor, endpoint_params
+
+        return PoolActor(
+            [make_actor(endpoint_params(params, e), runtime, cache_path=cache_path, name=name) for e in params.pool]
+        )
     backend = _engine(params, runtime)
     actor: Actor
     if backend == "scripted":
@@ -53,10 +62,22 @@ def make_actor(params: AgentParams, runtime: RuntimeParams, *, cache_path: Path 
     return CachedActor(actor, CallCache(cache_path))
 
 
+def make_escalation(params: AgentParams, runtime: RuntimeParams, *, cache_path: Path | None) -> list[Actor]:
+    """The actors of the escalation rounds, one per ``params.escalation`` model ([] = the actor itself)."""
+    from preftree.agents.pool import endpoint_params
+
+    return [
+        make_actor(endpoint_params(params, e), runtime, cache_path=cache_path, name="escalation")
+        for e in params.escalation
+    ]
+
+
 def make_critic(
     params: AgentParams, runtime: RuntimeParams, *, cache_path: Path | None, name: str = "critic"
 ) -> Critic:
     """A critic for ``params.backend`` behind the call cache at ``cache_path`` (None = uncached)."""
+    if params.pool or params.escalation:
+        raise ValueError(f"{name}: pool and escalation are for actors; set them to [] for the critic")
     backend = _engine(params, runtime)
     critic: Critic
     if backend == "scripted":

@@ -8,7 +8,9 @@
 * Guided actor (paper App. A.2 step 3, the last resort when sampling finds no correct action): the
   system prompt also carries the ground truth: coding gets the full reference code, tool-free math
   the worked rationale with the answer masked, PoT math the rationale and the answer, logic the
-  reasoning; the actor is asked to write its own solution from it.
+  reasoning; the actor is asked to write its own solution from it. Records without a worked solution,
+  or of a dataset with answers only (``interact.answer_only``), never get a guided request
+  (``preftree.interact.guidable``; paper App. A.2: such datasets use steps (1)-(2) only).
 * Critic: modelled on MINT's GPT-4 feedback setup: an expert reads the trajectory and the latest
   observation, is shown the correct solution as a private reference that must not be revealed, and
   writes short feedback that names the first wrong step and how to fix it.

@@ -10,6 +10,15 @@ from preftree.config.types import NonNegativeFloat, PositiveInt, Probability, Te
 
 
 @dataclass(frozen=True)
+class Endpoint:
+    """One more model on the agent's backend: ``model`` (hf/vllm: a folder or hub id; openai: the model
+    name) served at ``base_url`` (openai; null for hf/vllm)."""
+
+    model: str
+    base_url: str | None
+
+
+@dataclass(frozen=True)
 class AgentParams:
     """An actor or critic backend. `scripted` is the offline default; the others call real models."""
 
@@ -27,3 +36,10 @@ class AgentParams:
     temperature: Temperature
     top_p: TopP
     max_new_tokens: PositiveInt
+    # an actor on a model backend (hf / vllm / openai) only; [] = `model` / `base_url` alone
+    # pool: the models one is drawn from per request, seeded by the request (the `weak` actor: the
+    #   paper's weaker models, one drawn for each incorrect action, §2.3 / App. A.2)
+    # escalation: the models of the escalation rounds, round r on entry min(r, len) (the `actor`: the
+    #   paper switches from cheaper models to a stronger one when no sample is correct, App. A.2)
+    pool: list[Endpoint]
+    escalation: list[Endpoint]

@@ -19,3 +19,11 @@ class InteractParams:
     # who judges Coding problems without tests or answer (Magicoder): none (the stage fails on such
     # records) | critic (an LLM judge on the critic's backend settings; paper: GPT-4 Turbo)
     judge: Literal["none", "critic"]
+    # where the incorrect action of each turn comes from: own (the actor's own wrong sample, else another
+    # wrong sample, else the weak actor) | weak (the paper, §2.3 / App. A.2: always the weak actor's,
+    # whose model is drawn per action from `weak.pool`; the trajectory expands it)
+    rejected: Literal["own", "weak"]
+    # datasets (records' `dataset`, i.e. the sources.files names) that have answers but no rationale
+    # (paper Table 7): no ground-truth-guided step, so their answer is never shown to the actor (the paper:
+    # such datasets "can use steps (1)-(2) only", App. A.2); records without any worked solution too
+    answer_only: list[str]

@@ -157,8 +157,10 @@ class OpenAIGenerator(GeneratorBase):
             wait: float | None = None
             try:
                 resp = self._session().post(url, json=payload, headers=headers, timeout=self.timeout)
-            except (requests.ConnectionError, requests.Timeout) as err:
-                problem = f"{type(err).__name__}"
+            except requests.ConnectionError as err:
+                problem = f"{type(err).__name__}: nothing answered at {self.url} (is the server running?)"
+            except requests.Timeout as err:
+                problem = f"{type(err).__name__} after {self.timeout} s"
             else:
                 status = resp.status_code
                 if status == 200:
