@@ -37,6 +37,7 @@ PROJECT_FILES = (
     ".dvcignore",
     ".gitignore",
     "metrics",
+    "fixtures",
 )
 
 
