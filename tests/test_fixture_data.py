@@ -152,3 +152,34 @@ def test_writer_reproduces_the_committed_files(folder: Path, tmp_path: Path) -> 
     if folder == SOURCES:  # the parquet files hold the datasets' nesting (structs and lists), as published
         cc = pl.read_parquet(folder / "code_contests_train.parquet")
         assert isinstance(cc.schema["public_tests"], pl.Struct) and isinstance(cc.schema["solutions"], pl.Struct)
+
+
+def test_scripted_actor_acts_on_every_source(params: Params, limits: SandboxParams) -> None:
+    """experiment=eurus7b_cpu grows trees with the offline actor on all twelve sources: its correct actions
+    are judged correct by the environment (tests, answers, the table) or, for Magicoder, by the offline
+    judge (interact.judge=critic); the weak actor's mutations are unverified (a mutated branch the tests
+    never reach still passes, and is then a correct action), so most, not all, are judged wrong."""
+    from preftree.agents.base import ActRequest
+    from preftree.agents.judge import ScriptedJudge
+    from preftree.agents.scripted_actor import ScriptedActor
+    from preftree.config.agents import AgentParams
+
+    actor = ScriptedActor(from_conf(AgentParams, "actor", mistake_rate=0.0))
+    weak = ScriptedActor(from_conf(AgentParams, "actor", weak=True), name="weak")
+    judge = ScriptedJudge()
+    wrong: dict[str, list[bool]] = {}
+    for name, spec in params.sources.files.items():
+        records, _ = load_source(name, spec)
+        for record in records.head(3).to_dicts():
+            messages = [{"role": "user", "content": record["instruction"]}]
+            ask = ActRequest(record=record, messages=messages, turn=1, n=1, seed=0, guided=False)
+            good, bad = actor.act([ask])[0][0].text, weak.act([ask])[0][0].text
+            if name == "magicoder":
+                verdicts = [judge.verdict(record, good).correct, judge.verdict(record, bad).correct]
+            else:
+                verdicts = [o.correct for o in evaluate_actions(record, [good, bad], limits=limits)]
+            assert verdicts[0], (name, good)
+            wrong.setdefault(name, []).append(not verdicts[1])
+    assert len(wrong) == 12
+    share = sum(sum(v) for v in wrong.values()) / sum(len(v) for v in wrong.values())
+    assert share >= 0.8, wrong

@@ -104,7 +104,8 @@ OP_SWAPS = {
 
 
 def code_mutations(code: str, kind: str) -> list[str]:
-    """Every single-token mutation of ``kind`` (wrong_operator | off_by_one) in the body of the first ``def``."""
+    """Every single-token mutation of ``kind`` (wrong_operator | off_by_one) in the body of the first ``def``
+    (anywhere in a program without a ``def``: a stdin/stdout script)."""
     try:
         tokens = list(tokenize.generate_tokens(io.StringIO(code).readline))
     except (tokenize.TokenError, SyntaxError):
@@ -121,7 +122,9 @@ def code_mutations(code: str, kind: str) -> list[str]:
             header_end = t.end
             break
     if header_end is None:
-        return []
+        if in_def:
+            return []
+        header_end = (1, 0)
     lines = code.splitlines(keepends=True)
     out = []
     for t in tokens:

@@ -20,10 +20,14 @@ actor name): stable across processes, never Python's salted ``hash``.
     only the answer. CoT ends with ``Answer:\\n\\boxed{answer}``; PoT adds a fence whose
     ``# Step k:`` comments repeat the steps and which prints the answer. Mistake: ``off_by_one``
     (the final answer moved by one; the last step that states it is changed consistently).
-  - Coding with reference ``code`` (MBPP / HumanEval): two generic steps and the reference code in a
-    fence. Mistakes: ``wrong_operator`` (one operator in the function body swapped, e.g. ``<`` ->
+  - Coding with reference ``code`` (MBPP / HumanEval, CodeContests, TACO): two generic steps and the
+    reference code in a fence. Mistakes: ``wrong_operator`` (one operator in the function body swapped, e.g. ``<`` ->
     ``<=``, ``+`` -> ``-``) or ``off_by_one`` (an integer literal moved by one). Such an action is
     very likely, but not verified, to fail the tests (dataset code is never executed here).
+  - Coding with a table reference (WikiTableQuestions, judged by answer): a fence that reads
+    ``data_table`` and ``Answer:\\n<gold>``; the mistake states another cell of the table.
+  - Coding with a text reference (Magicoder, judged by ``interact.judge=critic``): the reference response;
+    the mistake mutates one token of its first code block (``wrong_operator`` / ``off_by_one``).
   - Logic with an ``answer``: one step and ``Answer:\\n<answer>``; the mistake picks another option
     letter, flips yes/no / true/false, or moves a number by one.
 """
@@ -164,6 +168,10 @@ class ScriptedActor:
             kind = self._pick(["off_by_one"], rng) or "perturbed_answer"
             bad = perturb_answer(answer, rng)
             return _Drawn(_math_action(task, restate_last(steps, answer, bad), bad), kind)
+        if task == "Coding" and ref.get("kind") == "table" and answer:
+            return _table_drawn(ref, answer, wrong, rng)
+        if task == "Coding" and ref.get("kind") == "text" and str(ref.get("text") or "").strip():
+            return _text_drawn(str(ref["text"]), wrong, rng)
         if task == "Coding":
             code = ref.get("code") if ref.get("kind") == "code" else None
             if not code:
@@ -179,7 +187,12 @@ class ScriptedActor:
             if kind is None:
                 kind = next((k for k, v in options.items() if v), None)
             if kind is None:
-                broken = re.sub(rf"\bdef\s+{re.escape(entry)}\b", f"def {entry}_", code, count=1) if entry else code
+                # no token to mutate: rename the entry point, or (a stdin/stdout script) print one stray line
+                broken = (
+                    re.sub(rf"\bdef\s+{re.escape(entry)}\b", f"def {entry}_", code, count=1)
+                    if entry
+                    else code.rstrip() + "\nprint(-1)"
+                )
                 return _Drawn(_code_action(broken, entry), "perturbed_answer")
             return _Drawn(_code_action(rng.choice(options[kind]), entry), kind)
         if task == "Logic":
@@ -224,6 +237,46 @@ def _code_action(code: str, entry: str) -> str:
     name = f"`{entry}`" if entry else "the required function"
     steps = [f"Define {name} with the signature the task asks for.", "Implement the logic and return the result."]
     return f"{step_lines(steps)}\n{python_fence(code)}"
+
+
+_FENCE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)```", re.DOTALL)
+
+
+def _table_action(answer: str) -> str:
+    steps = [
+        "Read the table `data_table` through the open SQLite connection `conn`.",
+        "Find the cell the question asks for.",
+    ]
+    code = 'rows = conn.execute("SELECT * FROM data_table").fetchall()\nprint(len(rows), "rows")'
+    return f"{step_lines(steps)}\n{python_fence(code)}\n\nAnswer:\n{answer}"
+
+
+def _table_drawn(ref: Mapping[str, Any], answer: str, wrong: bool, rng: random.Random) -> _Drawn:
+    """WikiTableQuestions (a table reference judged by answer): the gold answer, or another cell of the table."""
+    if not wrong:
+        return _Drawn(_table_action(answer), None)
+    gold = {str(a).strip().lower() for a in ref.get("answers") or [answer]}
+    rows = (ref.get("table") or {}).get("rows") or []
+    cells = sorted(
+        {str(c).strip() for row in rows for c in row if str(c).strip() and str(c).strip().lower() not in gold}
+    )
+    return _Drawn(_table_action(rng.choice(cells) if cells else perturb_answer(answer, rng)), "perturbed_answer")
+
+
+def _text_drawn(text: str, wrong: bool, rng: random.Random) -> _Drawn:
+    """Magicoder (a text reference judged by the critic's judge): the reference response, or it with one
+    token of its first code block mutated (a prose-only reference: a reply that misses it)."""
+    if not wrong:
+        return _Drawn(text, None)
+    block = _FENCE.search(text)
+    if block:
+        options = {k: code_mutations(block.group(1), k) for k in ("wrong_operator", "off_by_one")}
+        kinds = [k for k, v in options.items() if v]
+        if kinds:
+            kind = rng.choice(kinds)
+            mutated = rng.choice(options[kind])
+            return _Drawn(text[: block.start(1)] + mutated + text[block.end(1) :], kind)
+    return _Drawn("Step 1: Restate the task.\n\nI could not work out a solution.", "perturbed_answer")
 
 
 def _logic_action(answer: str) -> str:
