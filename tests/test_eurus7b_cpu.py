@@ -73,3 +73,20 @@ def test_eval_scores_the_local_benchmarks(project: Path) -> None:
     text = json.dumps(scores)
     for name in ("humaneval", "mbpp", "gsm8k", "math500"):
         assert name in text
+
+
+def test_another_mistral_tokenizer_file_trains_through_sft(tmp_path: Path) -> None:
+    """model.tokenizer.file names another SentencePiece file of the mistral-common wheel (v3: 32,768 tokens,
+    Mistral-7B-Instruct-v0.3's): the recipe trains through SFT with it (the whole pipeline with it is
+    measured in docs/eurus7b.md)."""
+    from transformers import AutoTokenizer
+
+    swap = "model.tokenizer.file=mistral_common:mistral_instruct_tokenizer_240323.model.v3"
+    root = copy_project(tmp_path / "proj", ["experiment=eurus7b_cpu", swap])
+    sh(root, "dvc", "repro", "sft", timeout=1800)
+    tokenizer = AutoTokenizer.from_pretrained(root / "models" / "sft", local_files_only=True)
+    assert len(tokenizer) == 32768 and tokenizer.pad_token == "<unk>"
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Hi"}], tokenize=False, add_generation_prompt=True
+    )
+    assert prompt == "<s>[INST] Hi [/INST]"
