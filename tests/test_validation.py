@@ -41,7 +41,10 @@ BAD_OVERRIDES = [
     ),
     (["+eval.benchmarks.humaneval={path:/nonexistent/HumanEval.jsonl.gz,limit:null}"], "no such file or folder"),
     (["interact.max_turn=3"], "unknown key 'interact.max_turn' (nearest known keys: interact.max_turns"),
-    (["experiment=smok"], "no option 'smok' in config group 'experiment' (available: eurus7b, smoke; nearest: smoke)"),
+    (
+        ["experiment=smok"],
+        "no option 'smok' in config group 'experiment' (available: eurus7b, eurus7b_cpu, smoke; nearest: smoke)",
+    ),
 ]
 
 
