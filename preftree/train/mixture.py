@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -103,31 +103,35 @@ def _draw(key: str, name: str, items: list[T], n: int | None, seed: int) -> list
     return [items[i] for i in draw_indices(len(items), n, rng)]
 
 
+def _mixture(
+    section: str,
+    mixture: Mapping[str, MixtureSourceParams],
+    view_size: int,
+    seed: int,
+    read: Callable[[str, MixtureSourceParams], list[T]],
+) -> list[tuple[str, T]]:
+    out: list[tuple[str, T]] = []
+    for name, spec in mixture.items():
+        key = f"{section}.{name}"
+        n = draw_count(key, spec, view_size)
+        if n != 0:
+            out.extend((name, item) for item in _draw(key, name, read(key, spec), n, seed))
+    return out
+
+
 def mixture_conversations(
     section: str, mixture: Mapping[str, MixtureSourceParams], view_size: int, seed: int
 ) -> list[tuple[str, Messages]]:
     """``(source name, conversation)`` drawn from every SFT source of ``mixture`` (``section`` names the
     params key in errors, e.g. ``sft.mixture``)."""
-    out: list[tuple[str, Messages]] = []
-    for name, spec in mixture.items():
-        key = f"{section}.{name}"
-        n = draw_count(key, spec, view_size)
-        if n != 0:
-            out.extend((name, m) for m in _draw(key, name, read_sft_source(key, spec), n, seed))
-    return out
+    return _mixture(section, mixture, view_size, seed, read_sft_source)
 
 
 def mixture_pairs(
     section: str, mixture: Mapping[str, MixtureSourceParams], view_size: int, seed: int
 ) -> list[tuple[str, Pair]]:
     """``(source name, pair)`` drawn from every preference source of ``mixture``."""
-    out: list[tuple[str, Pair]] = []
-    for name, spec in mixture.items():
-        key = f"{section}.{name}"
-        n = draw_count(key, spec, view_size)
-        if n != 0:
-            out.extend((name, p) for p in _draw(key, name, read_pair_source(key, spec), n, seed))
-    return out
+    return _mixture(section, mixture, view_size, seed, read_pair_source)
 
 
 def source_identity(spec: MixtureSourceParams) -> dict[str, Any]:
