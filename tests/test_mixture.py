@@ -169,3 +169,46 @@ def test_rm_dataset_marks_mixture_rows_and_loss_gives_them_bt_only():
     assert torch.isclose(eurus_rm_loss(r_chosen, r_rejected, direct, "bt+dr"), (l_bt + l_dr).mean())
     _, none = eurus_rm_loss_terms(r_chosen, r_rejected, direct, "bt")
     assert (none == 0).all()  # the ablation: L_BT on every row
+
+
+# --------------------------------------------------------------------------------------------
+# preference learning: mixture pairs next to the tree's
+
+
+def test_align_training_dataset_adds_mixture_pairs_and_kto_completions():
+    from preftree.compose import from_conf
+    from preftree.config.train import AlignMethodParams
+    from preftree.schema import PAIR_SCHEMA
+    from preftree.train.align import training_dataset
+
+    tree = pl.DataFrame(
+        {
+            "id": [f"p{i}_1_1" for i in range(6)],
+            "parent_id": [f"p{i}" for i in range(6)],
+            "task": ["Coding"] * 6,
+            "dataset": ["synthetic"] * 6,
+            "trajectory": [[{"from": "user", "value": f"Solve {i}."}] for i in range(6)],
+            "chosen": [f"right {i}" for i in range(6)],
+            "rejected": [f"wrong {i}" for i in range(6)],
+        },
+        schema=PAIR_SCHEMA,
+    )
+    mixture = {"uf": source("ultrafeedback_binarized.parquet", "ultrafeedback_binarized", weight=0.5)}
+    dpo = from_conf(AlignMethodParams, "align.dpo", mixture=mixture)
+    dataset, counts = training_dataset(tree, dpo, seed=0, key="dpo")
+    assert counts == {"tree": 6, "uf": 3} and len(dataset) == 9  # weight 0.5 x 6 tree pairs
+    assert dataset["prompt"][6][0]["role"] == "user" and dataset["chosen"][6][0]["role"] == "assistant"
+
+    kto = from_conf(AlignMethodParams, "align.kto", mixture=mixture)
+    dataset, counts = training_dataset(tree, kto, seed=0, key="kto")
+    assert counts == {"tree": 12, "uf": 6} and len(dataset) == 18  # 3 pairs drawn, 2 completions each
+    mixed = [(c[0]["content"], label) for c, label in zip(dataset["completion"], dataset["label"], strict=True)]
+    binarized = pl.read_parquet(FIXTURES / "ultrafeedback_binarized.parquet")
+    good = {c[-1]["content"] for c in binarized["chosen"].to_list()}
+    assert all(label for text, label in mixed if text in good)  # a mixture pair's chosen side is desirable
+    assert sum(label for _, label in mixed) == 9
+    again, _ = training_dataset(tree, kto, seed=0, key="kto")
+    assert again["completion"] == dataset["completion"]  # one seeded order
+    with pytest.raises(ValueError, match=r"align\.kto\.mixture\.uf: set `weight` or `rows`, not both"):
+        bad = {"uf": source("ultrafeedback_binarized.parquet", "ultrafeedback_binarized", weight=0.5, rows=2)}
+        training_dataset(tree, from_conf(AlignMethodParams, "align.kto", mixture=bad), seed=0, key="kto")
