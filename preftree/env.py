@@ -89,8 +89,9 @@ from pathlib import Path
 from typing import Any
 
 from preftree import sandbox
+from preftree.answers.check import same_answer
 from preftree.answers.extract import extract_answer, extract_code, last_line, logic_text_answer, text_after_code
-from preftree.answers.match import answers_match, is_option_letter, logic_answer, normalize_text_answer, option_letter
+from preftree.answers.match import is_option_letter, logic_answer, normalize_text_answer, option_letter
 from preftree.config.sandbox import SandboxParams
 from preftree.env_code import answer_observation, coding_mode, judge_with_tests, stated_observation, table_setup
 from preftree.observation import Observation, out_text, syntax_error_observation, syntax_ok, verdict_text
@@ -112,7 +113,7 @@ def _cot(record: Mapping[str, Any], action: str, task: str) -> Observation:
         correct = answer is not None and answer == option_letter(str(record["answer"]))
     else:
         answer = extract_answer(action, task)
-        correct = answer is not None and answers_match(answer, str(record["answer"]))
+        correct = answer is not None and same_answer(answer, str(record["answer"]))
     return Observation(verdict_text(None, correct), correct, "cot", "", answer, "not_run", True)
 
 
@@ -184,7 +185,7 @@ def _pot_observation(
         answer = last_line(result.stdout)
         if answer is None:
             answer = extract_answer(text_after_code(action), "Math_PoT")
-    correct = answer is not None and answers_match(answer, str(record["answer"]))
+    correct = answer is not None and same_answer(answer, str(record["answer"]))
     return Observation(verdict_text(out_text(result, limits), correct), correct, "pot", code, answer, result.status,
                        True)  # fmt: skip
 

@@ -16,8 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from preftree import sandbox, sandbox_stdio
+from preftree.answers.check import same_gold
 from preftree.answers.extract import output_answer, stated_answer, text_after_code
-from preftree.answers.match import matches_gold
 from preftree.config.sandbox import SandboxParams
 from preftree.observation import (
     Observation,
@@ -80,7 +80,7 @@ def gold_answers(record: Mapping[str, Any]) -> list[str]:
 def stated_observation(record: Mapping[str, Any], action: str) -> Observation:
     """An answer-judged action without code: a final-answer turn, judged on the stated answer alone."""
     answer = stated_answer(action)
-    correct = answer is not None and matches_gold(answer, gold_answers(record))
+    correct = answer is not None and same_gold(answer, gold_answers(record))
     return Observation(verdict_text(None, correct), correct, "cot", "", answer, "not_run", True)
 
 
@@ -92,7 +92,7 @@ def answer_observation(
     answer: str | None = None
     if result.status == "ok":
         answer = stated_answer(text_after_code(action)) or output_answer(result.stdout)
-    correct = answer is not None and matches_gold(answer, gold_answers(record))
+    correct = answer is not None and same_gold(answer, gold_answers(record))
     return Observation(verdict_text(out_text(result, limits), correct), correct, "pot", code, answer, result.status,
                        True)  # fmt: skip
 

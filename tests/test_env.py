@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from preftree import env
+from preftree.answers.check import same_answer
 from preftree.answers.extract import extract_answer, extract_code
 from preftree.answers.match import answers_match
 from preftree.compose import from_conf
@@ -104,7 +105,7 @@ def test_syntax_ok() -> None:
     assert not syntax_ok("a = 1\x00")
 
 
-# ----------------------------------------------------------------------------- answers_match
+# ----------------------------------------------------------------------------- answers_match / same_answer
 
 
 @pytest.mark.parametrize(
@@ -154,6 +155,7 @@ def test_syntax_ok() -> None:
 )
 def test_answers_match(pred: str, truth: str, expected: bool) -> None:
     assert answers_match(pred, truth) is expected
+    assert same_answer(pred, truth) is expected  # the checker the environment judges with agrees
 
 
 def test_answers_match_tolerance_is_relative() -> None:

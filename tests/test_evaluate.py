@@ -271,7 +271,7 @@ def test_pot_scoring():
     crash = fence("print(1/0)")
     no_print = fence("x = 18") + "\nThe answer is \\boxed{18}."
     display = fence("16 - 3 - 4\n(16 - 3 - 4) * 2")  # notebook display of the last expression
-    none = fence("print('The question does not give how many eggs go into the muffins, so cannot be determined')")
+    none = fence("print(None)  # the eggs in the muffins are not given: the answer is None, as Eurus grades it")
     items = [gsm[0]] * 5 + [gsm[1]]
     verdicts = score_many(items, [right, wrong, crash, no_print, display, none], "pot", workers=WORKERS, limits=LIMITS)
     assert [v.correct for v in verdicts] == [True, False, False, True, True, True]

@@ -1,16 +1,10 @@
-"""The benchmark answer checkers: math-verify, TheoremQA, multiple choice, free text, GSM-Plus.
+"""The benchmark answer primitives under the one checker (``preftree.answers.check.same_answer``):
+LaTeX normalisation and math-verify, Eurus's leniencies, TheoremQA, MINT's numbers, multiple choice,
+GSM-Plus's "None".
 
-Extraction (``preftree.answers.extract.final_answer``): the last ``\\boxed{...}`` (nested braces), else
-the line after a final "Answer:" / "The answer is" (``extract.extract_answer``, the same rule the tiny
-world uses), else the number after a final ``#### ``. gsm-style (``numeric``) items then fall back to
-the last number in the text (``extract.last_number``); free-text items to the last non-empty line
-(``extract.text_answer``).
-
-Equivalence by item kind:
-
-* ``math`` (MATH, MATH-500): equal after whitespace / ``\\left`` / ``\\right`` / ``\\dfrac`` normalisation,
-  else ``math_verify.verify(parse(gold), parse(pred))``. What math-verify 0.9.0 decides, as checked in
-  ``tests/test_evaluate_answers.py`` (``MATH_VERIFY_CASES``):
+* ``math_match`` (MATH-style): equal after whitespace / ``\\left`` / ``\\right`` / ``\\dfrac``
+  normalisation, else math-verify (``preftree.answers.mathverify.latex_equal``). What math-verify 0.9.0
+  decides, as checked in ``tests/test_evaluate_answers.py`` (``MATH_VERIFY_CASES``):
 
   - accepts: ``\\frac{1}{2}`` = ``0.5`` = ``1/2``; ``\\dfrac{3}{4}`` = ``\\frac34``; ``-\\frac{1}{2}`` = ``-0.5``;
     ``1\\frac{1}{2}`` = ``\\frac{3}{2}``; ``12`` = ``12.0``; ``10^{3}`` = ``1000``; ``1{,}000`` = ``1,000`` = ``1000``;
@@ -20,57 +14,47 @@ Equivalence by item kind:
     symbolic equality ``\\sqrt{12}`` = ``2\\sqrt{3}``, ``(x+1)^2`` = ``x^2+2x+1``, ``\\frac{\\sqrt2}{2}`` =
     ``\\sqrt{2}/2``; complex numbers in any order ``3+2i`` = ``2i+3``; matrices ``pmatrix`` up to spacing;
     units and text stripped ``5\\text{ cm}`` = ``5``, ``5 \\mbox{ inches}`` = ``5``, ``90^\\circ`` = ``90``,
-    ``10\\%`` = ``10``, ``\\$5`` = ``5``; ``\\text{Monday}`` = ``Monday``; ``\\text{(C)}`` = ``C``; an equation's
-    right-hand side ``x=5`` = ``5``.
+    ``10\\%`` = ``10``, ``\\$5`` = ``5``; ``\\text{(C)}`` = ``C``; an equation's right-hand side
+    ``x=5`` = ``5``. Bare words never reach math-verify (``preftree.answers.mathverify``), so
+    ``Monday`` = ``\\text{Monday}`` is left to ``answers_match`` (``check.same_answer`` asks both).
   - rejects: rounded decimals ``0.333`` vs ``\\frac{1}{3}``, ``1.67`` vs ``\\frac{5}{3}``; ``\\pi`` vs ``3.14159``;
     ``10\\%`` vs ``0.1``; an interval with other brackets ``(1,3]`` vs ``[1,3]``; ``2`` vs ``3``.
-
-  math-verify's own timeouts use ``signal.alarm``, which only works in the main thread; off the main
-  thread they are switched off (the scorers call it from the main thread only).
-* ``numeric`` (gsm8k, SVAMP, ASDiv, GSM-Plus, MINT gsm8k/math): ``preftree.answers.match.answers_match`` (thousands
-  separators, ``$``, ``%``, fractions, unit words) within ``rel_tol`` (1e-4, Eurus's ``math_equal``;
-  MINT: 5%), else the last number of the extracted answer compared the same way. MINT items also accept
-  the reference as a substring of a non-numeric answer (MINT ``ReasoningTask``).
-* ``theoremqa``: by ``answer_type`` as MINT's ``TheoremqaTask`` does: ``integer`` ``round(pred) == gold``;
+* ``numeric_match`` (gsm-style, MINT ``ReasoningTask``): ``preftree.answers.match.answers_match`` (thousands
+  separators, ``$``, ``%``, fractions, unit words) within ``rel_tol``, else the last number of the
+  answer compared the same way; with ``substring``, the reference as a substring of an answer that has
+  no number.
+* ``theoremqa_match``: by ``answer_type`` as MINT's ``TheoremqaTask`` does: ``integer`` ``round(pred) == gold``;
   ``float`` within 4% relative; ``list of integer`` / ``list of float`` sorted, then element-wise with those
   rules; ``bool`` True/False (yes/no accepted); ``option`` the letter of ``(c)``.
-* ``multiple-choice``: the option letter, else the option's text (MINT ``MultipleChoiceTask``).
-* ``text``: the lower-cased reference is a substring of the lower-cased answer (MINT ``ReasoningTask``).
+* ``choice_answer``: the option letter, else the option's text (MINT ``MultipleChoiceTask``).
 
-GSM-Plus critical-thinking items (reference ``None``: the question lacks information) are scored as
-correct exactly when the response *says* so: its final answer (or, when it states none, its last
-300 characters) matches :data:`NO_ANSWER_PATTERN` ("none", "not enough information", "cannot be
-determined", "insufficient", "missing", "unanswerable", ...), and the final answer is not a number.
-Any numeric final answer is wrong. (GSM-Plus's own evaluation is not described in the reference;
-this is our decision.)
+GSM-Plus critical-thinking items (reference ``None``: the question lacks the information to answer
+it) are judged as Eurus's official grader judges them (``eval/Math/subset``: ``evaluate_math(output,
+"None")``, i.e. the extracted answer compared with the string ``None``): correct exactly when the
+stated final answer *is* "None" (``states_none``: case, surrounding ``$`` / ``\\text{}`` / ``**`` and a
+trailing period ignored). A sentence saying the question cannot be answered, without "None" as the
+final answer, is wrong, as it is for the official grader.
+
+Eurus's leniencies (``eurus_lenient_equal``; Eurus ``eval/utils/grader.py`` ``math_equal``, which
+its MATH and GSM8K / SVAMP / ASDiv / GSM-Plus scripts call through ``evaluate_math``): a number is
+also right when it equals the reference divided or multiplied by 100 (``include_percentage``), and
+``\\pi`` in either answer is read both as ``math.pi`` and as 3.14, within the same relative tolerance
+1e-4. TheoremQA's own grader (TIGER-AI-Lab ``number_utils``) reads ``\\pi`` as 3.14 and ``%`` as
+``/100``; ``theoremqa_match(lenient=True)`` applies both leniencies on top of the 4% rule (issue #15;
+Eurus's TheoremQA script, MINT's ``TheoremqaTask``, has neither, and MINT TheoremQA keeps it strict).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
-import threading
-import warnings
 from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
 from preftree.answers.extract import final_answer, last_number
 from preftree.answers.match import answers_match
-
-NO_ANSWER_PATTERN = re.compile(
-    r"\bnone\b|\bno (?:definite |unique |single |numerical )?(?:answer|solution)\b|not enough information|"
-    r"\b(?:insufficient|incomplete|missing) (?:information|data|details)\b|"
-    r"\binformation is (?:missing|insufficient)\b|"
-    r"cannot be (?:determined|answered|calculated|computed|found|solved)|"
-    r"can ?not (?:determine|answer|calculate|compute)|"
-    r"\bunanswerable\b|\bundetermin(?:ed|able)\b|\bnot (?:possible|able) to (?:determine|answer|calculate)\b|"
-    r"lacks? (?:the )?(?:necessary |needed |required )?(?:information|data)|does not (?:provide|give|specify|say)|"
-    r"doesn't (?:provide|give|specify|say)|not (?:provided|given|specified|stated)",
-    re.IGNORECASE,
-)
-
+from preftree.answers.mathverify import PI_VALUES, latex_equal, latex_values
 
 # ----------------------------------------------------------------------------- numbers
 
@@ -120,41 +104,49 @@ def numeric_match(pred: str | None, truth: str, *, rel_tol: float = 1e-4, substr
     return False
 
 
-# ----------------------------------------------------------------------------- LaTeX (math-verify)
+# ----------------------------------------------------------------------------- LaTeX (math-verify), Eurus's leniencies
 
 
-def _norm_latex(text: str) -> str:
+def norm_latex(text: str) -> str:
+    """An answer without ``$``, spaces, ``\\left`` / ``\\right``, thin spaces or a final period;
+    ``\\dfrac`` / ``\\tfrac`` as ``\\frac``."""
     s = text.strip().strip("$").strip()
     s = re.sub(r"\\[dt]frac", r"\\frac", s)
     s = re.sub(r"\\left\b|\\right\b|\\!|\\,|\\;|\\:|\\ |\s+", "", s)
     return s.rstrip(".")
 
 
-def _verify(gold: str, pred: str) -> bool:
-    from math_verify import parse, verify
-
-    on_main = threading.current_thread() is threading.main_thread()
-    timeout = 5 if on_main else None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            g = parse(f"${gold}$", parsing_timeout=timeout)
-            p = parse(f"${pred}$", parsing_timeout=timeout)
-            if not g or not p:
-                return False
-            return bool(verify(g, p, timeout_seconds=timeout))
-        except Exception:  # math-verify raises on pathological input; a non-parse is a non-match
-            return False
-
-
 def math_match(pred: str | None, truth: str) -> bool:
     """MATH-style equivalence: normalised string equality, else math-verify."""
     if pred is None or not pred.strip():
         return False
-    p, t = _norm_latex(pred), _norm_latex(truth)
-    if p == t:
+    if norm_latex(pred) == norm_latex(truth):
         return True
-    return _verify(truth.strip().strip("$"), pred.strip().strip("$"))
+    return latex_equal(truth.strip().strip("$"), pred.strip().strip("$"))
+
+
+def _values(text: str) -> list[float]:
+    """A plain number's value; an answer with pi: its value with pi = math.pi and with pi = 3.14."""
+    value = to_number(text)
+    if value is not None:
+        return [value]
+    if "\\pi" in text or "π" in text:
+        return latex_values(text.replace("π", "\\pi"), PI_VALUES)
+    return []
+
+
+def eurus_lenient_equal(pred: str | None, truth: str, *, rel_tol: float = 1e-4) -> bool:
+    """Eurus ``math_equal``'s leniencies (module docstring): ``pred`` is within ``rel_tol`` of the reference,
+    of the reference / 100 or of the reference * 100, with pi read as ``math.pi`` or 3.14 on either side."""
+    if pred is None or not pred.strip():
+        return False
+    golds = _values(truth)
+    if not golds:
+        return False
+    preds = _values(pred)
+    return any(
+        math.isclose(p, g * scale, rel_tol=rel_tol) for p in preds for g in golds for scale in (1.0, 0.01, 100.0)
+    )
 
 
 # ----------------------------------------------------------------------------- TheoremQA
@@ -165,7 +157,7 @@ def _within(pred: float, gold: float, rel: float = 0.04) -> bool:
 
 
 def _list_values(text: str) -> list[float] | None:
-    s = _norm_latex(text).replace("\\[", "[").replace("\\]", "]")
+    s = norm_latex(text).replace("\\[", "[").replace("\\]", "]")
     m = re.search(r"[\[(](.*)[\])]", s)
     body = m.group(1) if m else s
     parts = [p for p in re.split(r",", body) if p.strip()]
@@ -192,57 +184,61 @@ def _number_or_latex(text: str) -> float | None:
     value = to_number(text)
     if value is not None:
         return value
-    from math_verify import parse
-
-    on_main = threading.current_thread() is threading.main_thread()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            parsed = parse(f"${text.strip().strip('$')}$", parsing_timeout=5 if on_main else None)
-            if parsed:
-                value = complex(parsed[0].evalf())
-                return value.real if abs(value.imag) < 1e-12 and math.isfinite(value.real) else None
-        except Exception:  # unparsable / not a number
-            return None
-    return None
+    values = latex_values(text)
+    return values[0] if values else None
 
 
-def theoremqa_match(pred: str | None, truth: str, answer_type: str) -> bool:
-    """MINT ``TheoremqaTask`` rules (see the module docstring)."""
+def _scalar_ok(value: float, gold: float, answer_type: str) -> bool:
+    if answer_type == "integer" and float(gold).is_integer():
+        return round(value) == round(gold)
+    return _within(value, gold)
+
+
+def theoremqa_match(pred: str | None, truth: str, answer_type: str, *, lenient: bool = False) -> bool:
+    """MINT ``TheoremqaTask`` rules; ``lenient``: with pi read as ``math.pi`` or 3.14 and the reference
+    / 100 or * 100 accepted too, for ``integer`` and ``float`` answers (see the module docstring). A
+    ``truth`` that is no answer of ``answer_type`` (another model answer, when voting) matches nothing."""
     if pred is None or not pred.strip():
         return False
     if answer_type == "bool":
         value = _bool_value(pred)
         return value is not None and value == (truth.strip().lower() == "true")
     if answer_type == "option":
-        got = re.search(r"\(?\b([a-zA-Z])\b\)?", _norm_latex(pred).replace("\\text{", "").replace("}", ""))
+        got = re.search(r"\(?\b([a-zA-Z])\b\)?", norm_latex(pred).replace("\\text{", "").replace("}", ""))
         want = re.search(r"([a-zA-Z])", truth)
         return bool(got and want) and got.group(1).lower() == want.group(1).lower()
     if answer_type.startswith("list"):
-        gold = [float(v) for v in json.loads(truth)]
+        gold = _list_values(truth)
         got = _list_values(pred)
+        if gold is None:
+            return False
         if got is None or len(got) != len(gold):
             return False
         if answer_type == "list of integer":
             return sorted(round(v) for v in got) == sorted(round(v) for v in gold)
         return all(_within(p, g) for p, g in zip(sorted(got), sorted(gold), strict=True))
-    value = _number_or_latex(pred)
+    values = _values(pred) if lenient else []
+    value = values[0] if values else _number_or_latex(pred)
     if value is None:
         tail = last_number(pred)
         value = to_number(tail) if tail is not None else None
     if value is None:
         return False
-    gold_value = float(truth)
-    if answer_type == "integer":
-        return round(value) == round(gold_value)
-    return _within(value, gold_value)
+    gold_value = _number_or_latex(truth)
+    if gold_value is None:
+        return False
+    if not lenient:
+        return _scalar_ok(value, gold_value, answer_type)
+    values = values or [value]
+    scales = (1.0, 0.01, 100.0)
+    return any(_scalar_ok(v, gold_value * k, answer_type) for v in values for k in scales)
 
 
 # ----------------------------------------------------------------------------- choices, GSM-Plus
 
 
 def _norm_option(text: str) -> str:
-    return re.sub(r"\s+", "", _norm_latex(text).replace("$", "")).lower()
+    return re.sub(r"\s+", "", norm_latex(text).replace("$", "")).lower()
 
 
 def choice_answer(text: str, options: Mapping[str, str]) -> str | None:
@@ -262,11 +258,11 @@ def choice_answer(text: str, options: Mapping[str, str]) -> str | None:
     return hits[0] if len(hits) == 1 else None
 
 
-def states_no_answer(text: str) -> bool:
-    """GSM-Plus critical thinking: the response says the question cannot be answered (see module docstring)."""
-    stated = final_answer(text)
-    if stated is not None:
-        if to_number(stated) is not None or re.fullmatch(r"[-+$\d.,\s/]+", stated.strip()):
-            return False
-        return bool(NO_ANSWER_PATTERN.search(stated))
-    return bool(NO_ANSWER_PATTERN.search(text[-300:]))
+def states_none(pred: str | None) -> bool:
+    """GSM-Plus critical thinking, as Eurus's grader judges it: the stated answer is "None" (module docstring)."""
+    if pred is None:
+        return False
+    s = pred.strip().strip("*").strip().strip("$").strip()
+    m = re.fullmatch(r"\\(?:text|textbf|mathrm)\s*\{(.*)\}", s)
+    s = (m.group(1) if m else s).strip().rstrip(".").strip()
+    return s.lower() == "none"

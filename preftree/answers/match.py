@@ -1,5 +1,5 @@
-"""The hand-written answer equivalence the environment judges with (``preftree.env``), also the
-gsm-style base of the benchmark checkers (``preftree.answers.bench``).
+"""The hand-written answer equivalence: the fast path of the one answer checker
+(``preftree.answers.check``) and the gsm-style base of the benchmark checkers (``preftree.answers.bench``).
 
 ``answers_match`` compares a stated answer with the ground truth numerically (thousands separators,
 fractions, ``\\frac`` / ``\\dfrac``, percentages, currency, a leading ``x =``, unit words after the
@@ -121,6 +121,13 @@ def _numbers(text: str) -> list[Fraction] | None:
     if value is None:
         return None
     return [value, value / 100] if percent else [value]
+
+
+def number_values(text: str) -> list[Fraction] | None:
+    """The values an answer may mean when it is one plain number ("$1,000" -> [1000], "50%" -> [50, 0.5],
+    "5 apples" -> [5]); None otherwise (an expression, a tuple, text)."""
+    cleaned = _clean(str(text))
+    return _numbers(cleaned) if cleaned else None
 
 
 def _close(a: Fraction, b: Fraction, rel_tol: float) -> bool:

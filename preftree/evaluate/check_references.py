@@ -27,7 +27,8 @@ from preftree.evaluate.items import Item
 from preftree.evaluate.registry import BENCHMARKS, load_benchmark
 from preftree.evaluate.scoring import score_many
 
-NO_INFO = "The question does not give enough information to determine the answer, so it cannot be answered."
+# GSM-Plus critical thinking: Eurus's grader accepts exactly the stated answer "None"
+NO_INFO = "The question does not give enough information to determine the answer.\nThe answer is None."
 
 
 def _math_text(answer: str, style: str, index: int) -> str:

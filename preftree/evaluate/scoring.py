@@ -31,6 +31,7 @@ from typing import Literal
 
 from preftree import env, sandbox
 from preftree.answers import bench
+from preftree.answers.check import rule_for, same_answer
 from preftree.answers.extract import (
     CODE_LANGS,
     extract_code,
@@ -107,24 +108,20 @@ def limits_for(item: Item, limits: SandboxParams) -> SandboxParams:
 
 
 def _judge_text(item: Item, text: str) -> tuple[bool, str | None]:
-    """(correct, extracted answer) for an answer stated in ``text``."""
+    """(correct, extracted answer) for an answer stated in ``text``; math answers are judged by the one
+    answer checker under the item's rule (``preftree.answers.check``)."""
     kind = item.kind
-    if kind == "numeric":
-        if item.answer is None:  # GSM-Plus critical thinking
-            stated = final_answer(text)
-            return bench.states_no_answer(text), stated
-        pred = numeric_answer(text)
-        rel_tol = float(item.meta.get("rel_tol", 1e-4))
-        return bench.numeric_match(pred, item.answer, rel_tol=rel_tol, substring=bool(item.meta.get("substring"))), pred
-    if kind == "math":
-        pred = final_answer(text)
-        return item.answer is not None and bench.math_match(pred, item.answer), pred
-    if kind == "theoremqa":
-        pred = final_answer(text)
-        if pred is None:
-            lines = [line for line in text.strip().splitlines() if line.strip()]
-            pred = lines[-1].strip() if lines else None
-        return bench.theoremqa_match(pred, str(item.answer), str(item.meta["answer_type"])), pred
+    if kind in ("numeric", "math", "theoremqa"):
+        if kind == "numeric":  # GSM-Plus "None" items: the stated answer, else the last line
+            pred = numeric_answer(text) if item.answer is not None else text_answer(text)
+        else:
+            pred = final_answer(text) if kind == "math" else text_answer(text)
+        rule = rule_for(kind, item.benchmark)
+        rel_tol = item.meta.get("rel_tol")
+        answer_type = item.meta.get("answer_type")
+        correct = same_answer(pred, item.answer, rule=rule, rel_tol=None if rel_tol is None else float(rel_tol),
+                              answer_type=None if answer_type is None else str(answer_type))  # fmt: skip
+        return correct, pred
     if kind == "multiple-choice":
         pred = bench.choice_answer(text, item.meta.get("options", {}))
         return pred is not None and pred == item.answer, pred
@@ -184,8 +181,6 @@ def _pot_verdict(p: _Pending, result: ExecResult) -> Verdict:
     answer = last_line(result.stdout) if result.status == "ok" else None
     if answer is not None:
         correct, _ = _judge_text(p.item, f"The answer is {answer}")
-        if not correct and p.item.kind == "numeric" and p.item.answer is None:
-            correct = bench.states_no_answer(answer)
     else:
         correct, answer = (
             _judge_text(p.item, text_after_last_fence(p.response)) if result.status == "ok" else (False, None)
