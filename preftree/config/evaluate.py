@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 from preftree.config.types import FileOrHubId, InputDir, PositiveInt, Temperature, TopP
-from preftree.config.validate import Invalid
+from preftree.config.validate import Invalid, Range
 
 
 @dataclass(frozen=True)
@@ -22,10 +22,26 @@ class EvalGenerationParams:
 
 
 @dataclass(frozen=True)
+class MintParams:
+    """MINT's own protocol (preftree.evaluate.mint): its prompts come from a mint-bench checkout."""
+
+    prompts_dir: InputDir | None  # a mint-bench checkout (its root or mint/); needed by protocol mint
+    max_propose_solution: PositiveInt  # MINT: at most 2 proposed solutions per episode
+    max_new_tokens: PositiveInt  # MINT: 512 new tokens per turn
+    repl_timeout_s: Annotated[float, Range(gt=0, le=3600)]  # MINT's Python session: 30 s per executed cell
+
+
+@dataclass(frozen=True)
 class MultiTurnParams:
     benchmarks: list[str]  # names from eval.benchmarks
     max_turns: PositiveInt  # paper (MINT): success after 5 turns
     limit: PositiveInt | None  # items per benchmark
+    protocol: Literal["feedback", "mint"]  # feedback: runner.evaluate_multiturn (tiny world); mint: MINT's own
+    mint: MintParams
+
+    def check(self) -> None:
+        if self.protocol == "mint" and not self.mint.prompts_dir:
+            raise Invalid("mint.prompts_dir", "protocol mint reads MINT's prompts from a mint-bench checkout: set it")
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,8 @@
 """MINT benchmark loaders (``<task>_test_prompts.json``): code, reasoning, TheoremQA and MMLU subsets.
 
-Formats: see :mod:`preftree.evaluate.loaders`.
+Formats: see :mod:`preftree.evaluate.loaders`. Every item also keeps its row's raw ``prompt``,
+``reference`` and ``answer_type`` in ``meta["mint"]``: MINT's own protocol (``preftree.evaluate.mint``)
+builds its prompts and checks from those, the single-turn items from the fields parsed here.
 """
 
 from __future__ import annotations
@@ -16,13 +18,29 @@ from preftree.evaluate.loaders_code import parse_humaneval, parse_mbpp
 from preftree.evaluate.loaders_math import math_item, parse_theoremqa
 
 
+def with_raw_rows(items: list[Item], rows: Sequence[Row], source: str) -> list[Item]:
+    """``items`` (one per row, in order) with ``meta["mint"]``: the row's raw id, prompt, reference, answer_type."""
+    if len(items) != len(rows):
+        raise BenchmarkFormatError(source, None, None, f"{len(items)} items from {len(rows)} rows")
+    out = []
+    for i, (item, row) in enumerate(zip(items, rows, strict=True)):
+        raw = {
+            "id": row.get("id"),
+            "prompt": nonempty_field(row, "prompt", source, i),
+            "reference": field_value(row, "reference", source, i),
+            "answer_type": row.get("answer_type"),
+        }
+        out.append(replace(item, meta={**item.meta, "mint": raw}))
+    return out
+
+
 def parse_mint_code(rows: Sequence[Row], source: str, *, benchmark: str) -> list[Item]:
     """MINT humaneval / mbpp: HumanEval or full-MBPP fields; ``reference`` holds the test code."""
     if rows and "entry_point" in rows[0]:
         items = parse_humaneval(rows, source, benchmark=benchmark)
     else:
         items = parse_mbpp(rows, source, benchmark=benchmark)
-    return [replace(item, id=f"{item.id}") for item in items]
+    return with_raw_rows(items, rows, source)
 
 
 def parse_mint_reasoning(rows: Sequence[Row], source: str, *, benchmark: str) -> list[Item]:
@@ -41,13 +59,13 @@ def parse_mint_reasoning(rows: Sequence[Row], source: str, *, benchmark: str) ->
         else:
             item = math_item(benchmark, id_, prompt, str(ref).strip(), "numeric", row=i, rel_tol=0.05, substring=True)
             items.append(item)
-    return items
+    return with_raw_rows(items, rows, source)
 
 
 def parse_mint_theoremqa(rows: Sequence[Row], source: str, *, benchmark: str = "mint_theoremqa") -> list[Item]:
     keys = {"id": "id", "Question": "prompt", "Answer": "reference", "Answer_type": "answer_type"}
     mapped = [{new: r.get(old, i if new == "id" else None) for new, old in keys.items()} for i, r in enumerate(rows)]
-    return parse_theoremqa(mapped, source, benchmark=benchmark)
+    return with_raw_rows(parse_theoremqa(mapped, source, benchmark=benchmark), rows, source)
 
 
 _OPTIONS = re.compile(r"Options:\s*(.*)$", re.DOTALL)
@@ -88,4 +106,4 @@ def parse_mint_mmlu(rows: Sequence[Row], source: str, *, benchmark: str = "mint_
                 meta={"options": options, "row": i},
             )
         )
-    return items
+    return with_raw_rows(items, rows, source)

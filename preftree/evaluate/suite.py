@@ -2,7 +2,9 @@
 
 :func:`run_suite` loads each benchmark of ``eval.benchmarks`` (a local file or a Hugging Face id),
 generates greedily (the paper's protocol) with one generator for the whole suite, scores through the
-sandbox, and runs the MINT-style multi-turn evaluation on ``eval.multiturn.benchmarks``. It returns
+sandbox, and runs the multi-turn evaluation on ``eval.multiturn.benchmarks`` (``eval.multiturn.protocol``:
+``feedback``, the tiny world's loop in ``preftree.evaluate.runner``, or ``mint``, MINT's own protocol in
+``preftree.evaluate.mint``, which also reports Eurus's MINT-Code / MINT-Math subsets). It returns
 the metrics (pass@1 per benchmark and task family; success@k per benchmark and family) and two
 frames with every response, so a number in the report can be traced to the texts behind it.
 """
@@ -10,7 +12,7 @@ frames with every response, so a number in the report can be traced to the texts
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +21,8 @@ import polars as pl
 from preftree.config.evaluate import EvalParams
 from preftree.config.sandbox import SandboxParams
 from preftree.evaluate.items import Item
-from preftree.evaluate.registry import load_benchmark
+from preftree.evaluate.mint import MintEpisode, MintPrompts, run_mint, subset_success
+from preftree.evaluate.registry import MINT_CODE, MINT_MATH, load_benchmark
 from preftree.evaluate.runner import evaluate, evaluate_multiturn, success_at_k, summary
 
 RESPONSE_SCHEMA = {
@@ -83,6 +86,27 @@ def _multiturn_metrics(results: list, max_turns: int) -> dict[str, Any]:
     }
 
 
+def _run_mint(
+    chosen: list[Item], generate: Callable[..., list[list[str]]], params: EvalParams, *, seed: int,
+    sandbox: SandboxParams, workers: int,
+) -> list[MintEpisode]:  # fmt: skip
+    mt = params.multiturn
+    if not mt.mint.prompts_dir:
+        raise ValueError("eval.multiturn.protocol=mint needs eval.multiturn.mint.prompts_dir (a mint-bench checkout)")
+    return run_mint(
+        chosen,
+        generate,
+        MintPrompts.load(mt.mint.prompts_dir),
+        max_steps=mt.max_turns,
+        max_propose=mt.mint.max_propose_solution,
+        max_new_tokens=mt.mint.max_new_tokens,
+        seed=seed,
+        workers=workers,
+        limits=sandbox,
+        repl_timeout_s=mt.mint.repl_timeout_s,
+    )
+
+
 def run_suite(
     generate: Callable[..., list[list[str]]],
     params: EvalParams,
@@ -132,16 +156,24 @@ def run_suite(
     if mt.benchmarks:
         chosen = [item for name in mt.benchmarks for item in items[name][: mt.limit]]
         t0 = time.perf_counter()
-        episodes = evaluate_multiturn(
-            chosen,
-            generate,
-            max_turns=mt.max_turns,
-            max_new_tokens=gen.max_new_tokens,
-            seed=seed,
-            workers=workers,
-            limits=sandbox,
-        )
-        metrics["multiturn"] = _multiturn_metrics(episodes, mt.max_turns)
+        episodes: Sequence[Any]
+        if mt.protocol == "mint":
+            episodes = _run_mint(chosen, generate, params, seed=seed, sandbox=sandbox, workers=workers)
+        else:
+            episodes = evaluate_multiturn(
+                chosen,
+                generate,
+                max_turns=mt.max_turns,
+                max_new_tokens=gen.max_new_tokens,
+                seed=seed,
+                workers=workers,
+                limits=sandbox,
+            )
+        metrics["multiturn"] = _multiturn_metrics(list(episodes), mt.max_turns)
+        metrics["multiturn"]["protocol"] = mt.protocol
+        if mt.protocol == "mint":
+            subsets = {"MINT-Code": MINT_CODE, "MINT-Math": MINT_MATH}
+            metrics["multiturn"]["subsets"] = subset_success(episodes, subsets)
         metrics["multiturn"]["seconds"] = time.perf_counter() - t0
         for e in episodes:
             for turn, (response, feedback) in enumerate(zip(e.responses, e.feedback, strict=True), start=1):
