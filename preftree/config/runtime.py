@@ -22,3 +22,4 @@ class RuntimeParams:
     concurrency: PositiveInt  # openai backend: requests in flight
     bf16: bool  # mixed precision for training on GPUs
     gradient_checkpointing: bool  # trade compute for memory (same result)
+    checkpoint_steps: NonNegativeInt  # training: a resumable checkpoint every N steps (0: none); preftree.train.resume

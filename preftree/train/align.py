@@ -31,7 +31,6 @@ from datasets import Dataset
 
 from preftree.config.runtime import RuntimeParams
 from preftree.config.train import AlignMethodParams
-from preftree.io import scratch_dir
 from preftree.train.common import (
     LogCallback,
     deterministic_training,
@@ -41,6 +40,7 @@ from preftree.train.common import (
     trainer_kwargs,
 )
 from preftree.train.mixture import mixture_identities, mixture_pairs
+from preftree.train.resume import checkpointing, run_identity
 
 LOSSES: Final = ("sigmoid", "nca_pair", "kto")
 ALGORITHM: Final = {"sigmoid": "DPO", "nca_pair": "NCA", "kto": "KTO"}
@@ -188,10 +188,12 @@ def build_trainer(
     callbacks: list | None = None,
     key: str = "method",
     dataset: Dataset | None = None,
+    save_steps: int = 0,
 ) -> Any:
     """A trl DPOTrainer (sigmoid / nca_pair) or KTOTrainer (kto) on the model at `model_dir`, with a
-    frozen copy of it as the reference model. `work_dir` is the trainer's scratch output_dir; `dataset`
-    is :func:`training_dataset`'s (built from `train` and the method's mixture when None)."""
+    frozen copy of it as the reference model. `work_dir` is the trainer's output_dir (checkpoints every
+    `save_steps` steps, 0: none); `dataset` is :func:`training_dataset`'s (built from `train` and the
+    method's mixture when None)."""
     from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer
 
     _check(params)
@@ -201,7 +203,9 @@ def build_trainer(
     limit = getattr(model.config, "max_position_embeddings", None)
     if limit is not None and params.optim.max_length > limit:
         raise ValueError(f"align optim.max_length={params.optim.max_length} exceeds the model's context of {limit}")
-    common = _training_args(trainer_kwargs(params.optim, out_dir=work_dir, seed=seed, runtime=runtime))
+    common = _training_args(
+        trainer_kwargs(params.optim, out_dir=work_dir, seed=seed, runtime=runtime, save_steps=save_steps)
+    )
     common.update(max_length=params.optim.max_length, beta=params.beta, disable_dropout=True)
     if params.loss == "kto":
         config = KTOConfig(
@@ -278,48 +282,61 @@ def train_align(
     """
     callback = LogCallback(prefix=f"align/{method}/")
     dataset, rows_by_source = training_dataset(train, params, seed, key=method)
-    with scratch_dir("align") as work, deterministic_training():
-        trainer = build_trainer(
-            Path(model_dir),
-            train,
-            params,
-            seed=seed,
-            runtime=runtime,
-            work_dir=Path(work),
-            callbacks=[callback],
-            key=method,
-            dataset=dataset,
-        )
-        examples = len(trainer.train_dataset)
-        if examples == 0:
-            raise ValueError(f"align: every prompt alone fills optim.max_length={params.optim.max_length}; raise it")
-        start = time.perf_counter()
-        result = trainer.train()
-        seconds = time.perf_counter() - start
-        model = trainer.accelerator.unwrap_model(trainer.model)
-    rows = reward_rows(callback.rows)
-    metrics: dict[str, Any] = {
-        "method": method,
-        "algorithm": ALGORITHM[params.loss],
-        "loss_type": params.loss,
-        "beta": params.beta,
-        **_summary(rows),
-        "train_loss": float(result.training_loss),
-        "seconds": seconds,
-        "steps": int(trainer.state.global_step),
-        "examples": examples,
-        "input_rows": train.height,
-        "rows_by_source": rows_by_source,
-        "mixture_sources": mixture_identities(params.mixture),
-    }
-    if params.loss == "kto":
-        metrics["desirable_weight"] = params.desirable_weight
-        metrics["undesirable_weight"] = params.undesirable_weight
-    # no logged window (max_steps < logging_steps) leaves NaN summaries: drop them (metrics JSON must stay valid)
-    metrics = {k: v for k, v in metrics.items() if not (isinstance(v, float) and math.isnan(v))}
-    model.eval()
-    metrics["weights_sha256"] = save_trained(
-        trainer, trainer.processing_class, Path(out_dir), {**card, "align": stable_metrics(metrics)}
+    identity = run_identity(
+        f"align@{method}", card=card, params=params, seed=seed, dataset=dataset, bf16=runtime.bf16, code_module=__name__
     )
+    with checkpointing(
+        Path(out_dir),
+        checkpoint_steps=runtime.checkpoint_steps,
+        logging_steps=params.optim.logging_steps,
+        identity=identity,
+        name=f"align@{method}",
+    ) as checkpoints:
+        with deterministic_training():
+            trainer = build_trainer(
+                Path(model_dir),
+                train,
+                params,
+                seed=seed,
+                runtime=runtime,
+                work_dir=checkpoints.folder,
+                callbacks=[callback, checkpoints.callback()],
+                key=method,
+                dataset=dataset,
+                save_steps=checkpoints.save_steps,
+            )
+            examples = len(trainer.train_dataset)
+            if examples == 0:
+                raise ValueError(
+                    f"align: every prompt alone fills optim.max_length={params.optim.max_length}; raise it"
+                )
+            start = time.perf_counter()
+            result = checkpoints.train(trainer)
+            seconds = time.perf_counter() - start
+            model = trainer.accelerator.unwrap_model(trainer.model)
+        rows = reward_rows(callback.rows)
+        metrics: dict[str, Any] = {
+            "method": method,
+            "algorithm": ALGORITHM[params.loss],
+            "loss_type": params.loss,
+            "beta": params.beta,
+            **_summary(rows),
+            "train_loss": float(result.training_loss),
+            "seconds": seconds,
+            "steps": int(trainer.state.global_step),
+            "examples": examples,
+            "input_rows": train.height,
+            "rows_by_source": rows_by_source,
+            "mixture_sources": mixture_identities(params.mixture),
+        }
+        if params.loss == "kto":
+            metrics["desirable_weight"] = params.desirable_weight
+            metrics["undesirable_weight"] = params.undesirable_weight
+        # no logged window (max_steps < logging_steps) leaves NaN summaries: drop them (metrics JSON must stay valid)
+        metrics = {k: v for k, v in metrics.items() if not (isinstance(v, float) and math.isnan(v))}
+        model.eval()
+        metrics["weights_sha256"] = save_trained(
+            trainer, trainer.processing_class, Path(out_dir), {**card, "align": stable_metrics(metrics)}
+        )
     metrics["rows"] = rows
     return metrics

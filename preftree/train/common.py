@@ -39,8 +39,22 @@ def use_cpu(runtime: RuntimeParams) -> bool:
     return runtime.device == "cpu" or (runtime.device == "auto" and not torch.cuda.is_available())
 
 
-def trainer_kwargs(optim: OptimParams, *, out_dir: Path, seed: int, runtime: RuntimeParams) -> dict[str, Any]:
-    """TrainingArguments fields shared by SFTConfig / DPOConfig / KTOConfig / RewardConfig."""
+def trainer_kwargs(
+    optim: OptimParams, *, out_dir: Path, seed: int, runtime: RuntimeParams, save_steps: int = 0
+) -> dict[str, Any]:
+    """TrainingArguments fields shared by SFTConfig / DPOConfig / KTOConfig / RewardConfig.
+
+    ``save_steps`` > 0: a checkpoint in ``out_dir`` every that many steps, with the optimizer, scheduler
+    and RNG states that make a resume exact (``preftree.train.resume`` writes their markers, keeps the
+    newest and decides what to resume); 0: no checkpoints."""
+    saving: dict[str, Any] = {"save_strategy": "no"}
+    if save_steps > 0:
+        saving = {
+            "save_strategy": "steps",
+            "save_steps": save_steps,
+            "save_total_limit": None,
+            "save_only_model": False,
+        }
     return {
         "output_dir": str(out_dir),
         "learning_rate": optim.lr,
@@ -57,7 +71,7 @@ def trainer_kwargs(optim: OptimParams, *, out_dir: Path, seed: int, runtime: Run
         "seed": seed,
         "data_seed": seed,
         "report_to": [],  # the stage's own MLflow run gets the logs through LogCallback
-        "save_strategy": "no",
+        **saving,
         "bf16": runtime.bf16,
         "gradient_checkpointing": runtime.gradient_checkpointing,
         "use_cpu": use_cpu(runtime),
@@ -67,25 +81,33 @@ def trainer_kwargs(optim: OptimParams, *, out_dir: Path, seed: int, runtime: Run
 
 
 class LogCallback(TrainerCallback):
-    """Collects every training log line (for CSVs) and mirrors it into the active MLflow run."""
+    """Collects every training log line (for CSVs) and mirrors it into the active MLflow run.
+
+    A run resumed from a checkpoint starts with the log lines the checkpoint's trainer state holds
+    (the steps before it), so its rows equal an uninterrupted run's."""
 
     def __init__(self, prefix: str = "train/") -> None:
         self.prefix = prefix
         self.rows: list[dict[str, float]] = []
 
+    def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201 - HF callback signature
+        for entry in state.log_history:  # non-empty only when resuming
+            self.record(int(entry.get("step", 0)), {k: v for k, v in entry.items() if k != "step"})
+
     def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001, ANN201 - HF callback signature
-        numeric = {
-            k: float(v) for k, v in (logs or {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)
-        }
+        self.record(state.global_step, logs or {})
+
+    def record(self, step: int, logs: Mapping[str, Any]) -> None:
+        numeric = {k: float(v) for k, v in logs.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         if not numeric:
             return
-        self.rows.append({"step": state.global_step, **numeric})
+        self.rows.append({"step": step, **numeric})
         try:
             # Not imported = no run can be active; importing it here would cost ~1 s inside the training loop.
             mlflow = sys.modules.get("mlflow")
             if mlflow is not None and mlflow.active_run() is not None:
                 clean = {f"{self.prefix}{k.replace('/', '_') if '/' in k else k}": v for k, v in numeric.items()}
-                mlflow.log_metrics(clean, step=state.global_step)
+                mlflow.log_metrics(clean, step=step)
         except Exception:  # noqa: BLE001 - tracking must never break training
             pass
 

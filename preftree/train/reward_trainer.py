@@ -26,9 +26,9 @@ from trl.trainer.reward_trainer import DataCollatorForPreference
 
 from preftree.config.runtime import RuntimeParams
 from preftree.config.train import RMParams
-from preftree.io import scratch_dir
 from preftree.train.common import LogCallback, deterministic_training, save_trained, trainer_kwargs
 from preftree.train.mixture import mixture_identities
+from preftree.train.resume import checkpointing, run_identity
 from preftree.train.reward import heldout_scores, load_reward_model, pair_metrics, rm_training_dataset, score_pairs
 
 LossKind = Literal["bt", "bt+dr"]
@@ -161,10 +161,22 @@ def train_rm(
         eval_batch = max(1, optim.batch_size) * 2
         init_scored = score_pairs(model, tokenizer, heldout, batch_size=eval_batch) if score_init else None
         init = pair_metrics(init_scored) if init_scored is not None else {}
-        log = LogCallback()
-        with scratch_dir("rm-trainer") as scratch:
+    log = LogCallback()
+    identity = run_identity(
+        f"rm@{key}", card=card, params=params, seed=seed, dataset=dataset, bf16=runtime.bf16, code_module=__name__
+    )
+    with checkpointing(
+        Path(out_dir),
+        checkpoint_steps=runtime.checkpoint_steps,
+        logging_steps=optim.logging_steps,
+        identity=identity,
+        name=f"rm@{key}",
+    ) as checkpoints:
+        with deterministic_training():
             args = RewardConfig(
-                **trainer_kwargs(optim, out_dir=Path(scratch), seed=seed, runtime=runtime),
+                **trainer_kwargs(
+                    optim, out_dir=checkpoints.folder, seed=seed, runtime=runtime, save_steps=checkpoints.save_steps
+                ),
                 max_length=optim.max_length,
                 disable_dropout=True,
                 dataset_num_proc=None,
@@ -176,32 +188,32 @@ def train_rm(
                 data_collator=collator,
                 train_dataset=dataset,
                 processing_class=tokenizer,
-                callbacks=[log],
+                callbacks=[log, checkpoints.callback()],
                 loss_kind=params.loss,
             )
             kept = len(trainer.train_dataset)
             if kept == 0:
                 raise ValueError(f"train_rm: every pair is longer than optim.max_length={optim.max_length} tokens")
             t0 = time.perf_counter()
-            result = trainer.train()
+            result = checkpoints.train(trainer)
             train_seconds = time.perf_counter() - t0
-        model = trainer.accelerator.unwrap_model(trainer.model)
-        model.eval()
-        t1 = time.perf_counter()
-        scored = score_pairs(model, tokenizer, heldout, batch_size=eval_batch)
-        held = pair_metrics(scored)
-        eval_seconds = time.perf_counter() - t1
-    losses = [row["loss"] for row in log.rows if "loss" in row]
-    model_card = {
-        **card,
-        "reward_model": {
-            "architecture": type(model).__name__,
-            "head": "Linear(hidden, 1, bias=False) read at the last non-pad token (right padding)",
-            "loss": params.loss,
-            "pad_token": tokenizer.pad_token,
-        },
-    }
-    digest = save_trained(trainer, tokenizer, Path(out_dir), model_card)
+            model = trainer.accelerator.unwrap_model(trainer.model)
+            model.eval()
+            t1 = time.perf_counter()
+            scored = score_pairs(model, tokenizer, heldout, batch_size=eval_batch)
+            held = pair_metrics(scored)
+            eval_seconds = time.perf_counter() - t1
+        losses = [row["loss"] for row in log.rows if "loss" in row]
+        model_card = {
+            **card,
+            "reward_model": {
+                "architecture": type(model).__name__,
+                "head": "Linear(hidden, 1, bias=False) read at the last non-pad token (right padding)",
+                "loss": params.loss,
+                "pad_token": tokenizer.pad_token,
+            },
+        }
+        digest = save_trained(trainer, tokenizer, Path(out_dir), model_card)
     return {
         "loss_kind": params.loss,
         "train_pairs": len(dataset),

@@ -36,7 +36,6 @@ import torch.nn.functional as F
 from preftree.config.runtime import RuntimeParams
 from preftree.config.train import MixtureSourceParams, SFTParams
 from preftree.generation.device import resolve_device
-from preftree.io import scratch_dir
 from preftree.train.common import (
     LogCallback,
     deterministic_training,
@@ -48,6 +47,7 @@ from preftree.train.common import (
 )
 from preftree.train.mixture import mixture_conversations, mixture_identities
 from preftree.train.mixture_layouts import chat
+from preftree.train.resume import checkpointing, run_identity
 
 BASE_SOURCE = "sft"  # the `source` value of rows from the SFT view
 MESSAGE = datasets.Features({"role": datasets.Value("string"), "content": datasets.Value("string")})
@@ -180,12 +180,13 @@ def no_hub_telemetry() -> Iterator[None]:
         hub_constants.HF_HUB_DISABLE_TELEMETRY = saved
 
 
-def sft_config(params: SFTParams, *, out_dir: Path, seed: int, runtime: RuntimeParams) -> Any:
-    """The SFTConfig of the stage: shared trainer args + assistant-only loss, packing, max_length."""
+def sft_config(params: SFTParams, *, out_dir: Path, seed: int, runtime: RuntimeParams, save_steps: int = 0) -> Any:
+    """The SFTConfig of the stage: shared trainer args + assistant-only loss, packing, max_length;
+    a checkpoint in ``out_dir`` every ``save_steps`` steps (0: none)."""
     from trl import SFTConfig
 
     return SFTConfig(
-        **trainer_kwargs(params.optim, out_dir=out_dir, seed=seed, runtime=runtime),
+        **trainer_kwargs(params.optim, out_dir=out_dir, seed=seed, runtime=runtime, save_steps=save_steps),
         assistant_only_loss=True,
         packing=params.packing,
         max_length=params.optim.max_length,
@@ -234,44 +235,57 @@ def train_sft(
     )
 
     log = LogCallback()
-    with (
-        scratch_dir("sft-trainer") as scratch,
-        no_hub_telemetry(),
-        dataset_progress(runtime.progress),
-        deterministic_training(),
-    ):
-        config = sft_config(params, out_dir=Path(scratch), seed=seed, runtime=runtime)
-        trainer = SFTTrainer(
-            model=model, args=config, train_dataset=dataset, processing_class=tokenizer, callbacks=[log]
+    identity = run_identity(
+        "sft", card=card, params=params, seed=seed, dataset=dataset, bf16=runtime.bf16, code_module=__name__
+    )
+    with checkpointing(
+        Path(out_dir),
+        checkpoint_steps=runtime.checkpoint_steps,
+        logging_steps=optim.logging_steps,
+        identity=identity,
+        name="sft",
+    ) as checkpoints:
+        with no_hub_telemetry(), dataset_progress(runtime.progress), deterministic_training():
+            config = sft_config(
+                params, out_dir=checkpoints.folder, seed=seed, runtime=runtime, save_steps=checkpoints.save_steps
+            )
+            trainer = SFTTrainer(
+                model=model,
+                args=config,
+                train_dataset=dataset,
+                processing_class=tokenizer,
+                callbacks=[log, checkpoints.callback()],
+            )
+            start = time.perf_counter()
+            output = checkpoints.train(trainer)
+            seconds = time.perf_counter() - start
+            tokens = int(trainer.state.num_input_tokens_seen)
+            steps = int(trainer.state.global_step)
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        loss_sft = (
+            assistant_loss(model, tokenizer, heldout, optim.max_length, optim.batch_size) if heldout.height else None
         )
-        start = time.perf_counter()
-        output = trainer.train()
-        seconds = time.perf_counter() - start
-        tokens = int(trainer.state.num_input_tokens_seen)
-        steps = int(trainer.state.global_step)
-    model = trainer.accelerator.unwrap_model(trainer.model)
-    loss_sft = assistant_loss(model, tokenizer, heldout, optim.max_length, optim.batch_size) if heldout.height else None
-    losses = [r["loss"] for r in log.rows if "loss" in r]
-    metrics: dict[str, Any] = {
-        "heldout_loss_base": loss_base,
-        "heldout_loss_sft": loss_sft,
-        "train_loss_final": losses[-1] if losses else float(output.training_loss),
-        "train_loss_mean": float(output.training_loss),
-        "train_steps": steps,
-        "train_rows": len(dataset),
-        "train_rows_by_source": rows,
-        "mixture_sources": mixture_identities(params.mixture),
-        "heldout_rows": heldout.height,
-        "train_seconds": seconds,
-        "train_tokens": tokens,
-        "train_tokens_per_second": tokens / seconds if seconds > 0 else None,
-    }
-    full_card = {
-        **card,
-        "stage": card.get("stage", "sft"),
-        "params": {**card.get("params", {}), "seed": seed, "sft": _as_dict(params)},
-        "metrics": {**card.get("metrics", {}), **stable_metrics(metrics)},
-    }
-    metrics["weights_sha256"] = save_trained(trainer, tokenizer, Path(out_dir), full_card)
+        losses = [r["loss"] for r in log.rows if "loss" in r]
+        metrics: dict[str, Any] = {
+            "heldout_loss_base": loss_base,
+            "heldout_loss_sft": loss_sft,
+            "train_loss_final": losses[-1] if losses else float(output.training_loss),
+            "train_loss_mean": float(output.training_loss),
+            "train_steps": steps,
+            "train_rows": len(dataset),
+            "train_rows_by_source": rows,
+            "mixture_sources": mixture_identities(params.mixture),
+            "heldout_rows": heldout.height,
+            "train_seconds": seconds,
+            "train_tokens": tokens,
+            "train_tokens_per_second": tokens / seconds if seconds > 0 else None,
+        }
+        full_card = {
+            **card,
+            "stage": card.get("stage", "sft"),
+            "params": {**card.get("params", {}), "seed": seed, "sft": _as_dict(params)},
+            "metrics": {**card.get("metrics", {}), **stable_metrics(metrics)},
+        }
+        metrics["weights_sha256"] = save_trained(trainer, tokenizer, Path(out_dir), full_card)
     model.to("cpu")
     return {**metrics, "log": log.rows}
