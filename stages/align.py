@@ -6,9 +6,11 @@
 
 Reads params `seed` and `align.<key>`: loss sigmoid (DPO) / nca_pair (NCA) on data/tree/pairs, or
 kto (KTO) on data/tree/kto, plus the pairs of `align.<key>.mixture` (UltraFeedback layouts, e.g.
-`+mixture@align.kto.mixture.uf=ultrafeedback`); the reference model is models/sft. Writes models/<key>
-(HF folder + card), metrics/align/<key>.json, metrics/align/<key>.csv (rewards/chosen, rewards/rejected and margins per
-logging step: the paper's Figure 5 for this run) and an MLflow child run with the same curves.
+`+mixture@align.kto.mixture.uf=ultrafeedback`); the reference model is models/sft. A rerun after a
+kill resumes from the last checkpoint in models/.checkpoints/<key> (runtime.checkpoint_steps,
+preftree.train.resume). Writes models/<key> (HF folder + card), metrics/align/<key>.json,
+metrics/align/<key>.csv (rewards/chosen, rewards/rejected and margins per logging step: the paper's
+Figure 5 for this run) and an MLflow child run with the same curves.
 """
 
 from __future__ import annotations

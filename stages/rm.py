@@ -9,10 +9,11 @@ Reads params `seed` and `rm.<key>`: loss `bt` is L_BT (the paper's ablation), `b
 objective, L_BT on every pair plus the direct-reward terms -log s(r_c) - log s(-r_r) on
 UltraInteract-derived rows; `rm.<key>.mixture` adds UltraFeedback / UltraSafety pairs with L_BT only
 (`+mixture@rm.bt_dr.mixture.us=ultrasafety`). The reward is read at the last non-pad token (pad token distinct from
-eos, right padding). Writes models/rm/<key>, data/rm/<key>/heldout_scores.parquet (the rewards of
-every held-out pair, trained and untrained head), metrics/rm/<key>.json (held-out pairwise accuracy
-overall and by task, against the untrained head), metrics/rm/<key>.csv (loss per logging step) and an
-MLflow child run.
+eos, right padding). A rerun after a kill resumes from the last checkpoint in
+models/.checkpoints/rm/<key> (runtime.checkpoint_steps, preftree.train.resume). Writes models/rm/<key>,
+data/rm/<key>/heldout_scores.parquet (the rewards of every held-out pair, trained and untrained head),
+metrics/rm/<key>.json (held-out pairwise accuracy overall and by task, against the untrained head),
+metrics/rm/<key>.csv (loss per logging step) and an MLflow child run.
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@
     dvc exp run -S '+mixture@sft.mixture.ultrachat=ultrachat' -S sft.mixture.ultrachat.path=/data/uc.jsonl
 
 Reads params `seed` and `sft` (`sft.mixture`: UltraChat / ShareGPT / OpenOrca layouts, preftree.train.mixture);
-runtime (device, threads, bf16, gradient checkpointing, launcher)
-changes speed only. Loss on assistant tokens only. Writes models/sft (HF folder + card with params
+runtime (device, threads, bf16, gradient checkpointing, launcher, checkpoint_steps)
+changes speed only; a rerun after a kill resumes from the last checkpoint in models/.checkpoints/sft
+(preftree.train.resume). Loss on assistant tokens only. Writes models/sft (HF folder + card with params
 and the md5 of the inputs it read, as DVC hashes them), metrics/sft.json (held-out assistant-token loss of base
 vs sft, throughput), metrics/sft_loss.csv and an MLflow child run with the training curve.
 """

@@ -36,6 +36,7 @@ from preftree.train.resume import (
     MARKER,
     Checkpoints,
     checkpoint_root,
+    checkpointing,
     dataset_digest,
     fingerprint,
     save_interval,
@@ -282,6 +283,26 @@ def test_dataset_digest_follows_rows_and_order():
     assert dataset_digest(data) == dataset_digest(Dataset.from_dict({"a": [1, 2, 3], "b": ["x", "y", "z"]}))
     assert dataset_digest(data.select([2, 1, 0])) != dataset_digest(data)
     assert dataset_digest(Dataset.from_dict({"a": [1, 2, 4], "b": ["x", "y", "z"]})) != dataset_digest(data)
+
+
+def test_checkpoint_root_is_outside_every_stage_folder():
+    assert checkpoint_root(Path("models/sft")) == Path("models/.checkpoints/sft")
+    assert checkpoint_root(Path("models/rm/bt")) == Path("models/.checkpoints/rm/bt")  # rerank reads models/rm
+    assert checkpoint_root(Path("/tmp/x/out")) == Path("/tmp/x/.checkpoints/out")
+
+
+def test_checkpointing_removes_the_folder_after_success_and_keeps_it_after_an_error(tmp_path):
+    out = tmp_path / "models" / "sft"
+    with checkpointing(out, checkpoint_steps=10, logging_steps=5, identity={"a": 1}, name="sft") as ckpt:
+        assert ckpt.folder == checkpoint_root(out) and ckpt.folder.is_dir() and ckpt.save_steps == 10
+        (ckpt.folder / "checkpoint-10").mkdir()
+    assert not (tmp_path / "models" / ".checkpoints").exists()
+    with pytest.raises(RuntimeError), checkpointing(out, checkpoint_steps=10, logging_steps=5, identity={}, name="sft"):
+        (checkpoint_root(out) / "checkpoint-10").mkdir()
+        raise RuntimeError("killed")
+    assert (checkpoint_root(out) / "checkpoint-10").is_dir()
+    with checkpointing(out, checkpoint_steps=0, logging_steps=5, identity={}, name="sft") as ckpt:
+        assert ckpt.save_steps == 0 and not ckpt.folder.is_relative_to(tmp_path)  # a private scratch folder
 
 
 def test_save_interval_follows_logging_steps():

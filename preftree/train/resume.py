@@ -2,9 +2,9 @@
 
 Every trl / transformers training stage (sft, align@*, rm@*) trains inside :func:`checkpointing`:
 
-* **Where.** ``<parent>/.checkpoints/<name>`` beside the stage's output ``<parent>/<name>``
-  (``models/.checkpoints/sft`` for ``models/sft``, ``models/rm/.checkpoints/bt`` for ``models/rm/bt``):
-  a folder the stage owns but DVC does not track. Never inside the output: DVC deletes a stage's
+* **Where.** ``models/.checkpoints/<rest>`` for the stage's output ``models/<rest>``
+  (``models/.checkpoints/sft``, ``models/.checkpoints/rm/bt``; :func:`checkpoint_root`): a folder the
+  stage owns that no DVC out or dep contains. Never inside the output: DVC deletes a stage's
   outs before it reruns the stage, and the artifact holds the model only. Removed once the model
   folder is saved; kept when training fails or is killed.
 * **When.** Every ``runtime.checkpoint_steps`` optimizer steps (0: never), rounded up to a multiple of
@@ -56,8 +56,12 @@ VOLATILE_CARD_KEYS = ("git_rev",)  # a commit that changes no code must not orph
 
 
 def checkpoint_root(out_dir: Path) -> Path:
-    """The checkpoint folder of a stage writing ``out_dir``: ``<parent>/.checkpoints/<name>``."""
+    """The checkpoint folder of a stage writing ``out_dir``: ``models/.checkpoints/rm/bt`` for the
+    relative ``models/rm/bt`` (outside every folder a stage reads: rerank reads ``models/rm`` whole),
+    ``<parent>/.checkpoints/<name>`` for an absolute path or a single name."""
     out_dir = Path(out_dir)
+    if not out_dir.is_absolute() and len(out_dir.parts) > 1:
+        return Path(out_dir.parts[0], ".checkpoints", *out_dir.parts[1:])
     return out_dir.parent / ".checkpoints" / out_dir.name
 
 
@@ -246,5 +250,8 @@ def checkpointing(
     yield Checkpoints(folder=root, fingerprint=digest, save_steps=steps, name=name)
     if is_main_process():
         shutil.rmtree(root, ignore_errors=True)
-        with contextlib.suppress(OSError):  # other stages' checkpoints may share the parent
-            root.parent.rmdir()
+        folder = root.parent
+        while ".checkpoints" in folder.parts:
+            with contextlib.suppress(OSError):  # not empty: other stages' checkpoints
+                folder.rmdir()
+            folder = folder.parent
