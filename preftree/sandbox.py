@@ -86,13 +86,14 @@ import secrets
 import shutil
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from preftree.config.sandbox import SandboxParams
-from preftree.sandbox_exec import ExecResult, Status, execute
+from preftree.sandbox_exec import ExecResult, Status, execute, supervise
 from preftree.sandbox_modes import PRLIMIT, PYTHON, SETPRIV, BwrapMode, Mode, ProcessMode
+from preftree.sandbox_pool import POOL, Spec, key_of, pool_depth, pooled
 
 __all__ = [
     "PRLIMIT",
@@ -102,6 +103,8 @@ __all__ = [
     "SandboxUnavailable",
     "Status",
     "check_available",
+    "pool_depth",
+    "pooled",
     "run",
     "run_many",
     "run_tests",
@@ -135,7 +138,15 @@ _BWRAP_OK: set[str] = set()  # bwrap paths whose probe sandbox worked
 # The probe's own rlimits (it runs `pass`; wall clock and output cap are execute's arguments below): fixed
 # here, not a params value, so the probe proves the same thing whatever sandbox.* says.
 _PROBE_LIMITS = SandboxParams(
-    isolation="bwrap", timeout_s=5.0, cpu_s=5, memory_mb=512, max_output_bytes=65536, nproc=64, fsize_mb=16, tmpfs_mb=64
+    isolation="bwrap",
+    timeout_s=5.0,
+    cpu_s=5,
+    memory_mb=512,
+    max_output_bytes=65536,
+    nproc=64,
+    fsize_mb=16,
+    tmpfs_mb=64,
+    packages={},
 )
 _PROCESS_WARNED = False
 
@@ -216,12 +227,18 @@ def run(
     memory_mb: int | None = None,
     max_output_bytes: int | None = None,
     limits: SandboxParams,
+    fixed_program: bool = False,
 ) -> ExecResult:
     """Run `code` as a fresh ``python3`` program in a sandbox and return what happened.
 
     `limits` supplies every limit (isolation, cpu_s, nproc, fsize_mb, tmpfs_mb and the rest); the
     keyword arguments, when given (not None), override its timeout_s / memory_mb / max_output_bytes.
     A value <= 0 for memory_mb, cpu_s, nproc, fsize_mb or tmpfs_mb means no such limit.
+
+    Inside a :func:`pooled` block the run takes a sandbox started ahead of it
+    (``preftree.sandbox_pool``): with `fixed_program` (the same `code` for many runs, such as a driver
+    that reads the real program from stdin) one whose interpreter already waits on stdin; otherwise
+    (bwrap) one that waits for its program in bwrap's setup. The verdict is the same either way.
     """
     lim = limits
     overrides = {
@@ -232,8 +249,18 @@ def run(
     if overrides:
         lim = replace(lim, **overrides)
     check_available(lim.isolation)
-    mode: Mode = BwrapMode(_find_bwrap()) if lim.isolation == "bwrap" else ProcessMode()
-    return execute(mode, code, stdin, float(lim.timeout_s), max(0, int(lim.max_output_bytes)), lim)
+    timeout, cap = float(lim.timeout_s), max(0, int(lim.max_output_bytes))
+    if lim.isolation == "bwrap":
+        bwrap = _find_bwrap()
+        make_mode: Callable[[], Mode] = functools.partial(BwrapMode, bwrap)
+    else:
+        bwrap, make_mode = "", ProcessMode
+    if POOL.depth > 0 and (fixed_program or lim.isolation == "bwrap"):
+        warm_code = code if fixed_program else None
+        launched = POOL.take(key_of(bwrap, lim, warm_code), Spec(make_mode, lim, warm_code))
+        if launched is not None:
+            return supervise(launched, None if fixed_program else code, stdin, timeout, cap)
+    return execute(make_mode(), code, stdin, timeout, cap, lim)
 
 
 def run_many(jobs: Sequence[Job], workers: int) -> list[ExecResult]:
@@ -243,7 +270,10 @@ def run_many(jobs: Sequence[Job], workers: int) -> list[ExecResult]:
         return [run(j.code, stdin=j.stdin, limits=j.limits) for j in jobs]
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=min(workers, len(jobs)), thread_name_prefix="sandbox") as pool:
+    with (
+        pooled(pool_depth(workers)),
+        ThreadPoolExecutor(max_workers=min(workers, len(jobs)), thread_name_prefix="sandbox") as pool,
+    ):
         return list(pool.map(lambda j: run(j.code, stdin=j.stdin, limits=j.limits), jobs))
 
 
@@ -278,7 +308,7 @@ def run_tests(program: str, tests: Sequence[str], *, limits: SandboxParams) -> t
     The returned result's stdout has the nonce line (and the newline written before it) removed.
     """
     nonce = secrets.token_hex(16)
-    res = run(_tests_driver(), stdin=tests_stdin(program, tests, nonce), limits=limits)
+    res = run(_tests_driver(), stdin=tests_stdin(program, tests, nonce), limits=limits, fixed_program=True)
     lines = res.stdout.splitlines()
     passed = res.status == "ok" and res.returncode == 0 and bool(lines) and lines[-1] == nonce
     suffix = f"\n{nonce}\n"

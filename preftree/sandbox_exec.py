@@ -59,11 +59,42 @@ def _read_into(fd: int, buf: bytearray, cap: int) -> Literal["data", "again", "e
     return "overflow" if len(buf) > cap else "data"
 
 
-def execute(mode: Mode, code: str, stdin: str, timeout_s: float, cap: int, lim: SandboxParams) -> ExecResult:
-    t0 = time.monotonic()
-    deadline = t0 + max(0.0, timeout_s)
+@dataclass
+class Launched:
+    """A started sandbox that has not been given its stdin (nor, when prepared without it, its program)."""
+
+    mode: Mode
+    proc: subprocess.Popen[bytes]
+    program_w: int | None  # write the program here, then close (a sandbox launched before its program)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def discard(self) -> None:
+        """Kill an unused sandbox and clean up after it (as a finished run does)."""
+        if self.program_w is not None:
+            os.close(self.program_w)
+            self.program_w = None
+        _killpg(self.proc.pid)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL'd processes do not linger
+            pass
+        self.mode.after()
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            try:
+                if stream is not None:
+                    stream.close()
+            except OSError:
+                pass
+
+
+def launch(mode: Mode, lim: SandboxParams, code: str | None) -> Launched:
+    """Start a sandbox for `code` under `lim`'s rlimits; `code` None (modes with ``late_program``): the
+    sandbox waits in its setup until :func:`supervise` writes the program. Nothing is read or written
+    yet: the program's own startup proceeds while the caller does other things."""
     try:
-        argv = mode.prepare(lim, code.encode("utf-8", errors="surrogatepass"))
+        argv = mode.prepare(lim, None if code is None else code.encode("utf-8", errors="surrogatepass"))
         proc = subprocess.Popen(
             argv,
             stdin=subprocess.PIPE,
@@ -79,6 +110,22 @@ def execute(mode: Mode, code: str, stdin: str, timeout_s: float, cap: int, lim: 
         mode.after()
         raise
     mode.started()
+    program_w, mode.program_w = mode.program_w, None
+    return Launched(mode, proc, program_w)
+
+
+def execute(mode: Mode, code: str, stdin: str, timeout_s: float, cap: int, lim: SandboxParams) -> ExecResult:
+    """Launch a sandbox for `code` and :func:`supervise` it."""
+    return supervise(launch(mode, lim, code), None, stdin, timeout_s, cap)
+
+
+def supervise(run: Launched, code: str | None, stdin: str, timeout_s: float, cap: int) -> ExecResult:
+    """Give a launched sandbox its program (when it was launched without one) and its stdin, read its
+    stdout / stderr up to `cap` bytes each, enforce the wall clock from now, kill what is left, and
+    name the outcome."""
+    t0 = time.monotonic()
+    deadline = t0 + max(0.0, timeout_s)
+    mode, proc = run.mode, run.proc
     pgid = proc.pid  # start_new_session: the launcher leads its own group
     bufs: dict[int, bytearray] = {}
     reason: Status | None = None
@@ -92,6 +139,12 @@ def execute(mode: Mode, code: str, stdin: str, timeout_s: float, cap: int, lim: 
             poller.register(fd, select.POLLIN)
         readers = set(bufs)
         order = list(bufs)
+        program_fd = run.program_w
+        if program_fd is not None:
+            assert code is not None, "a sandbox launched without its program needs one"
+            program = memoryview(code.encode("utf-8", errors="surrogatepass"))
+            os.set_blocking(program_fd, False)
+            poller.register(program_fd, select.POLLOUT)
         data = memoryview(stdin.encode("utf-8", errors="surrogatepass"))
         in_fd: int | None = proc.stdin.fileno()
         if data:
@@ -129,6 +182,18 @@ def execute(mode: Mode, code: str, stdin: str, timeout_s: float, cap: int, lim: 
                     exited_at = time.monotonic()
                     _killpg(pgid)  # leftovers in the group (process mode); the sandbox is gone already
                     sweep(mode.marker)
+                elif fd == program_fd:
+                    try:
+                        sent = os.write(program_fd, program[: 1 << 16]) if not ev & select.POLLERR else 0
+                        program = program[sent:]
+                    except BlockingIOError:
+                        pass
+                    except OSError:
+                        program = program[:0]
+                    if not program or ev & (select.POLLERR | select.POLLHUP):
+                        poller.unregister(program_fd)
+                        os.close(program_fd)
+                        program_fd = run.program_w = None
                 elif fd == in_fd:
                     try:
                         sent = os.write(in_fd, data[: 1 << 16]) if not ev & select.POLLERR else 0
@@ -154,6 +219,9 @@ def execute(mode: Mode, code: str, stdin: str, timeout_s: float, cap: int, lim: 
         _killpg(pgid)  # always before reaping, while the group id cannot have been reused
         if pidfd is not None:
             os.close(pidfd)
+        if run.program_w is not None:
+            os.close(run.program_w)
+            run.program_w = None
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL'd processes do not linger

@@ -16,8 +16,8 @@ import signal
 import time
 
 from preftree.config.sandbox import SandboxParams
+from preftree.sandbox_env import PYTHON, SITE_MOUNT, check
 
-PYTHON = "/usr/bin/python3"  # Debian's interpreter: it lives under /usr, the only host tree in the sandbox
 SANDBOX_UID = 65534
 SANDBOX_GID = 65534
 PROGRAM_PATH = "/code/main.py"  # read-only inside the sandbox
@@ -32,8 +32,8 @@ MARKER_VAR = "PREFTREE_SANDBOX_RUN"  # process mode: tags the run's processes fo
 # the command line
 
 
-def _env(home: str) -> dict[str, str]:
-    return {
+def _env(home: str, site: str | None = None) -> dict[str, str]:
+    env = {
         "PATH": "/usr/bin:/bin",
         "HOME": home,
         "LANG": "C.UTF-8",
@@ -42,6 +42,9 @@ def _env(home: str) -> dict[str, str]:
         "OPENBLAS_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
     }
+    if site:  # sandbox.packages: the pinned scientific packages, ahead of Debian's dist-packages
+        env["PYTHONPATH"] = site
+    return env
 
 
 def _limit(value: int) -> str:
@@ -87,6 +90,10 @@ def _root_links() -> list[str]:
 
 
 def _bwrap_argv(bwrap: str, lim: SandboxParams, code_fd: int, info_fd: int) -> list[str]:
+    """The bwrap command line. `code_fd` is read to EOF during bwrap's setup, after the namespaces and
+    mounts exist: a memfd holding the program, or the read end of a pipe that a pre-started sandbox
+    (``preftree.sandbox_pool``) blocks on until its program comes."""
+    site = check(lim.packages)
     argv = [
         *_drop_argv(),
         bwrap,
@@ -112,12 +119,14 @@ def _bwrap_argv(bwrap: str, lim: SandboxParams, code_fd: int, info_fd: int) -> l
         "--dev",
         "/dev",
     ]
+    if site is not None:
+        argv += ["--ro-bind", str(site), SITE_MOUNT]
     if lim.tmpfs_mb > 0:
         argv += ["--size", str(lim.tmpfs_mb << 20)]
     argv += ["--tmpfs", WORKDIR, "--chdir", WORKDIR]
     argv += ["--perms", "0444", "--ro-bind-data", str(code_fd), PROGRAM_PATH]
     argv += ["--remount-ro", "/dev", "--remount-ro", "/", "--clearenv"]
-    for key, value in _env(WORKDIR).items():
+    for key, value in _env(WORKDIR, SITE_MOUNT if site is not None else None).items():
         argv += ["--setenv", key, value]
     argv += ["--", *_prlimit_argv(lim), PYTHON, "-s", "-P", PROGRAM_PATH]
     return argv
@@ -134,9 +143,13 @@ class Mode:
     marker: bytes | None = None  # process mode: tags the run's processes for the leftover sweep
     cwd = "/"
 
-    def prepare(self, lim: SandboxParams, code: bytes) -> list[str]:
-        """argv; may open fds listed in self.pass_fds."""
+    def prepare(self, lim: SandboxParams, code: bytes | None) -> list[str]:
+        """argv; may open fds listed in self.pass_fds. `code` None: the program is written later to
+        ``self.program_w`` (bwrap only; see :attr:`late_program`)."""
         raise NotImplementedError
+
+    late_program: bool = False  # prepare(lim, None) is supported: the program can come after the launch
+    program_w: int | None = None  # the pipe end to write the program to, when prepared without it
 
     pass_fds: tuple[int, ...] = ()
 
@@ -155,18 +168,21 @@ class Mode:
 
 class BwrapMode(Mode):
     bwrap_rc = True
+    late_program = True
 
     def __init__(self, bwrap: str) -> None:
         self.bwrap = bwrap
         self.info_r: int | None = None
 
     def prepare(self, lim, code):
-        code_fd = os.memfd_create("preftree-program", os.MFD_CLOEXEC)
-        self.pass_fds = (code_fd,)
-        view = memoryview(code)
-        while view:
-            view = view[os.write(code_fd, view) :]
-        os.lseek(code_fd, 0, os.SEEK_SET)
+        if code is None:  # bwrap blocks in its setup reading this pipe until the program is written
+            code_fd, self.program_w = os.pipe2(os.O_CLOEXEC)
+        else:
+            code_fd = os.memfd_create("preftree-program", os.MFD_CLOEXEC)
+            view = memoryview(code)
+            while view:
+                view = view[os.write(code_fd, view) :]
+            os.lseek(code_fd, 0, os.SEEK_SET)
         self.info_r, info_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         self.pass_fds = (code_fd, info_w)
         return _bwrap_argv(self.bwrap, lim, code_fd, info_w)
@@ -179,6 +195,9 @@ class BwrapMode(Mode):
         tells us PID 1's host pid; a pidfd on it becomes readable once it has exited, which the kernel
         allows only after every other process of the namespace is dead.
         """
+        if self.program_w is not None:
+            os.close(self.program_w)
+            self.program_w = None
         if self.info_r is None:
             return
         try:
@@ -225,9 +244,12 @@ def _json_int(blob: bytes, key: bytes) -> int | None:
 class ProcessMode(Mode):
     def __init__(self) -> None:
         self.dir: str | None = None
+        self.site: str | None = None
         self.marker = secrets.token_hex(12).encode()
 
     def prepare(self, lim, code):
+        if code is None:
+            raise ValueError("isolation=process needs the program at launch")
         import tempfile
 
         sweep_stale_dirs(tempfile.gettempdir())
@@ -239,11 +261,13 @@ class ProcessMode(Mode):
         if os.geteuid() == 0:
             os.chown(self.dir, SANDBOX_UID, SANDBOX_GID)
         os.chmod(self.dir, 0o700)
+        site = check(lim.packages)
+        self.site = str(site) if site is not None else None
         return [*_drop_argv(), *_prlimit_argv(lim), PYTHON, "-s", "-P", path]
 
     def env(self) -> dict[str, str]:
         assert self.dir is not None and self.marker is not None
-        return {**_env(self.dir), MARKER_VAR: self.marker.decode()}
+        return {**_env(self.dir, self.site), MARKER_VAR: self.marker.decode()}
 
     def after(self) -> None:
         sweep(self.marker)

@@ -106,7 +106,7 @@ def run_stdio(
     shipping every output back through the output cap.
     """
     nonce = secrets.token_hex(16)
-    res = sandbox.run(_driver(), stdin=stdio_stdin(program, cases, nonce, got_limit), limits=limits)
+    res = sandbox.run(_driver(), stdin=stdio_stdin(program, cases, nonce, got_limit), limits=limits, fixed_program=True)
     outcomes: list[CaseOutcome] = []
     started: int | None = None
     finished = False

@@ -24,6 +24,8 @@ import pytest
 from preftree import sandbox, sandbox_stdio
 from preftree.compose import from_conf
 from preftree.config.sandbox import SandboxParams
+from preftree.sandbox_env import MARKER, SITE_MOUNT, SandboxEnvError, installed, interpreter_version, mismatch, site_dir
+from preftree.sandbox_install import pip_argv
 
 REPO = Path(__file__).resolve().parents[1]
 CAP = 65536
@@ -124,9 +126,10 @@ def test_ok_and_identity_and_environment():
     info = json.loads(res.stdout)
     assert info["uid"] == 65534 and info["gid"] == 65534
     assert info["cwd"] == "/tmp"
-    assert set(info["root"]) <= {"bin", "code", "dev", "lib", "lib64", "proc", "sbin", "tmp", "usr"}
+    assert set(info["root"]) <= {"bin", "code", "dev", "lib", "lib64", "opt", "proc", "sbin", "tmp", "usr"}
     assert "PREFTREE_TEST_SECRET" not in info["env"] and secret not in res.stdout
     assert info["env"]["HOME"] == "/tmp" and info["env"]["PYTHONHASHSEED"] == "0"
+    assert info["env"]["PYTHONPATH"] == SITE_MOUNT  # sandbox.packages, read-only (test_scientific_packages_*)
     assert max(info["pids"]) < 10  # its own PID namespace
     assert run("print(hash('abc'))").stdout == f"{info['hash']}\n"  # deterministic hash seed
 
@@ -890,3 +893,121 @@ def test_process_mode_drops_to_nobody(process_limits):
 def test_unknown_isolation_is_rejected():
     with pytest.raises(ValueError, match="isolation"):
         sandbox.run("pass", limits=from_conf(SandboxParams, "sandbox", isolation="docker"))
+
+
+# --------------------------------------------------------------------------------------------
+# scientific packages (sandbox.packages, preftree.sandbox_env)
+
+SCIENCE = """
+import json, numpy, sympy, mpmath
+x = sympy.Symbol("x")
+roots = sympy.solve(x**2 - 5 * x + 6, x)
+a = numpy.array([[2.0, 1.0], [1.0, 3.0]])
+print(json.dumps({
+    "versions": [numpy.__version__, sympy.__version__, mpmath.__version__],
+    "files": [numpy.__file__, sympy.__file__],
+    "roots": [int(r) for r in roots],
+    "integral": str(sympy.integrate(sympy.sin(x) ** 2, (x, 0, sympy.pi))),
+    "det": round(float(numpy.linalg.det(a)), 9),
+    "solve": [round(float(v), 9) for v in numpy.linalg.solve(a, [3.0, 5.0])],
+    "prelude": __import__("numpy").int64(7).item(),
+}))
+"""
+
+
+@pytest.mark.parametrize("isolation", ["bwrap", "process"])
+def test_scientific_packages_import_and_compute(isolation):
+    if isolation == "bwrap" and PROBLEM:
+        pytest.skip(PROBLEM)
+    limits = lim(isolation=isolation, timeout_s=30.0, cpu_s=30)
+    res = sandbox.run(SCIENCE, limits=limits)
+    assert res.status == "ok", res
+    info = json.loads(res.stdout)
+    pins = from_conf(SandboxParams, "sandbox").packages
+    assert info["versions"] == [pins["numpy"], pins["sympy"], pins["mpmath"]]
+    site = SITE_MOUNT if isolation == "bwrap" else str(site_dir())
+    assert all(f.startswith(site + "/") for f in info["files"]), info["files"]
+    assert info["roots"] == [2, 3] and info["integral"] == "pi/2" and info["det"] == 5.0
+    assert info["solve"] == [0.8, 1.4] and info["prelude"] == 7
+    # a PoT-style program through run_tests too (the driver execs the program: same import path)
+    passed, res = sandbox.run_tests(
+        "import sympy\ndef f(n):\n    return sum(sympy.divisors(n))", ["assert f(12) == 28"], limits=limits
+    )
+    assert passed, res
+
+
+@pytest.mark.parametrize("isolation", ["bwrap", "process"])
+def test_without_packages_only_the_standard_library_is_importable(isolation):
+    if isolation == "bwrap" and PROBLEM:
+        pytest.skip(PROBLEM)
+    res = sandbox.run(
+        "import os, sys\nprint(os.environ.get('PYTHONPATH'))\nimport numpy",
+        limits=lim(isolation=isolation, packages={}),
+    )
+    assert res.status == "error" and res.stdout == "None\n", res
+    assert "ModuleNotFoundError: No module named 'numpy'" in res.stderr
+
+
+@needs_bwrap
+def test_the_package_folder_is_read_only_and_the_network_still_blocked(token):
+    code = f"""
+    import os, socket, numpy, sympy
+    for target in ["{SITE_MOUNT}/{token}", os.path.dirname(numpy.__file__) + "/{token}", "/usr/{token}"]:
+        try:
+            open(target, "w").write("x")
+            print("WROTE", target)
+        except OSError as e:
+            print("denied", e.errno)
+    try:
+        os.utime(numpy.__file__)
+        print("TOUCHED")
+    except OSError as e:
+        print("denied", e.errno)
+    try:
+        socket.create_connection(("1.1.1.1", 53), timeout=2)
+        print("CONNECTED")
+    except OSError as e:
+        print("no network", type(e).__name__)
+    """
+    res = run(code, timeout_s=20.0, cpu_s=20)
+    assert res.status == "ok", res
+    lines = res.stdout.splitlines()
+    assert lines[:4] == ["denied 30"] * 4, lines  # EROFS
+    assert lines[4].startswith("no network"), lines
+    assert token not in " ".join(os.listdir(site_dir()))
+
+
+def _fake_site(tmp_path: Path, python: str, **versions: str) -> Path:
+    site = tmp_path / "site"
+    site.mkdir()
+    for name, version in versions.items():
+        (site / f"{name}-{version}.dist-info").mkdir()
+    (site / MARKER).write_text(json.dumps({"python": python, "packages": versions}))
+    return site
+
+
+def test_a_package_folder_must_hold_exactly_the_pins(tmp_path):
+    pins = {"numpy": "1.26.4", "sympy": "1.12"}
+    site = _fake_site(tmp_path, "3.11", numpy="1.26.4", sympy="1.12")
+    assert installed(site) == {"numpy": "1.26.4", "sympy": "1.12"}
+    assert mismatch(pins, site, "3.11") is None
+    assert "sympy==1.13 (installed: 1.12)" in mismatch({**pins, "sympy": "1.13"}, site, "3.11")
+    assert "mpmath==1.3.0 (installed: none)" in mismatch({**pins, "mpmath": "1.3.0"}, site, "3.11")
+    assert "also holds sympy" in mismatch({"numpy": "1.26.4"}, site, "3.11")
+    assert "built for Python 3.11" in mismatch(pins, site, "3.12")
+    assert "does not exist" in mismatch(pins, tmp_path / "nowhere", "3.11")
+
+
+def test_a_mismatched_package_folder_stops_the_run_naming_it(monkeypatch, tmp_path):
+    site = _fake_site(tmp_path, interpreter_version(), numpy="1.26.4")
+    monkeypatch.setattr("preftree.sandbox_env.site_dir", lambda: site)
+    with pytest.raises(SandboxEnvError, match=r"numpy==9\.9 \(installed: 1\.26\.4\).*make sandbox-deps"):
+        sandbox.run("pass", limits=lim(isolation="process", packages={"numpy": "9.9"}))
+
+
+def test_the_install_command_pins_every_package_for_the_sandbox_python(tmp_path):
+    argv = pip_argv({"sympy": "1.12", "numpy": "1.26.4"}, tmp_path, "3.11")
+    assert argv[:4] == [sys.executable, "-m", "pip", "install"]
+    assert {"--no-deps", "--only-binary=:all:", "--no-compile"} <= set(argv)
+    assert argv[argv.index("--python-version") + 1] == "3.11" and argv[argv.index("--target") + 1] == str(tmp_path)
+    assert argv[-2:] == ["numpy==1.26.4", "sympy==1.12"]

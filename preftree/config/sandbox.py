@@ -22,3 +22,6 @@ class SandboxParams:
     nproc: PositiveInt  # RLIMIT_NPROC (applies to the unprivileged uid the code runs as)
     fsize_mb: PositiveInt  # RLIMIT_FSIZE
     tmpfs_mb: PositiveInt  # size of the private writable /tmp
+    # name -> exact version importable by the code (preftree.sandbox_env: a pinned folder on PYTHONPATH,
+    # read-only); {} = the interpreter's standard library (and Debian's dist-packages) only
+    packages: dict[str, str]
