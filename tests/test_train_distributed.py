@@ -39,7 +39,8 @@ from preftree.models.tokenizer import train_tokenizer
 from .conftest import REPO
 from .test_train_sft import ARCH, sft_frame
 
-RUNTIME = from_conf(RuntimeParams, "runtime", device="cpu", progress=False, checkpoint_steps=0)
+# checkpoints at steps 10 and 20: saving them (every rank's RNG state, a barrier) is part of the path
+RUNTIME = from_conf(RuntimeParams, "runtime", device="cpu", progress=False, checkpoint_steps=10)
 OPTIM = from_conf(
     OptimParams, "sft.optim", lr=5e-3, max_steps=24, batch_size=8, max_length=64, warmup_ratio=0.1, logging_steps=2
 )
@@ -133,6 +134,7 @@ def test_two_processes_match_one_with_the_same_global_batch(base_dir, tmp_path):
     )
 
     assert (one["world_size"], two["world_size"]) == (1, 2)
+    assert not (tmp_path / ".checkpoints").exists()  # both runs removed their checkpoints once saved
     assert one["train_steps"] == two["train_steps"] == 24
     assert one["train_tokens"] == two["train_tokens"]  # the same rows were trained on, all of them
     curve_one, curve_two = losses(one), losses(two)
