@@ -29,7 +29,7 @@ from preftree.config.workspace import ParamsError
 from preftree.dvcinfo import stage_info
 from preftree.interact import Agents, TreeBuilder, table1
 from preftree.judging import make_evaluate, require_judge
-from preftree.sandbox import check_available
+from preftree.sandbox import check_available, pool_depth, pooled
 from preftree.shards import files_digest, run_key, run_sharded
 
 
@@ -103,15 +103,16 @@ def run_interact(plan: InteractPlan) -> InteractResult:
     builder = TreeBuilder(agents, evaluate, cfg, seed=seed, workers=runtime.workers)
     code = [plan.root / d for d in stage_info("interact", plan.root).deps if not d.startswith("data")]
     key = run_key(params.raw, files_digest([plan.selected]), files_digest(code))
-    outputs, shards = run_sharded(
-        plan.records,
-        shard_size=cfg.shard_size,
-        ckpt_dir=cache / "interact" / key,
-        fn=lambda shard: dict(zip(("nodes", "trees"), builder.build(shard.to_dicts()), strict=True)),
-        names=("nodes", "trees"),
-        progress=runtime.progress,
-        desc="interact",
-    )
+    with pooled(pool_depth(runtime.workers)):  # sandboxes started ahead of the actions they run (sandbox_pool)
+        outputs, shards = run_sharded(
+            plan.records,
+            shard_size=cfg.shard_size,
+            ckpt_dir=cache / "interact" / key,
+            fn=lambda shard: dict(zip(("nodes", "trees"), builder.build(shard.to_dicts()), strict=True)),
+            names=("nodes", "trees"),
+            progress=runtime.progress,
+            desc="interact",
+        )
     named = [("actor", agents.actor), ("weak", agents.weak), ("critic", agents.critic)]
     named += [(f"escalation_{k}", actor) for k, actor in enumerate(agents.escalation, 1)]
     calls = {

@@ -246,7 +246,10 @@ def score_many(
         if workers <= 1 or len(jobs) == 1:
             outcomes = [run_one(j) for j in jobs]
         else:
-            with ThreadPoolExecutor(max_workers=min(workers, len(jobs)), thread_name_prefix="evaluate") as pool:
+            with (
+                sandbox.pooled(sandbox.pool_depth(workers)),  # sandboxes started ahead (preftree.sandbox_pool)
+                ThreadPoolExecutor(max_workers=min(workers, len(jobs)), thread_name_prefix="evaluate") as pool,
+            ):
                 outcomes = list(pool.map(run_one, jobs))
         for (kind, p), outcome in zip(jobs, outcomes, strict=True):
             if kind == "code":
