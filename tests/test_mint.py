@@ -264,3 +264,14 @@ def test_answers_are_evaluated_as_literals_only():
     assert literal_eval_arith("2**10 - 1") == 1023 and literal_eval_arith("[1, -2.5]") == [1, -2.5]
     assert literal_eval_arith("__import__('os').getcwd()") is None and literal_eval_arith("np.pi") is None
     assert literal_eval_arith("9**99999999") is None  # too large an exponent is not computed
+
+
+def test_protocol_mint_needs_the_prompts_folder():
+    from preftree.config.validate import build
+    from preftree.config.workspace import ParamsError
+
+    mint = {"prompts_dir": None, "max_propose_solution": 2, "max_new_tokens": 512, "repl_timeout_s": 30.0}
+    data = {"benchmarks": ["mint_gsm8k"], "max_turns": 5, "limit": None, "protocol": "mint", "mint": mint}
+    with pytest.raises(ParamsError, match="multiturn.mint.prompts_dir: protocol mint reads MINT's prompts"):
+        build(MultiTurnParams, data, "eval.multiturn")
+    assert build(MultiTurnParams, {**data, "protocol": "feedback"}, "eval.multiturn").protocol == "feedback"
