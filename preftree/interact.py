@@ -108,9 +108,20 @@ def _first(cands: Sequence[_Candidate], correct: bool) -> _Candidate | None:
 class TreeBuilder:
     """Runs the protocol for a batch of instructions (one shard)."""
 
-    def __init__(self, agents: Agents, evaluate: Evaluate, params: InteractParams, *, seed: int, workers: int = 1):
+    def __init__(
+        self,
+        agents: Agents,
+        evaluate: Evaluate,
+        params: InteractParams,
+        *,
+        seed: int,
+        workers: int = 1,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> None:
+        """``on_progress(k)``: called after each turn with the k trees that ended in it (a progress bar)."""
         self.agents, self.evaluate, self.params, self.seed = agents, evaluate, params, seed
         self.workers = max(1, workers)
+        self.on_progress = on_progress
 
     # -- helpers ---------------------------------------------------------------------------
     def _sample(
@@ -233,6 +244,8 @@ class TreeBuilder:
             if not active:
                 break
             self._turn(active, turn)
+            if self.on_progress is not None:
+                self.on_progress(sum(t.end_turn is not None for t in active))
         return _node_frame(trees), _tree_frame(trees)
 
 

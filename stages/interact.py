@@ -1,6 +1,8 @@
 """interact: data/selected/train.parquet -> data/interact/{nodes,trees,instructions}.parquet.
 
     dvc repro interact
+    python -m stages.interact                  # the same outside DVC (then `dvc commit interact` records it)
+    python -m stages.interact --merge          # only merge the shards the workers grew (docs/gpu.md)
     dvc exp run -S interact.samples_per_turn=8 -S interact.max_turns=3
     dvc exp run -S actor=openai -S actor.model=gpt-3.5-turbo      # key from $OPENAI_API_KEY
     make params OVERRIDES="actor@weak=openai interact.rejected=weak \
@@ -17,11 +19,21 @@ with the same config makes no model call. The weak actor's models (`weak.pool`) 
 action and the actor's escalation rounds may run on stronger ones (`actor.escalation`), as in the paper
 (§2.3 / App. A.2). A model server that does not answer is one error line naming its URL. Writes
 metrics/interact.json (the paper's Table 1 per task) and an MLflow child run.
+
+Several machines (docs/gpu.md, "Data generation on several servers and machines"): with
+runtime.interact_worker.count N > 1, `python -m stages.interact` is worker `index`: it grows only its
+shards (k % N == index) into runtime.interact_worker.shard_dir (shared by the workers) and writes
+nothing else; afterwards `python -m stages.interact --merge` (no model, no sandbox; fails naming any
+shard not done) or the stage with count 1 (`dvc repro interact`: it grows what is missing) writes the
+merged data/interact, byte for byte what one process would have written. The actor's, critic's and
+weak models' `base_url` may each list several servers: requests are spread over them.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from preftree.agents.cache import CacheCorruptError
@@ -31,10 +43,10 @@ from preftree.config.load import load_runtime, load_stage_params
 from preftree.config.sandbox import SandboxParams
 from preftree.config.workspace import ParamsError, workspace_root
 from preftree.generation.openai import OpenAIError
-from preftree.interact_run import plan_interact, run_interact
-from preftree.io import atomic_dir, write_parquet
+from preftree.interact_run import grow_interact, merge_interact, plan_interact, run_interact, write_interact
 from preftree.provenance import tracking_root
 from preftree.sandbox import SandboxUnavailable
+from preftree.shards import MissingShardsError
 from preftree.tracking import stage_run
 
 # the params this stage reads, by type (dvc.yaml declares them)
@@ -51,19 +63,29 @@ SELECTED = Path("data/selected/train.parquet")
 OUT = Path("data/interact")
 
 
-def main() -> None:
+def main(argv: Sequence[str] = ()) -> None:
+    parser = argparse.ArgumentParser(prog="python -m stages.interact", description=__doc__.splitlines()[0])
+    parser.add_argument("--merge", action="store_true", help="only merge the shards every worker finished")
+    merge = parser.parse_args(argv).merge
     params = load_stage_params("interact", SECTIONS)
     runtime = load_runtime()
     cache = tracking_root() / ".preftree-cache"
-    plan = plan_interact(params, runtime, root=workspace_root(), cache=cache, selected=SELECTED)
+    plan = plan_interact(params, runtime, root=workspace_root(), cache=cache, selected=SELECTED, merge=merge)
+    worker = runtime.interact_worker
+    if worker.count > 1 and not merge:
+        grown = grow_interact(plan)  # one worker of several: its shards only, no MLflow run, no output
+        c = grown.counts
+        print(
+            f"interact: worker {worker.index} of {worker.count}: {c['owned']} of {c['shards']} shards "
+            f"({c['resumed']} resumed) in {grown.folder}; when every worker is done: python -m stages.interact "
+            "--merge (or dvc repro interact with interact_worker.count 1)"
+        )
+        return
     with stage_run(params) as run:
         if plan.judge is not None:
             print(f"interact: judge {plan.judge.identity} for {sum(plan.needs.values())} instructions {plan.needs}")
-        result = run_interact(plan)
-        with atomic_dir(OUT) as tmp:
-            write_parquet(result.nodes, tmp / "nodes.parquet")
-            write_parquet(result.trees, tmp / "trees.parquet")
-            write_parquet(result.instructions, tmp / "instructions.parquet")
+        result = merge_interact(plan) if merge else run_interact(plan)
+        write_interact(result, OUT)
         run.log_metrics(result.metrics)
         total, shards, max_turns = result.stats["all"], result.shards, params["interact"].max_turns
         print(
@@ -75,6 +97,8 @@ def main() -> None:
 
 if __name__ == "__main__":
     try:
-        main()
-    except (ParamsError, SandboxUnavailable, FileNotFoundError, CacheCorruptError, OpenAIError) as err:
+        main(sys.argv[1:])
+    except (
+        ParamsError, SandboxUnavailable, FileNotFoundError, CacheCorruptError, OpenAIError, MissingShardsError
+    ) as err:  # fmt: skip
         sys.exit(f"interact: error: {err}")

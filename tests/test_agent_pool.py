@@ -11,7 +11,7 @@ import pytest
 from preftree.agents import make_actor, make_critic, make_escalation
 from preftree.agents.base import ActRequest
 from preftree.agents.cache import CachedActor
-from preftree.agents.pool import PoolActor, draw, endpoint_params
+from preftree.agents.pool import PoolActor, draw, endpoint_params, sum_usage
 from preftree.compose import from_conf
 from preftree.config.agents import AgentParams, Endpoint
 from preftree.config.runtime import RuntimeParams
@@ -62,3 +62,41 @@ def test_escalation_models_and_the_configurations_that_cannot_work(tmp_path: Pat
     critic = from_conf(AgentParams, "critic", overrides=["critic=openai"], pool=[Endpoint("weak-a", URLS[0])])
     with pytest.raises(ValueError, match="critic: pool and escalation are for actors"):
         make_critic(critic, RUNTIME, cache_path=None)
+
+
+def test_base_url_may_list_several_servers_of_one_model(tmp_path: Path) -> None:
+    both = list(URLS)
+    actor = make_actor(openai_weak(weak=False, base_url=both), RUNTIME, cache_path=tmp_path / "c.sqlite", name="a")
+    assert actor.identity == f"openai:gpt-3.5-turbo@{URLS[0]},{URLS[1]}"  # the cache keys name the server set
+    pool = [Endpoint("weak-a", both), Endpoint("weak-b", URLS[1])]
+    weak = make_actor(openai_weak(pool=pool), RUNTIME, cache_path=None, name="weak")
+    assert [m.identity for m in weak.members] == [f"openai:weak-a@{URLS[0]},{URLS[1]}", f"openai:weak-b@{URLS[1]}"]
+    assert coerce({"model": "m", "base_url": both}, Endpoint, "weak.pool.0") == Endpoint("m", both)
+    with pytest.raises(ValueError, match="lists an endpoint twice"):
+        make_actor(openai_weak(base_url=[URLS[0], URLS[0] + "/"]), RUNTIME, cache_path=None, name="weak")
+    with pytest.raises(ValueError, match="needs `base_url`"):
+        make_actor(openai_weak(base_url=[]), RUNTIME, cache_path=None, name="weak")
+    with pytest.raises(ValueError, match="http"):
+        make_actor(openai_weak(base_url=[URLS[0], "ftp://x/v1"]), RUNTIME, cache_path=None, name="weak")
+
+
+class Member:
+    def __init__(self, identity: str) -> None:
+        self.identity = identity
+
+
+class Counted:
+    """An agent with usage counts (a member without ``usage`` counts nothing)."""
+
+    def __init__(self, identity: str, **usage: int) -> None:
+        self.identity, self.counts = identity, usage
+
+    def usage(self) -> dict[str, int]:
+        return dict(self.counts)
+
+
+def test_a_pool_adds_up_its_members_usage() -> None:
+    plain = Member("plain")  # no usage()
+    pool = PoolActor([Counted("a", hits=2, misses=1, prompt_tokens=10), Counted("b", misses=3), plain])  # type: ignore[list-item]
+    assert pool.usage() == {"hits": 2, "misses": 4, "prompt_tokens": 10}
+    assert sum_usage([pool, Counted("c", hits=1)]) == {"hits": 3, "misses": 4, "prompt_tokens": 10}

@@ -10,7 +10,8 @@ to it (sampling, the writer's identity, a scripted mistake) so that a hit rebuil
 The store is one sqlite file in WAL mode with a busy timeout: several threads share a connection
 under a lock, several processes may open the same file. Rows are only ever inserted (first writer
 wins), never updated, so a rerun with the same config is served entirely from the file and makes
-zero model calls (``hits`` / ``misses`` / ``calls`` count that).
+zero model calls (``hits`` / ``misses`` / ``calls`` count that; ``usage()`` adds the backend's own
+counts, e.g. an openai engine's requests and tokens, for the progress bar).
 
 Secrets never reach the cache: identities and keys are built from model names, folders, URLs
 without credentials and the messages; an API key is read at call time and never stored.
@@ -240,6 +241,11 @@ class CountedBackend:
 
     def stats(self) -> dict[str, int]:
         return {"hits": self.hits, "misses": self.misses, "calls": self.calls}
+
+    def usage(self) -> dict[str, int]:
+        """:meth:`stats` plus the backend's own counts (an openai engine's requests and tokens)."""
+        inner = getattr(self.backend, "usage", None)
+        return {**(dict(inner()) if callable(inner) else {}), **self.stats()}
 
     def _count(self, hits: int, misses: int, calls: int) -> None:
         with self._lock:

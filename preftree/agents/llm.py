@@ -13,7 +13,9 @@ The hf, vllm and openai backends differ only in the engine (:mod:`preftree.gener
   ``vllm:...``, ``openai:<model>@<url>``).
 * Engines: hf and vllm run on ``shared_generator`` (one loaded model per process for an actor and a
   critic on the same folder; ``runtime.device``, ``AGENT_BATCH_SIZE`` rows per batch, no progress bar);
-  openai gets its own client on the agent's ``base_url`` / ``model`` / ``api_key_env``.
+  openai gets its own client on the agent's ``base_url`` (one URL or a list of servers of the model:
+  requests spread over them, failover) / ``model`` / ``api_key_env``.
+* Usage: :meth:`LLMAgent.usage` is the engine's (requests and tokens of an openai engine; {} otherwise).
 """
 
 from __future__ import annotations
@@ -44,7 +46,9 @@ def make_engine(backend: str, params: AgentParams, runtime: RuntimeParams, **cli
     if backend in ("hf", "vllm"):
         from preftree.generation.factory import shared_generator
 
-        return shared_generator(params.model, engine=backend, device=runtime.device, batch_size=AGENT_BATCH_SIZE)
+        return shared_generator(
+            params.model, engine=backend, device=runtime.device, batch_size=AGENT_BATCH_SIZE, vllm=runtime.vllm
+        )
     raise ValueError(f"no generation engine for backend {backend!r}; expected one of {', '.join(LLM_BACKENDS)}")
 
 
@@ -59,6 +63,11 @@ class LLMAgent:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.identity!r}, engine={self.engine!r})"
+
+    def usage(self) -> dict[str, int]:
+        """The engine's request and token counts where it keeps them (openai), else {}."""
+        usage = getattr(self.engine, "usage", None)
+        return dict(usage()) if callable(usage) else {}
 
     def sampling(self) -> dict[str, Any]:
         p = self.params

@@ -6,7 +6,9 @@
   rerun, a resume or in another shard; each member keeps its own identity and call cache entries.
 * :func:`endpoint_params` turns an agent's params into those of one configured model
   (``pool`` / ``escalation`` entries: ``{model, base_url}``), everything else (backend, sampling,
-  ``api_key_env``) shared.
+  ``api_key_env``) shared. An entry's ``base_url`` may list several servers of that model (the openai
+  client spreads requests over them).
+* :func:`sum_usage` adds up the ``usage()`` counts of several agents (the members, or the stage's agents).
 """
 
 from __future__ import annotations
@@ -26,6 +28,16 @@ def endpoint_params(params: AgentParams, endpoint: Endpoint) -> AgentParams:
             f"pool / escalation models ({endpoint.model!r}) need a model backend (hf, vllm, openai), not scripted"
         )
     return dataclasses.replace(params, model=endpoint.model, base_url=endpoint.base_url, pool=[], escalation=[])
+
+
+def sum_usage(agents: Sequence[object]) -> dict[str, int]:
+    """The ``usage()`` counts of ``agents`` added up per name (agents without ``usage`` count nothing)."""
+    total: dict[str, int] = {}
+    for agent in agents:
+        usage = getattr(agent, "usage", None)
+        for name, value in (usage() if callable(usage) else {}).items():
+            total[name] = total.get(name, 0) + int(value)
+    return total
 
 
 def draw(request: ActRequest, size: int) -> int:
@@ -52,6 +64,10 @@ class PoolActor:
     @property
     def hits(self) -> int:
         return sum(getattr(m, "hits", 0) for m in self.members)
+
+    def usage(self) -> dict[str, int]:
+        """The members' counts (cache hits and misses, requests, tokens), summed."""
+        return sum_usage(self.members)
 
     def act(self, requests: Sequence[ActRequest]) -> list[list[Action]]:
         out: list[list[Action]] = [[] for _ in requests]

@@ -15,7 +15,7 @@ class Endpoint:
     name) served at ``base_url`` (openai; null for hf/vllm)."""
 
     model: str
-    base_url: str | None
+    base_url: str | list[str] | None  # openai: one URL, or several servers of this model (spread, failover)
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class AgentParams:
     mistakes: dict[str, NonNegativeFloat]  # mistake kind -> relative weight
     # hf / vllm / openai
     model: str  # hf/vllm: a local folder (e.g. models/base) or hub id; openai: the model name
-    base_url: str | None  # openai: e.g. http://127.0.0.1:8000/v1
+    base_url: str | list[str] | None  # openai: e.g. http://127.0.0.1:8000/v1, or a list of servers of one model
     api_key_env: str  # openai: the NAME of the env var holding the key (never the key)
     temperature: Temperature
     top_p: TopP

@@ -6,6 +6,23 @@ from dataclasses import dataclass
 from typing import Literal
 
 from preftree.config.types import Device, InputFile, NonNegativeInt, PositiveFloat, PositiveInt
+from preftree.config.validate import Invalid
+
+
+
+@dataclass(frozen=True)
+class InteractWorker:
+    """`interact` split over processes or machines: this worker grows the shards k with k % count == index
+    into `shard_dir` (null: <repo>/.preftree-cache/interact; a folder every worker can write, e.g. on a
+    shared filesystem). count 1: every shard not yet there, then the merged data/interact."""
+
+    index: NonNegativeInt
+    count: PositiveInt
+    shard_dir: str | None
+
+    def check(self) -> None:
+        if self.index >= self.count:
+            raise Invalid("index", f"{self.index} must be below count ({self.count}): workers are 0 .. count - 1")
 
 
 @dataclass(frozen=True)
@@ -19,7 +36,8 @@ class RuntimeParams:
     engine: Literal["hf", "vllm"]
     request_timeout_s: PositiveFloat  # openai backend: per request
     max_retries: NonNegativeInt  # openai backend: on 429 / 5xx / connection errors, with exponential backoff
-    concurrency: PositiveInt  # openai backend: requests in flight
+    concurrency: PositiveInt  # openai backend: requests in flight per endpoint
     bf16: bool  # mixed precision for training on GPUs
     gradient_checkpointing: bool  # trade compute for memory (same result)
     checkpoint_steps: NonNegativeInt  # training: a resumable checkpoint every N steps (0: none); preftree.train.resume
+    interact_worker: InteractWorker  # which shards of `interact` this process grows (several machines)
