@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: install sandbox-deps params repro test test-fast lint deps clean-venv plots plots-check browser-deps
+.PHONY: install sandbox-deps params repro test test-fast lint deps clean-venv plots plots-check browser-deps gpu-check
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -90,3 +90,10 @@ plots-check: plots browser-deps
 browser-deps:
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
 	  $(call apt_install,chromium,the headless plots check will be skipped)
+
+# gpu-check: does the `gpu` extra (vLLM, DeepSpeed) resolve beside the pins? `pip install --dry-run --report`,
+# nothing installed, no GPU needed; prints the versions pip chose, or the conflict (docs/gpu.md#installing).
+# pip downloads the wheels it weighs (1.5-2.8 GB; 1-1.5 min on idle cores). GPU_PYTHON=python3.13 asks that Python's pip.
+GPU_PYTHON ?= $(PY)
+gpu-check: $(STAMP)
+	$(PY) -m preftree.gpu_check --python $(GPU_PYTHON)

@@ -55,6 +55,7 @@ def main() -> None:
             device=runtime.device,
             batch_size=cfg.generation.batch_size,
             progress=runtime.progress,
+            vllm=runtime.vllm,
         )
         result = run_suite(
             as_callable(generator), cfg, seed=params["seed"], sandbox=params["sandbox"], workers=runtime.workers

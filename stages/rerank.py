@@ -60,7 +60,7 @@ def main() -> None:
     items = load_benchmark(cfg.benchmark, cfg.path, cfg.limit)
     with stage_run(params) as run:
         generator = make_generator(Path("models") / cfg.policy, engine=runtime.engine, device=runtime.device,
-                                   progress=runtime.progress)  # fmt: skip
+                                   progress=runtime.progress, vllm=runtime.vllm)  # fmt: skip
         result = run_rerank(
             as_callable(generator),
             items,

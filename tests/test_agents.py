@@ -667,7 +667,7 @@ def test_hf_actor_samples_n_and_is_deterministic(
 def test_vllm_without_vllm_is_a_clear_error() -> None:
     from preftree.generation.vllm import VLLMGenerator, VLLMUnavailableError
 
-    hint = r"needs the vllm extra: pip install -e '\.\[vllm\]' on a CUDA machine"
+    hint = r"needs the gpu extra: pip install -e '\.\[gpu\]' on a CUDA machine"
     with pytest.raises(VLLMUnavailableError, match=hint):
         VLLMGenerator("models/base")
     with pytest.raises(VLLMUnavailableError, match=hint):

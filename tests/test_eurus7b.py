@@ -238,7 +238,7 @@ def test_vllm_engine_without_vllm_gives_the_install_hint(tmp_path: Path) -> None
     from preftree.generation.factory import make_generator
     from preftree.generation.vllm import VLLMUnavailableError
 
-    with pytest.raises(VLLMUnavailableError, match=r"pip install -e '\.\[vllm\]'"):
+    with pytest.raises(VLLMUnavailableError, match=r"pip install -e '\.\[gpu\]'"):
         make_generator(tmp_path, engine="vllm")
 
 

@@ -179,7 +179,7 @@ def test_unknown_engine_and_bad_settings(tiny_model: Path) -> None:
 
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vllm is installed")
 def test_vllm_without_vllm_is_a_clear_error(tiny_model: Path) -> None:
-    with pytest.raises(VLLMUnavailableError, match=r"pip install -e '\.\[vllm\]'"):
+    with pytest.raises(VLLMUnavailableError, match=r"pip install -e '\.\[gpu\]'"):
         make_generator(tiny_model, engine="vllm")
 
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 from preftree.config.types import Device, InputFile, NonNegativeInt, PositiveFloat, PositiveInt
-from preftree.config.validate import Invalid
-
+from preftree.config.validate import Invalid, Range
 
 
 @dataclass(frozen=True)
@@ -26,6 +25,18 @@ class InteractWorker:
 
 
 @dataclass(frozen=True)
+class VLLMRuntime:
+    """vLLM engines (runtime.engine=vllm: eval@*, rerank; actor.backend=vllm): placement and memory only.
+    Each of `replicas` engines runs in its own process on its own `tensor_parallel_size` GPUs, and a
+    request's prompts are split between them (preftree.generation.vllm_replicas); 1: one engine here."""
+
+    tensor_parallel_size: PositiveInt  # GPUs one engine splits the model over
+    gpu_memory_utilization: Annotated[float, Range(gt=0, le=1)]  # share of each GPU's memory vLLM may take
+    max_model_len: PositiveInt | None  # context length (prompt + new tokens); null: the model's own
+    replicas: PositiveInt  # data-parallel engines; replicas x tensor_parallel_size GPUs in all
+
+
+@dataclass(frozen=True)
 class RuntimeParams:
     device: Device  # auto | cpu | cuda | cuda:N | mps
     threads: NonNegativeInt  # torch intra-op threads; 0 = torch's default
@@ -41,3 +52,4 @@ class RuntimeParams:
     gradient_checkpointing: bool  # trade compute for memory (same result)
     checkpoint_steps: NonNegativeInt  # training: a resumable checkpoint every N steps (0: none); preftree.train.resume
     interact_worker: InteractWorker  # which shards of `interact` this process grows (several machines)
+    vllm: VLLMRuntime  # vLLM engine settings (GPUs per engine, memory, context, replicas)

@@ -1,8 +1,12 @@
 """Sampling on vLLM's offline engine (:class:`VLLMGenerator`), for CUDA machines.
 
-vLLM is an optional extra (``pip install -e '.[vllm]'``); CI never installs it. It is imported when a
-generator is constructed (:func:`import_vllm`), so importing this module is always safe; without vLLM the
-constructor raises ``VLLMUnavailableError`` with the install hint.
+vLLM is in the optional ``gpu`` extra (``pip install -e '.[gpu]'``, pinned; ``make gpu-check``); CI never
+installs it. It is imported when a generator is constructed (:func:`import_vllm`), so importing this module
+is always safe; without vLLM the constructor raises ``VLLMUnavailableError`` with the install hint.
+
+``runtime.vllm`` (:class:`preftree.config.runtime.VLLMRuntime`) sets every engine: tensor-parallel size,
+GPU memory share and context length go to ``vllm.LLM`` (:func:`engine_kwargs`); ``replicas`` > 1 runs that
+many engines in processes of their own, each on its own GPUs (:mod:`preftree.generation.vllm_replicas`).
 
 The model folder follows the hf engine (:func:`preftree.generation.hf.resolve_model_folder`); identity
 ``vllm:<model>@<12 hex of checkpoint_identity>``. Chats are rendered and cut from the left as the hf
@@ -19,12 +23,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from preftree.config.runtime import VLLMRuntime
 from preftree.generation.chat import ChatRenderer, prompt_budget
 from preftree.generation.hf import model_identity, resolve_model_folder
 from preftree.generation.sampling import GeneratorBase, Message, Sampling
+from preftree.generation.vllm_replicas import ReplicaPool
 from preftree.hashing import sha256_json, stable_seed
 
-INSTALL_HINT = "runtime.engine / actor.backend=vllm needs the vllm extra: pip install -e '.[vllm]' on a CUDA machine"
+INSTALL_HINT = "runtime.engine / actor.backend=vllm needs the gpu extra: pip install -e '.[gpu]' on a CUDA machine"
 
 
 class VLLMUnavailableError(RuntimeError):
@@ -40,17 +46,42 @@ def import_vllm() -> Any:
     return vllm
 
 
+def engine_kwargs(settings: VLLMRuntime) -> dict[str, Any]:
+    """``vllm.LLM`` keyword arguments of ``runtime.vllm`` (``max_model_len`` only when set; ``replicas`` is
+    :class:`VLLMGenerator`'s own)."""
+    kwargs: dict[str, Any] = {
+        "tensor_parallel_size": settings.tensor_parallel_size,
+        "gpu_memory_utilization": settings.gpu_memory_utilization,
+    }
+    if settings.max_model_len is not None:
+        kwargs["max_model_len"] = settings.max_model_len
+    return kwargs
+
+
 class VLLMGenerator(GeneratorBase):
     """``vllm.LLM`` on a local model folder; one ``SamplingParams`` per prompt, one ``generate`` call."""
 
-    def __init__(self, model: str | Path, *, dtype: str = "auto", progress: bool = True, **llm_kwargs: Any) -> None:
+    def __init__(
+        self, model: str | Path, *, dtype: str = "auto", progress: bool = True, replicas: int = 1, **llm_kwargs: Any
+    ) -> None:
+        """``replicas`` > 1: that many engines in processes of their own (:class:`ReplicaPool`), the tokenizer
+        loaded here from the folder; ``llm_kwargs`` go to every ``vllm.LLM``."""
         self.vllm = import_vllm()
         self.model_name = str(model)
         self.folder = resolve_model_folder(self.model_name)
         self.identity = model_identity(self.model_name, self.folder, engine="vllm")
         self.progress = progress
-        self.llm = self.vllm.LLM(model=str(self.folder), dtype=dtype, **llm_kwargs)
-        self.tokenizer = self.llm.get_tokenizer()
+        self.pool: ReplicaPool | None = None
+        if replicas > 1:
+            from transformers import AutoTokenizer
+
+            tp = int(llm_kwargs.pop("tensor_parallel_size", 1))
+            self.pool = ReplicaPool(str(self.folder), replicas, tp, {"dtype": dtype, **llm_kwargs})
+            self.tokenizer = AutoTokenizer.from_pretrained(self.folder, local_files_only=True)
+            self.llm: Any = None
+        else:
+            self.llm = self.vllm.LLM(model=str(self.folder), dtype=dtype, **llm_kwargs)
+            self.tokenizer = self.llm.get_tokenizer()
         self.render = ChatRenderer(self.tokenizer, self.identity)
         if llm_kwargs.get("max_model_len"):
             self.max_positions: int | None = int(llm_kwargs["max_model_len"])
@@ -67,7 +98,7 @@ class VLLMGenerator(GeneratorBase):
         """Per chat, ``samplings[i].n`` texts: one ``SamplingParams`` per chat, one ``LLM.generate`` call."""
         ids = self.render.token_ids(chats, prompt_budget(self.max_positions, s.max_new_tokens))
         params = [
-            self.vllm.SamplingParams(
+            dict(
                 n=1 if s.greedy else x.n,  # greedy samples are all alike (and older vLLM rejects n > 1)
                 temperature=s.temperature,
                 top_p=s.top_p,
@@ -77,6 +108,11 @@ class VLLMGenerator(GeneratorBase):
             )
             for c, x in zip(chats, samplings, strict=True)
         ]
-        outputs = self.llm.generate([{"prompt_token_ids": x} for x in ids], params, use_tqdm=self.progress)
-        texts = [[o.text for o in out.outputs] for out in outputs]
+        prompts = [{"prompt_token_ids": x} for x in ids]
+        if self.pool is not None:
+            texts = self.pool.generate(prompts, params)
+        else:
+            requests = [self.vllm.SamplingParams(**x) for x in params]
+            outputs = self.llm.generate(prompts, requests, use_tqdm=self.progress)
+            texts = [[o.text for o in out.outputs] for out in outputs]
         return [t * x.n if s.greedy else t for t, x in zip(texts, samplings, strict=True)]
