@@ -17,6 +17,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,10 @@ import pytest
 from preftree import sandbox, sandbox_stdio
 from preftree.compose import from_conf
 from preftree.config.sandbox import SandboxParams
+from preftree.evaluate.check_references import check, reference_response
+from preftree.evaluate.items import Item
+from preftree.evaluate.registry import load_benchmark
+from preftree.evaluate.scoring import score_many
 from preftree.sandbox_env import MARKER, SITE_MOUNT, SandboxEnvError, installed, interpreter_version, mismatch, site_dir
 from preftree.sandbox_install import pip_argv
 
@@ -1011,3 +1016,38 @@ def test_the_install_command_pins_every_package_for_the_sandbox_python(tmp_path)
     assert {"--no-deps", "--only-binary=:all:", "--no-compile"} <= set(argv)
     assert argv[argv.index("--python-version") + 1] == "3.11" and argv[argv.index("--target") + 1] == str(tmp_path)
     assert argv[-2:] == ["numpy==1.26.4", "sympy==1.12"]
+
+
+MATH500 = REPO.parent / "shared" / "benchmarks" / "math500" / "math500_test.jsonl"
+
+
+def _math_item(i: int, answer: str) -> Item:
+    return Item(id=f"m{i}", benchmark="math500", kind="math", family="Math", prompt="Compute it.", answer=answer)
+
+
+def test_a_sympy_pot_reference_passes_through_the_sandbox():
+    """check_references --mode pot-sympy: each reference is built by sympy inside the sandbox and printed."""
+    if PROBLEM:
+        pytest.skip(PROBLEM)
+    items = [_math_item(i, a) for i, a in enumerate(["\\frac{14}{3}", "10", "-\\frac{1}{2}", "0.25", "-3"])]
+    responses = [reference_response(it, mode="pot-sympy") for it in items]
+    assert all("import sympy\nanswer = sympy.sympify(" in r for r in responses), responses
+    limits = lim(timeout_s=30.0, cpu_s=30)
+    res = check(items, mode="pot-sympy", workers=2, limits=limits)
+    assert (res.accepted, res.total) == (len(items), len(items)), res.failures
+    # the same programs without the packages: sympy is not there, every one fails
+    res = check(items, mode="pot-sympy", workers=2, limits=replace(limits, packages={}))
+    assert res.accepted == 0
+
+
+@pytest.mark.skipif(not MATH500.exists(), reason="../shared/benchmarks/math500 absent")
+def test_sympy_pot_programs_for_math500_run_in_the_sandbox():
+    if PROBLEM:
+        pytest.skip(PROBLEM)
+    items = load_benchmark("math500", str(MATH500), 24)
+    responses = [reference_response(it, mode="pot-sympy") or "" for it in items]
+    built = sum("sympy.sympify(" in r for r in responses)
+    assert built >= len(items) // 2, built  # most MATH answers have a sympy form
+    verdicts = score_many(items, responses, "pot", workers=2, limits=lim(timeout_s=30.0, cpu_s=30))
+    statuses = [(it.id, v.status, v.feedback) for it, v in zip(items, verdicts, strict=True)]
+    assert all(status == "ok" for _, status, _ in statuses), statuses

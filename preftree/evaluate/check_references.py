@@ -8,7 +8,8 @@ the whole function there instead); math answers alternately as ``\\boxed{X}`` an
 (``--style boxed|answer-is|solution``; ``solution`` uses the item's worked solution when it has one);
 gsm8k the full rationale with its ``#### n`` line. ``--shuffle`` pairs every item with another item's
 reference (a seeded derangement): the accepted share should then be near 0. ``--mode pot`` writes math
-answers as a fenced program that prints them, run in the sandbox (the PoT path). Prints
+answers as a fenced program that prints them, run in the sandbox (the PoT path); ``--mode pot-sympy``
+builds each answer with sympy inside the sandbox and prints sympy's own form (``3*sqrt(13)``). Prints
 ``accepted/total`` and up to ``--show`` failing ids. Items without a reference are counted and skipped.
 """
 
@@ -41,7 +42,11 @@ def reference_response(
     item: Item, *, style: str = "alternate", index: int = 0, humaneval: str = "body", mode: str = "cot"
 ) -> str | None:
     """A response that states ``item``'s reference the way a model would (None: the item has none).
-    ``mode="pot"``: math answers as a fenced program that prints the reference answer."""
+    ``mode="pot"``: math answers as a fenced program that prints the reference answer; ``"pot-sympy"``:
+    a program that builds it with sympy in the sandbox and prints sympy's form (:func:`sympy_program`)."""
+    if mode == "pot-sympy" and item.kind in ("math", "numeric", "theoremqa"):
+        value = NO_INFO if item.answer is None else item.answer
+        return f"Let me compute it with sympy.\n```python\n{sympy_program(value)}```\n"
     if mode == "pot" and item.kind in ("math", "numeric", "theoremqa"):
         value = NO_INFO if item.answer is None else item.answer
         return f"Let me compute it.\n```python\nanswer = {value!r}\nprint(answer)\n```\n"
@@ -72,6 +77,34 @@ def reference_response(
     if item.answer is None:
         return None
     return _math_text(item.answer, style, index)
+
+
+def sympy_form(answer: str) -> str | None:
+    """`answer` (LaTeX) as a sympy expression string that sympy parses back to the same object (``3*sqrt(13)``
+    for ``3\\sqrt{13}``), via math-verify's LaTeX parser; None when it has none (text, a lone symbol) or
+    sympy reads it back as something else."""
+    import sympy
+    from math_verify import parse
+
+    for parsed in parse(f"${answer}$"):
+        if isinstance(parsed, sympy.Basic) and not isinstance(parsed, sympy.Symbol):
+            text = str(parsed)
+            try:
+                if sympy.sympify(text) == parsed:
+                    return text
+            except (sympy.SympifyError, TypeError, SyntaxError, ValueError):
+                return None
+    return None
+
+
+def sympy_program(answer: str) -> str:
+    """A program-of-thought that imports sympy in the sandbox, builds `answer` there and prints it as sympy
+    prints it (``sympy.sympify("3*sqrt(13)")`` prints ``3*sqrt(13)``); answers without a sympy form
+    (:func:`sympy_form`) are printed as given, after the same import."""
+    form = sympy_form(answer)
+    if form is None:
+        return f"import sympy\nanswer = {answer!r}\nprint(answer)\n"
+    return f"import sympy\nanswer = sympy.sympify({form!r})\nprint(answer)\n"
 
 
 def derangement(n: int, seed: int) -> list[int]:
@@ -121,7 +154,7 @@ def check(
     if shuffle:
         perm = derangement(len(texts), seed)
         texts = [texts[p] for p in perm]
-    modes = [mode] * len(chosen)
+    modes = ["pot" if mode == "pot-sympy" else mode] * len(chosen)
     verdicts = score_many(chosen, [t or "" for t in texts], modes, workers=workers, limits=limits)
     failures = [it.id for it, v in zip(chosen, verdicts, strict=True) if not v.correct]
     accepted = sum(v.correct for v in verdicts)
@@ -139,7 +172,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--style", choices=("alternate", "boxed", "answer-is", "solution"), default="alternate")
-    parser.add_argument("--mode", choices=("cot", "pot"), default="cot", help="pot: math answers printed by code")
+    parser.add_argument(
+        "--mode",
+        choices=("cot", "pot", "pot-sympy"),
+        default="cot",
+        help="pot: math answers printed by code; pot-sympy: built and printed by sympy in the sandbox",
+    )
     parser.add_argument("--humaneval-style", choices=("body", "restated"), default="body")
     parser.add_argument("--isolation", choices=("bwrap", "process"), default="bwrap")
     parser.add_argument("--show", type=int, default=20, help="list at most this many ids")
