@@ -138,9 +138,10 @@ class ClaimInputs:
     responses: data/eval/<policy>/responses.parquet; best_modes: {policy: {benchmark: mode}};
     multiturn: data/eval/<policy>/multiturn.parquet; curves: metrics/align/<method>.csv as columns;
     rm_scores: data/rm/<variant>/heldout_scores.parquet (pair_id, task, chosen_reward,
-    rejected_reward); rerank: data/rerank/samples.parquet (id, sample, correct, greedy_correct,
-    reward_<label> ...); rerank_greedy: data/rerank/greedy.parquet (id, correct), read when the
-    samples carry no greedy_correct."""
+    rejected_reward); rerank: data/rerank/samples.parquet ([benchmark,] id, sample, correct,
+    greedy_correct, reward_<label> ...; every benchmark reranked, pooled by (benchmark, id));
+    rerank_greedy: data/rerank/greedy.parquet ([benchmark,] id, correct), read when the samples carry
+    no greedy_correct."""
 
     responses: Mapping[str, pl.DataFrame] = field(default_factory=dict)
     best_modes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
@@ -206,23 +207,27 @@ def rerank_picks(
     """Per problem at N = the samples every problem has (as preftree.rerank.per_problem): ``random``
     (mean correctness of the N), ``pick:<column>`` (the top-reward sample is correct; ties: the
     earliest) and ``greedy`` (the greedy response is correct: the samples' ``greedy_correct``, else
-    ``greedy``'s ``correct``) when known for every problem; returns (frame sorted by id, N)."""
-    per = samples.sort("id", "sample").group_by("id", maintain_order=True)
+    ``greedy``'s ``correct``) when known for every problem; returns (frame sorted by problem, N). A
+    problem is (benchmark, id) when the samples carry a ``benchmark`` column (every benchmark the
+    rerank stage ran), else its id."""
+    keys = ["benchmark", "id"] if "benchmark" in samples.columns else ["id"]
+    per = samples.sort(*keys, "sample").group_by(*keys, maintain_order=True)
     first = [pl.col("greedy_correct").first().cast(pl.Float64).alias("_greedy")] if "greedy_correct" in samples else []
     per = per.agg(pl.col("correct"), *(pl.col(r) for r in rewards), *first)
     if not first and greedy is not None:
-        right = greedy.select("id", pl.col("correct").cast(pl.Float64).alias("_greedy"))
-        per = per.join(right, on="id", how="left", maintain_order="left")
+        on = [k for k in keys if k in greedy.columns]
+        right = greedy.select(*on, pl.col("correct").cast(pl.Float64).alias("_greedy"))
+        per = per.join(right, on=on, how="left", maintain_order="left")
     n = int(per["correct"].list.len().min())
     hits = np.array([row[:n] for row in per["correct"].to_list()], dtype=np.float64)
-    out = {"id": per["id"], "random": hits.mean(axis=1)}
+    out = {**{k: per[k] for k in keys}, "random": hits.mean(axis=1)}
     rows = np.arange(hits.shape[0])
     for r in rewards:
         score = np.array([row[:n] for row in per[r].to_list()], dtype=np.float64)
         out[f"pick:{r}"] = hits[rows, score.argmax(axis=1)]  # argmax: the first of equal maxima
     if "_greedy" in per.columns and per["_greedy"].null_count() == 0:
         out["greedy"] = per["_greedy"].to_numpy()
-    return pl.DataFrame(out).sort("id"), n
+    return pl.DataFrame(out).sort(*keys), n
 
 
 # --------------------------------------------------------------------------------------------
@@ -307,7 +312,8 @@ def _rerank_rows(inputs: ClaimInputs, seed: int) -> list[ClaimRow]:
         return [_row(s, None, "no best-of-N samples (data/rerank/samples.parquet)") for s in specs.values()]
     dr, bt = reward_columns(samples)
     picks, n = rerank_picks(samples, [c for c in (dr, bt) if c], inputs.rerank_greedy)
-    where = f"N = {n}, paired over {picks.height} problems"
+    benchmarks = picks["benchmark"].n_unique() if "benchmark" in picks.columns else 1
+    where = f"N = {n}, paired over {picks.height} problems" + (f" of {benchmarks} benchmarks" if benchmarks > 1 else "")
     rows = []
     if dr is None:
         rows += [_row(specs[i], None, f"no bt+dr reward column (reward_{RM_DR})") for i in ("C6a", "C6b")]

@@ -226,15 +226,8 @@ def report_markdown(
         f"| {_signed(v.get('margins'))} |"
         for m, v in final.items()
     ]
-    series = [k for k in best[0] if k.startswith("best_of_n/") and not k.endswith(("_ci_low", "_ci_high"))]
-
-    def cell(row: Mapping[str, Any], key: str) -> str:  # pass@1 % [95% CI] when the rerank stage stored one
-        low, high = row.get(f"{key}_ci_low"), row.get(f"{key}_ci_high")
-        ci = f" [{100 * low:.1f}, {100 * high:.1f}]" if low is not None and high is not None else ""
-        return f"{100 * row[key]:.1f}{ci}"
-
-    bon = [f"| {r['n']} | " + " | ".join(cell(r, k) for k in (*series, "random", "oracle")) + " |" for r in best]
-    labels = " | ".join(k.removeprefix("best_of_n/") for k in series)
+    bon, labels = best_of_n_table(best)
+    extra = [line for name, entry in (rerank.get("benchmarks") or {}).items() for line in extra_section(name, entry)]
     return "\n".join(
         [
             "# preftree report",
@@ -260,16 +253,52 @@ def report_markdown(
             f"## Best-of-N (paper Figure 4): {rerank['policy']} samples on {rerank['benchmark']}, "
             f"{rerank['problems']} problems, greedy pass@1 {100 * rerank['greedy_pass@1']:.1f}%",
             "",
-            "pass@1 % [95% bootstrap CI over problems] of each reward model's top pick, a random pick and pass@N.",
+            "pass@1 % [95% bootstrap CI over problems] of each reward model's top pick, a random pick and pass@N",
+            "(and majority vote on a math benchmark).",
             "",
-            f"| N | {labels} | random | pass@N |",
-            "|---|" + "---|" * (len(labels.split(" | ")) + 2),
+            labels,
+            "|---|" + "---|" * labels.count(" | "),
             *bon,
             "",
             "![best of N](plots/best_of_n.png)",
             "",
+            *extra,
         ]
     )
+
+
+def best_of_n_table(best: Sequence[Mapping[str, Any]]) -> tuple[list[str], str]:
+    """(the rows, the header) of a best-of-N table: pass@1 % [95% CI] of each reward model's top pick, a
+    random pick, pass@N and, when the rerank stage computed it (math benchmarks), majority vote."""
+    series = [k for k in best[0] if k.startswith("best_of_n/") and not k.endswith(("_ci_low", "_ci_high"))]
+    series += ["random", "oracle"] + (["majority"] if best[0].get("majority") is not None else [])
+
+    def cell(row: Mapping[str, Any], key: str) -> str:  # pass@1 % [95% CI] when the rerank stage stored one
+        low, high = row.get(f"{key}_ci_low"), row.get(f"{key}_ci_high")
+        ci = f" [{100 * low:.1f}, {100 * high:.1f}]" if low is not None and high is not None else ""
+        return f"{100 * row[key]:.1f}{ci}"
+
+    names = {"oracle": "pass@N", "majority": "majority vote"}
+    header = "| N | " + " | ".join(names.get(k, k.removeprefix("best_of_n/")) for k in series) + " |"
+    return [f"| {r['n']} | " + " | ".join(cell(r, k) for k in series) + " |" for r in best], header
+
+
+def extra_section(name: str, entry: Mapping[str, Any]) -> list[str]:
+    """The report lines of a further reranked benchmark (metrics/info/rerank.json ``benchmarks.<name>``)."""
+    best = [{"n": int(n), **values} for n, values in entry["best_of_n"].items()]
+    rows, header = best_of_n_table(best)
+    greedy = entry.get("greedy_pass@1")
+    return [
+        f"### Best-of-N on {name}: {entry['problems']} problems"
+        + (f", greedy pass@1 {100 * greedy:.1f}%" if greedy is not None else ""),
+        "",
+        header,
+        "|---|" + "---|" * header.count(" | "),
+        *rows,
+        "",
+        f"![best of N on {name}](plots/best_of_n_{name}.png)",
+        "",
+    ]
 
 
 def build_report(metrics: Path, policies: Sequence[str], *, data: Path, seed: int) -> Report:
@@ -286,6 +315,10 @@ def build_report(metrics: Path, policies: Sequence[str], *, data: Path, seed: in
     figures = (metrics / "plots" / "reward_trends.png", metrics / "plots" / "best_of_n.png")
     plot_reward_trends(curves, figures[0])
     plot_best_of_n(best, figures[1], f"best-of-N on {rerank['benchmark']} ({rerank['policy']})", rerank["problems"])
+    for name, entry in (rerank.get("benchmarks") or {}).items():  # further reranked benchmarks
+        curve = [{"n": int(n), **values} for n, values in entry["best_of_n"].items()]
+        out = metrics / "plots" / f"best_of_n_{name}.png"
+        plot_best_of_n(curve, out, f"best-of-N on {name} ({rerank['policy']})", entry["problems"])
     inputs = read_inputs(data, metrics, policies)
     claims = build_claims(inputs, seed=seed)
     heldout = data / "selected" / "heldout.parquet"  # the tiny world's problems: option counts for chance

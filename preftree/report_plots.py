@@ -5,9 +5,10 @@ implicit reward beta * log pi/pi_ref, per logged training step). Dots are the lo
 is a trailing rolling mean over :func:`window_size` logged points and the band is that mean +- 1.96 SE
 (SE = the window's sample sd / sqrt(points)), a 95% normal-approximation CI of the window mean.
 
-Best-of-N: pass@1 (%) against N on a log2 axis, one line per reward model plus random, greedy and
-pass@N (oracle), with the 95% bootstrap CI over problems the rerank stage stored beside each value
-(``<series>_ci_low`` / ``_ci_high``, see :mod:`preftree.rerank`) as error bars.
+Best-of-N: pass@1 (%) against N on a log2 axis, one line per reward model plus random, greedy, pass@N
+(oracle) and, on a math benchmark, majority vote (self-consistency), with the 95% bootstrap CI over
+problems the rerank stage stored beside each value (``<series>_ci_low`` / ``_ci_high``, see
+:mod:`preftree.rerank`) as error bars.
 """
 
 from __future__ import annotations
@@ -102,15 +103,17 @@ def plot_reward_trends(curves: Mapping[str, Mapping[str, list[float | None]]], o
 
 
 def plot_best_of_n(rows: Sequence[Mapping[str, Any]], out: Path, title: str, problems: int | None = None) -> None:
-    """The paper's Figure 4 for this run: best-of-N pass@1 (%) per reward model, random, greedy and
-    pass@N (oracle) against N (log2 axis), with 95% bootstrap CIs over problems as error bars when
-    the rows carry them."""
+    """The paper's Figure 4 for this run: best-of-N pass@1 (%) per reward model, random, greedy, pass@N
+    (oracle) and majority vote (when the rows carry it) against N (log2 axis), with 95% bootstrap CIs
+    over problems as error bars when the rows carry them."""
     plt = _pyplot()
     ns = [r["n"] for r in rows]
     series = sorted(k for k in rows[0] if k.startswith("best_of_n/") and not k.endswith(("_ci_low", "_ci_high")))
-    series += [k for k in ("random", "greedy", "oracle") if rows[0].get(k) is not None]
-    styles = {"random": (":", "s"), "greedy": ("-.", "^"), "oracle": ("--", "v")}
-    labels = {"random": "random pick", "greedy": "greedy (top logits)", "oracle": "pass@N (oracle)"}
+    series += [k for k in ("random", "greedy", "majority", "oracle") if rows[0].get(k) is not None]
+    styles = {"random": (":", "s"), "greedy": ("-.", "^"), "majority": ((0, (3, 1, 1, 1, 1, 1)), "D"),
+              "oracle": ("--", "v")}  # fmt: skip
+    labels = {"random": "random pick", "greedy": "greedy (top logits)", "majority": "majority vote (self-consistency)",
+              "oracle": "pass@N (oracle)"}  # fmt: skip
     fig, ax = plt.subplots(figsize=(6.2, 4.4))
     for i, key in enumerate(series):
         dodge = 2 ** (0.04 * (i - (len(series) - 1) / 2))  # spread the error bars of one N apart

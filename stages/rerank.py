@@ -3,14 +3,18 @@
     dvc repro rerank
     dvc exp run -S rerank.policy=kto -S rerank.n=8 -S 'rerank.ns=[1,2,4,8]'
 
-Reads params `seed`, `sandbox` and `rerank`. Samples rerank.n responses per held-out problem from
-models/<rerank.policy> (temperature rerank.temperature), judges each, scores the same candidates with
-every reward model in rerank.reward_models (models/rm/bt and models/rm/bt_dr by default), and reports,
-for each N in rerank.ns, the pass@1 of each model's top-ranked candidate next to a random pick, greedy
-pass@1 and pass@N (the oracle), each with a 95% bootstrap CI over problems. Writes metrics/rerank.json,
-metrics/rerank.csv (a DVC plot), data/rerank/samples.parquet (id (the problem's), family, sample,
-response, correct, greedy_correct, reward_<rm> ...), data/rerank/greedy.parquet (id, family, response,
-correct) and an MLflow child run.
+Reads params `seed`, `sandbox` and `rerank`. For each benchmark of rerank.benchmarks (registry name ->
+{path, limit}: a local file or a HF id), samples rerank.n responses per problem from rerank.policy (a
+policy name: models/<name>; a model folder; a HF id, preftree.rerank_inputs) at rerank.temperature and
+one greedy response, judges each, scores the same candidates with every reward model in
+rerank.reward_models (models/rm/bt and models/rm/bt_dr by default), and reports, for each N in
+rerank.ns, the pass@1 of each model's top-ranked candidate next to a random pick, greedy pass@1, pass@N
+(the oracle) and, on math benchmarks, majority vote, each with a 95% bootstrap CI over problems
+(preftree.rerank). Writes metrics/rerank.json (the first benchmark at the top level, the others under
+`benchmarks`), metrics/rerank.csv (the first benchmark's curve, a DVC plot), data/rerank/samples.parquet
+(benchmark, id (the problem's), family, sample, response, correct, answer, answer_group, greedy_correct,
+reward_<rm> ...), data/rerank/greedy.parquet (benchmark, id, family, response, correct) and an MLflow
+child run.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from preftree.generation.factory import make_generator
 from preftree.generation.sampling import Sampling, as_callable
 from preftree.io import atomic_dir, write_csv, write_parquet
 from preftree.rerank import run_rerank, series_names
+from preftree.rerank_inputs import check_inputs, resolve_policy
 from preftree.tracking import stage_run
 
 # the params this stage reads, by type (dvc.yaml declares them)
@@ -57,13 +62,16 @@ def main() -> None:
             raise ValueError(f"rerank.reward_models.{label}: {folder} is not a folder of {RM_ROOT}/ (rm@<key>)")
         if not Path(folder).is_dir():
             raise FileNotFoundError(f"{folder} is missing: run `dvc repro rm@{Path(folder).name}` first")
-    items = load_benchmark(cfg.benchmark, cfg.path, cfg.limit)
+    sources = cfg.sources()
+    model = resolve_policy(cfg.policy)
+    check_inputs(model, {name: s.path for name, s in sources.items()}, cfg.inputs.policy, cfg.inputs.benchmarks)
+    benchmarks = {name: load_benchmark(name, s.path, s.limit) for name, s in sources.items()}
     with stage_run(params) as run:
-        generator = make_generator(Path("models") / cfg.policy, engine=runtime.engine, device=runtime.device,
-                                   progress=runtime.progress, vllm=runtime.vllm)  # fmt: skip
+        generator = make_generator(model, engine=runtime.engine, device=runtime.device, progress=runtime.progress,
+                                   vllm=runtime.vllm)  # fmt: skip
         result = run_rerank(
             as_callable(generator),
-            items,
+            benchmarks,
             cfg.reward_models,
             n=cfg.n,
             ns=cfg.ns,
@@ -77,14 +85,16 @@ def main() -> None:
         with atomic_dir(Path("data/rerank")) as tmp:
             write_parquet(pl.DataFrame(result.samples), tmp / "samples.parquet")
             write_parquet(pl.DataFrame(result.greedy), tmp / "greedy.parquet")
-        run.log_metrics({"policy": cfg.policy, "benchmark": cfg.benchmark, **result.summary})
-        for row in result.rows:
-            ranked = ", ".join(
-                f"{k.removeprefix('best_of_n/')} {row[k]:.3f} [{row[k + '_ci_low']:.3f}, {row[k + '_ci_high']:.3f}]"
-                for k in series_names([row])
-            )
-            print(f"rerank N={row['n']}: {ranked}")
-        print(f"rerank: {cfg.policy} on {len(items)} problems x {cfg.n} samples (pass@1 with 95% bootstrap CIs)")
+        run.log_metrics({"policy": cfg.policy, "model": model, "generator": generator.identity, **result.summary})
+        for name, rows in result.curves.items():
+            for row in rows:
+                ranked = ", ".join(
+                    f"{k.removeprefix('best_of_n/')} {row[k]:.3f} [{row[k + '_ci_low']:.3f}, {row[k + '_ci_high']:.3f}]"
+                    for k in series_names([row])
+                )
+                print(f"rerank {name} N={row['n']}: {ranked}")
+            print(f"rerank: {cfg.policy} on {name}: {len(benchmarks[name])} problems x {cfg.n} samples "
+                  "(pass@1 with 95% bootstrap CIs)")  # fmt: skip
 
 
 if __name__ == "__main__":

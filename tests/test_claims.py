@@ -173,6 +173,23 @@ def test_best_of_n_claims_per_problem_at_the_largest_n() -> None:
     assert rows["C6c"].effect == pytest.approx(80.0) and "N = 4" in rows["C6c"].note
 
 
+def test_best_of_n_claims_pool_every_benchmark_by_benchmark_and_id() -> None:
+    """The rerank stage's samples of several benchmarks: the same id on two benchmarks is two problems."""
+    one = rerank_samples()
+    other = one.with_columns(pl.col("reward_bt_dr") * 0.0, pl.col("greedy_correct") & False)  # bt+dr: no signal
+    samples = pl.concat([one.with_columns(benchmark=pl.lit("gsm8k")), other.with_columns(benchmark=pl.lit("math500"))])
+    picks, n = rerank_picks(samples, ["reward_bt_dr"])
+    assert n == 4 and picks.height == 60 and picks.columns[:2] == ["benchmark", "id"]
+    assert picks["pick:reward_bt_dr"].sum() == 24  # gsm8k: every correct sample found; math500: ties -> sample 0
+    greedy = pl.concat([rerank_greedy().with_columns(benchmark=pl.lit(b)) for b in ("gsm8k", "math500")])
+    from_file, _ = rerank_picks(samples.drop("greedy_correct"), ["reward_bt_dr"], greedy)
+    assert from_file.height == 60 and from_file["greedy"].sum() == 12  # joined on (benchmark, id)
+    rows = by_id(ClaimInputs(rerank=samples))
+    assert rows["C6a"].n == 60 and "of 2 benchmarks" in rows["C6a"].note
+    assert rows["C6a"].effect == pytest.approx(100 * (24 - 2 * 24 / 4) / 60)  # pick - random, pooled
+    assert rows["C6b"].effect == pytest.approx(100 * (24 - 6) / 60)
+
+
 def test_multiturn_claims_are_success_within_five_turns() -> None:
     rows = by_id(full_inputs())
     assert rows["C7a"].effect == pytest.approx(100 * 11 / 20) and rows["C7a"].n == 20

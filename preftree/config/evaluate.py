@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from preftree.config.types import FileOrHubId, InputDir, PositiveInt, Temperature, TopP
+from preftree.config.types import FileOrHubId, InputAny, InputDir, PositiveInt, Temperature, TopP
 from preftree.config.validate import Invalid, Range
 
 
@@ -17,7 +17,7 @@ class BenchmarkSource:
 
 @dataclass(frozen=True)
 class EvalGenerationParams:
-    max_new_tokens: PositiveInt
+    max_new_tokens: PositiveInt | None  # a cap on every benchmark's official budget (None: the registry's own)
     batch_size: PositiveInt  # prompts per generate() call (hf engine)
 
 
@@ -60,11 +60,18 @@ class EvalParams:
 
 
 @dataclass(frozen=True)
+class RerankInputs:
+    """What dvc.yaml declares as rerank's data deps (DVC interpolates no list, and a HF id is no path)."""
+
+    policy: InputAny  # the policy's folder (a HF id policy: any path the stage depends on anyway, e.g. models/rm)
+    benchmarks: InputAny  # a file or folder holding every rerank.benchmarks path that is a local file
+
+
+@dataclass(frozen=True)
 class RerankParams:
-    policy: str
-    benchmark: str
-    path: FileOrHubId
-    limit: PositiveInt | None
+    policy: str  # a policy name (models/<name>), a model folder, or a Hugging Face id (local HF cache)
+    benchmarks: dict[str, BenchmarkSource | None]  # registry name -> source; null drops an entry (a preset's way)
+    inputs: RerankInputs
     n: PositiveInt
     ns: list[PositiveInt]
     temperature: Temperature
@@ -75,3 +82,9 @@ class RerankParams:
     def check(self) -> None:
         if not self.ns or max(self.ns) > self.n:
             raise Invalid("ns", f"{self.ns} must be a non-empty list of sizes <= rerank.n ({self.n})")
+        if not self.sources():
+            raise Invalid("benchmarks", "no benchmark to rerank (every entry is null)")
+
+    def sources(self) -> dict[str, BenchmarkSource]:
+        """The benchmarks to rerank, in order (entries set to null left out)."""
+        return {name: source for name, source in self.benchmarks.items() if source is not None}
