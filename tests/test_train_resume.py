@@ -293,15 +293,18 @@ def test_checkpoint_root_is_outside_every_stage_folder():
 
 def test_checkpointing_removes_the_folder_after_success_and_keeps_it_after_an_error(tmp_path):
     out = tmp_path / "models" / "sft"
-    with checkpointing(out, checkpoint_steps=10, logging_steps=5, identity={"a": 1}, name="sft") as ckpt:
+    with checkpointing(out, checkpoint_steps=10, logging_steps=5, identity=lambda: {"a": 1}, name="sft") as ckpt:
         assert ckpt.folder == checkpoint_root(out) and ckpt.folder.is_dir() and ckpt.save_steps == 10
         (ckpt.folder / "checkpoint-10").mkdir()
     assert not (tmp_path / "models" / ".checkpoints").exists()
-    with pytest.raises(RuntimeError), checkpointing(out, checkpoint_steps=10, logging_steps=5, identity={}, name="sft"):
+    with (
+        pytest.raises(RuntimeError),
+        checkpointing(out, checkpoint_steps=10, logging_steps=5, identity=dict, name="sft"),
+    ):
         (checkpoint_root(out) / "checkpoint-10").mkdir()
         raise RuntimeError("killed")
     assert (checkpoint_root(out) / "checkpoint-10").is_dir()
-    with checkpointing(out, checkpoint_steps=0, logging_steps=5, identity={}, name="sft") as ckpt:
+    with checkpointing(out, checkpoint_steps=0, logging_steps=5, identity=dict, name="sft") as ckpt:
         assert ckpt.save_steps == 0 and not ckpt.folder.is_relative_to(tmp_path)  # a private scratch folder
 
 

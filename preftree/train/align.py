@@ -282,14 +282,19 @@ def train_align(
     """
     callback = LogCallback(prefix=f"align/{method}/")
     dataset, rows_by_source = training_dataset(train, params, seed, key=method)
-    identity = run_identity(
-        f"align@{method}", card=card, params=params, seed=seed, dataset=dataset, bf16=runtime.bf16, code_module=__name__
-    )
     with checkpointing(
         Path(out_dir),
         checkpoint_steps=runtime.checkpoint_steps,
         logging_steps=params.optim.logging_steps,
-        identity=identity,
+        identity=lambda: run_identity(
+            f"align@{method}",
+            card=card,
+            params=params,
+            seed=seed,
+            dataset=dataset,
+            bf16=runtime.bf16,
+            code_module=__name__,
+        ),
         name=f"align@{method}",
     ) as checkpoints:
         with deterministic_training():

@@ -35,7 +35,7 @@ import math
 import os
 import shutil
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -234,17 +234,24 @@ class ResumeCallback(TrainerCallback):
 
 @contextlib.contextmanager
 def checkpointing(
-    out_dir: Path, *, checkpoint_steps: int, logging_steps: int, identity: Mapping[str, Any], name: str
+    out_dir: Path,
+    *,
+    checkpoint_steps: int,
+    logging_steps: int,
+    identity: Callable[[], Mapping[str, Any]],
+    name: str,
 ) -> Iterator[Checkpoints]:
     """The trainer's output folder for a run that writes ``out_dir``: the checkpoint folder beside it
     (``checkpoint_steps`` > 0), or a private scratch folder. On a normal exit the checkpoints are
-    removed (call it around training *and* the save of ``out_dir``); on an error or a kill they stay."""
+    removed (call it around training *and* the save of ``out_dir``); on an error or a kill they stay.
+    ``identity`` (e.g. a :func:`run_identity` call) is computed only when checkpoints are on: it
+    hashes every training row."""
     steps = save_interval(checkpoint_steps, logging_steps)
-    digest = fingerprint(identity)
     if steps <= 0:
         with scratch_dir(f"{name}-trainer") as scratch:
-            yield Checkpoints(folder=Path(scratch), fingerprint=digest, save_steps=0, name=name)
+            yield Checkpoints(folder=Path(scratch), fingerprint="", save_steps=0, name=name)
         return
+    digest = fingerprint(identity())
     root = checkpoint_root(out_dir)
     root.mkdir(parents=True, exist_ok=True)
     yield Checkpoints(folder=root, fingerprint=digest, save_steps=steps, name=name)

@@ -162,14 +162,13 @@ def train_rm(
         init_scored = score_pairs(model, tokenizer, heldout, batch_size=eval_batch) if score_init else None
         init = pair_metrics(init_scored) if init_scored is not None else {}
     log = LogCallback()
-    identity = run_identity(
-        f"rm@{key}", card=card, params=params, seed=seed, dataset=dataset, bf16=runtime.bf16, code_module=__name__
-    )
     with checkpointing(
         Path(out_dir),
         checkpoint_steps=runtime.checkpoint_steps,
         logging_steps=optim.logging_steps,
-        identity=identity,
+        identity=lambda: run_identity(
+            f"rm@{key}", card=card, params=params, seed=seed, dataset=dataset, bf16=runtime.bf16, code_module=__name__
+        ),
         name=f"rm@{key}",
     ) as checkpoints:
         with deterministic_training():

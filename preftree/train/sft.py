@@ -235,14 +235,13 @@ def train_sft(
     )
 
     log = LogCallback()
-    identity = run_identity(
-        "sft", card=card, params=params, seed=seed, dataset=dataset, bf16=runtime.bf16, code_module=__name__
-    )
     with checkpointing(
         Path(out_dir),
         checkpoint_steps=runtime.checkpoint_steps,
         logging_steps=optim.logging_steps,
-        identity=identity,
+        identity=lambda: run_identity(
+            "sft", card=card, params=params, seed=seed, dataset=dataset, bf16=runtime.bf16, code_module=__name__
+        ),
         name="sft",
     ) as checkpoints:
         with no_hub_telemetry(), dataset_progress(runtime.progress), deterministic_training():
