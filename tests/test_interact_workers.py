@@ -354,3 +354,56 @@ def test_interact_over_two_workers_and_two_endpoints_gives_the_single_worker_byt
         run_interact(plan("machine0", InteractWorker(0, 2, shared)))
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert written and not any(KEY.encode() in p.read_bytes() for p in written)
+
+
+def test_the_stage_as_two_workers_then_merge_writes_the_single_process_bytes(
+    servers: list[LoopbackServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`python -m stages.interact` as worker 0/2 and 1/2, then `--merge`: the stage module's own paths (its
+    data/selected and data/interact, MLflow stubbed), against one process's bytes."""
+    import contextlib
+
+    import stages.interact as stage
+    from preftree.interact_run import plan_interact, run_interact, write_interact
+    from preftree.shards import MissingShardsError
+    from preftree.sources.synthetic.problems import generate
+
+    records = generate(40, seed=6).filter(pl.col("task") == "Math_CoT").head(5)  # 3 shards of 2 (one of 1)
+    (tmp_path / "data/selected").mkdir(parents=True)
+    records.write_parquet(tmp_path / "data/selected/train.parquet")
+    answers = dict(zip(records["instruction"], records["answer"], strict=True))
+    servers += [LoopbackServer(answers, delay_s=0.002), LoopbackServer(answers, delay_s=0.002)]
+    params = stage_params([s.base_url for s in servers])
+    shared = str(tmp_path / "shared")
+    logged: list[dict[str, Any]] = []
+
+    @contextlib.contextmanager
+    def stage_run(p: StageParams) -> Iterator[Any]:
+        yield type("Run", (), {"log_metrics": staticmethod(logged.append)})()
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(stage, "load_stage_params", lambda name, sections: params)
+    monkeypatch.setattr(stage, "workspace_root", lambda: REPO)  # dvc.yaml: the stage's code deps
+    monkeypatch.setattr(stage, "stage_run", stage_run)
+    for index in (0, 1):
+        monkeypatch.setattr(stage, "tracking_root", lambda index=index: tmp_path / f"machine{index}")
+        monkeypatch.setattr(
+            stage, "load_runtime", lambda index=index: runtime(interact_worker=InteractWorker(index, 2, shared))
+        )
+        if index == 1:
+            with pytest.raises(MissingShardsError, match=r"1 of 3 shards are not done \(shard 1;"):
+                stage.main(["--merge"])
+        stage.main([])
+        assert f"interact: worker {index} of 2: " in capsys.readouterr().out
+        assert not (tmp_path / "data/interact").exists() and not logged  # a worker writes no result
+    monkeypatch.setattr(stage, "load_runtime", lambda: runtime(interact_worker=InteractWorker(0, 1, shared)))
+    stage.main(["--merge"])
+    assert "(3 of 3 shards resumed)" in capsys.readouterr().out and logged[0]["tasks"]["all"]["instructions"] == 5
+
+    rt = runtime(interact_worker=InteractWorker(0, 1, None))
+    plan = plan_interact(params, rt, root=REPO, cache=tmp_path / "single", selected=Path("data/selected/train.parquet"))
+    write_interact(run_interact(plan), tmp_path / "single/data")
+    for name in ("nodes", "trees", "instructions"):
+        assert (tmp_path / f"single/data/{name}.parquet").read_bytes() == (
+            tmp_path / f"data/interact/{name}.parquet"
+        ).read_bytes()
