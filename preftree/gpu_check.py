@@ -33,23 +33,31 @@ def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def exact_pins(requirements: Iterable[str]) -> dict[str, str]:
-    """``name -> version`` of the requirements pinned with ``==`` (others, e.g. ``pyyaml>=6.0``, skipped)."""
+def exact_pins(requirements: Iterable[str], environment: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``name -> version`` of the requirements pinned with ``==`` (others, e.g. ``pyyaml>=6.0``, skipped).
+    With ``environment`` (pip's report's marker values), a pin whose marker is false there is skipped;
+    without, every pin counts."""
+    from packaging.markers import Marker  # pip's and transformers' own dependency
+
     pins: dict[str, str] = {}
     for req in requirements:
         m = PIN.match(req)
-        if m:
-            pins[canonical(m.group(1))] = m.group(2)
+        if not m:
+            continue
+        marker = m.group(3)
+        if environment is not None and marker and not Marker(marker[1:]).evaluate(dict(environment)):
+            continue
+        pins[canonical(m.group(1))] = m.group(2)
     return pins
 
 
-def project_pins(pyproject: Path, extra: str = EXTRA) -> dict[str, str]:
-    """The exact pins of the core dependencies and of ``extra`` in ``pyproject``."""
+def project_pins(pyproject: Path, extra: str = EXTRA, environment: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The exact pins of the core dependencies and of ``extra`` in ``pyproject`` (markers as in exact_pins)."""
     project = tomllib.loads(pyproject.read_text())["project"]
     extras = project.get("optional-dependencies", {})
     if extra not in extras:
         raise KeyError(f"{pyproject}: no [project.optional-dependencies] {extra}")
-    return exact_pins([*project["dependencies"], *extras[extra]])
+    return exact_pins([*project["dependencies"], *extras[extra]], environment)
 
 
 def resolved_versions(report: Mapping[str, Any]) -> dict[str, str]:
@@ -97,7 +105,7 @@ def summary(pins: Mapping[str, str], resolved: Mapping[str, str]) -> list[str]:
 
 def run_check(root: Path, python: str) -> int:
     """Resolve ``.[gpu]`` in ``root`` with ``python``'s pip; print the outcome; 0 when every pin holds."""
-    pins = project_pins(root / "pyproject.toml")
+    project_pins(root / "pyproject.toml")  # fails at once when the extra is missing
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
         cmd = [python, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--report", str(report)]
@@ -111,7 +119,9 @@ def run_check(root: Path, python: str) -> int:
             for line in conflict_lines(output) or output.splitlines()[-20:]:
                 print("  " + line)
             return 1
-        resolved = resolved_versions(json.loads(report.read_text()))
+        data = json.loads(report.read_text())
+    resolved = resolved_versions(data)
+    pins = project_pins(root / "pyproject.toml", environment=data.get("environment"))  # the target's markers
     for line in summary(pins, resolved):
         print("  " + line)
     bad = pin_mismatches(pins, resolved)

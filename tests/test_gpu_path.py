@@ -287,6 +287,9 @@ def test_pin_checks() -> None:
     assert exact_pins(["torch==2.13.0", "pyyaml>=6.0", "Mistral_Common==1.8.8", "x==1; python_version<'3.13'"]) == {
         "torch": "2.13.0", "mistral-common": "1.8.8", "x": "1"
     }  # fmt: skip
+    marked = ["m==1.8.8; python_version < '3.13'", "m==1.11.7; python_version >= '3.13'"]
+    assert exact_pins(marked, {"python_version": "3.11"}) == {"m": "1.8.8"}
+    assert exact_pins(marked, {"python_version": "3.13"}) == {"m": "1.11.7"}
     assert same_version("2.13.0", "2.13.0+cpu") and not same_version("2.13.0", "2.13.1")
     report = {"install": [{"metadata": {"name": "torch", "version": "2.13.0+cu130"}},
                           {"metadata": {"name": "mistral_common", "version": "1.11.7"}}]}  # fmt: skip
