@@ -6,8 +6,10 @@
 
 Reads params `seed`, `sandbox` and `eval.benchmarks` / `eval.math_mode` / `eval.generation` /
 `eval.multiturn` (eval.policies only decides which eval stages exist). The paper's protocol: 0-shot,
-greedy decoding, pass@1; math benchmarks run the CoT and the PoT prompt and report the better; code
-runs in the sandbox with the paper's timeouts; multi-turn success@k with environment feedback.
+greedy decoding, pass@1, each benchmark with the official code's new tokens, stops and prefill
+(preftree.evaluate.registry; eval.generation.max_new_tokens caps the budgets when set, null keeps them);
+math benchmarks run the CoT and the PoT prompt and report the better; code runs in the sandbox with the
+paper's timeouts; multi-turn success@k with environment feedback.
 runtime.engine picks hf or vllm generation. Writes metrics/eval/<policy>.json,
 data/eval/<policy>/{responses,multiturn}.parquet and an MLflow child run.
 """

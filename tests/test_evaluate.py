@@ -20,7 +20,7 @@ from preftree.evaluate import BENCHMARKS, BenchmarkFormatError, load_benchmark, 
 from preftree.evaluate import check_references as cr
 from preftree.evaluate.loaders import read_records
 from preftree.evaluate.loaders_mint import parse_options
-from preftree.evaluate.scoring import build_code_program, extract_program
+from preftree.evaluate.scoring import build_code_program, extract_program, mbpp_strip
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO.parent / "shared" / "benchmarks"
@@ -300,12 +300,24 @@ def test_tiny_items_use_env_verdicts():
 SLICE = 20
 
 
+def harness_runs_as_written(items: list) -> list:
+    """Under the official MBPP harness (registry ``harness="mbpp"``) only the references it runs as written:
+    one with an unindented non-def line (a top-level import or constant) loses it, as a model's program
+    would (tests/test_evaluate_protocol.py pins that). Other benchmarks: every item."""
+
+    def kept(code: str) -> list[str]:
+        return [line for line in code.split("\n") if line.strip()]
+
+    return [it for it in items if BENCHMARKS[it.benchmark].harness != "mbpp"
+            or kept(it.reference or "") == kept(mbpp_strip(it.reference or ""))]  # fmt: skip
+
+
 @needs_sandbox
 @pytest.mark.parametrize("key", ["humaneval", "mbpp", "mbpp_eurus", "gsm8k", "svamp", "math500", "math500_prime"])
 def test_check_references_slices(key):
-    items = load_benchmark(_bench_name(key), bundled(key), limit=SLICE)
+    items = harness_runs_as_written(load_benchmark(_bench_name(key), bundled(key), limit=SLICE))
     ok = cr.check(items, limits=LIMITS, workers=WORKERS)
-    assert ok.total == SLICE and ok.rate >= 0.99, ok.failures
+    assert ok.total == len(items) >= SLICE // 2 and ok.rate >= 0.99, ok.failures
     shuffled = cr.check(items, limits=LIMITS, shuffle=True, workers=WORKERS)
     assert shuffled.rate <= 0.10, shuffled.failures
 
@@ -361,6 +373,6 @@ def test_derangement():
 @needs_sandbox
 @pytest.mark.parametrize("key", ["humaneval", "mbpp_eurus", "gsm8k", "svamp", "math500", "math500_prime"])
 def test_check_references_full(key):
-    items = load_benchmark(_bench_name(key), bundled(key))
+    items = harness_runs_as_written(load_benchmark(_bench_name(key), bundled(key)))
     assert cr.check(items, limits=LIMITS, workers=WORKERS).rate >= 0.99
     assert cr.check(items, limits=LIMITS, shuffle=True, workers=WORKERS).rate <= 0.05

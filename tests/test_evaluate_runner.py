@@ -32,11 +32,25 @@ class FakeGenerate:
         self.calls.append((len(prompts), n, temperature, max_new_tokens, seed, list(stop)))
         out = []
         for messages in prompts:
-            assert messages[-1]["role"] == "user"
-            first = messages[0]["content"]
-            turn = (len(messages) + 1) // 2
-            out.append([self.plan(self.by_prompt[first], turn, first, messages) for _ in range(n)])
+            prefill = messages[-1]["content"] if messages[-1]["role"] == "assistant" else ""
+            chat = messages[:-1] if prefill else messages
+            assert chat[-1]["role"] == "user"
+            system = chat[0]["role"] == "system"  # GSM-Plus / SVAMP / ASDiv PoT: tool text as a system message
+            users = [m for m in chat if m["role"] == "user"]
+            item = self.by_prompt[users[0]["content"]]
+            first = item.pot_prompt if system else users[0]["content"]
+            turn = len(users)
+            texts = [self.plan(item, turn, first, chat) for _ in range(n)]
+            out.append([continuation(prefill, t) for t in texts])
         return out
+
+
+def continuation(prefill: str, text: str) -> str:
+    """What a model that wanted to write ``text`` continues a ``prefill`` with (the text after the
+    prefill's fence and keyword when ``text`` has them; else the whole text)."""
+    head = prefill.strip()
+    at = text.find(head) if head else -1
+    return text[at + len(head) :] if at >= 0 else text
 
 
 def test_evaluate_single_turn_both_modes():
@@ -51,7 +65,7 @@ def test_evaluate_single_turn_both_modes():
     gen = FakeGenerate(items, plan)
     results = evaluate(items, gen, mode="both", n=2, max_new_tokens=64, seed=3, limits=LIMITS)
     assert len(results) == len(items) * 2 * 2  # both prompt styles, two samples each
-    assert gen.calls == [(len(items) * 2, 2, 0.0, 64, 3, [])]
+    assert gen.calls == [(len(items) * 2, 2, 0.0, 64, 3, ["\n###\nProblem: "])]  # capped budget, the math stop
     s = summary(results)
     assert s["benchmarks"]["asdiv"] == {"pass@1": 1.0, "best_mode": "cot", "by_mode": {"cot": 1.0, "pot": 0.0},
                                         "n_items": 3}  # fmt: skip

@@ -109,9 +109,9 @@ def test_batches_are_sorted_by_length(gen: HFBatchGenerator, monkeypatch: pytest
     widths: list[list[int]] = []
     run = gen._run
 
-    def spy(ids: list[list[int]], seeds: Any, s: Sampling) -> list[str]:
+    def spy(ids: list[list[int]], seeds: Any, s: Sampling, context: list[list[int]]) -> list[str]:
         widths.append([len(x) for x in ids])
-        return run(ids, seeds, s)
+        return run(ids, seeds, s, context)
 
     monkeypatch.setattr(gen, "_run", spy)
     prompts = [chat(i, words) for i, words in enumerate((1, 20, 2, 18, 3, 16, 4, 14))]
@@ -119,6 +119,20 @@ def test_batches_are_sorted_by_length(gen: HFBatchGenerator, monkeypatch: pytest
     flat = [w for batch in widths for w in batch]
     assert flat == sorted(flat, reverse=True) and [len(b) for b in widths] == [4, 4]
     assert out == [[plain_greedy(gen, p, 3)] for p in prompts]  # back in input order
+
+
+def test_a_trailing_assistant_message_is_continued(gen: HFBatchGenerator) -> None:
+    user = chat(0, 3)
+    prefill = "one two"
+    rendered = gen.render([*user, {"role": "assistant", "content": prefill}])
+    assert rendered == gen.render(user) + prefill  # the chat up to the reply, then the prefill as it is
+    (texts,) = gen.generate([[*user, {"role": "assistant", "content": prefill}]], Sampling(max_new_tokens=4))
+    enc = gen.tokenizer(rendered, return_tensors="pt", add_special_tokens=False)
+    with torch.no_grad():
+        out = gen.model.generate(**enc, do_sample=False, max_new_tokens=4, pad_token_id=gen.pad_id)
+    new = out[0, enc["input_ids"].shape[1] :].tolist()
+    cut = next((p for p, t in enumerate(new) if t in gen.eos_ids), len(new))
+    assert texts == [gen.tokenizer.decode(new[:cut], skip_special_tokens=True)]  # the continuation only
 
 
 def first_letter(text: str, start: int) -> str | None:

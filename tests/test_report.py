@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from preftree.report import COLUMNS, PAPER_ROWS, build_report, csv_table, markdown_table, policy_row, rm_line
+from preftree.report import build_report, rm_line
 from preftree.report_plots import plot_best_of_n, plot_reward_trends, read_curve
+from preftree.report_table import COLUMNS, PAPER_ROWS, csv_table, markdown_table, policy_row
 
 METRICS = {
     "benchmarks": {
@@ -17,7 +18,7 @@ METRICS = {
         "mbpp_eurus": {"pass@1": 0.25, "n_items": 399},
         "gsm_plus": {"pass@1": 0.4, "n_items": 100},
         "tiny": {"pass@1": 0.1, "n_items": 118},
-        "gsm8k": {"pass@1": 0.9, "n_items": 10},  # not a Table 3 column: ignored
+        "gsm8k": {"pass@1": 0.9, "n_items": 10},  # not a Table 3 column: its own, with its size
     },
     "multiturn": {
         "benchmarks": {
@@ -31,26 +32,28 @@ METRICS = {
 
 def test_policy_row_maps_benchmarks_onto_table_3_columns() -> None:
     row = policy_row(METRICS)
-    assert set(row) == set(COLUMNS)
+    assert list(row) == [*COLUMNS, "GSM8K (10 of 1319)", "Tiny", "Tiny-MT"]
     assert row["HumanE"] == pytest.approx(50.0) and row["MBPP"] == pytest.approx(25.0)
-    assert row["GSM+"] == pytest.approx(40.0)
+    assert row["GSM+"] == pytest.approx(40.0) and row["GSM8K (10 of 1319)"] == pytest.approx(90.0)
     assert row["MINT-Code"] == pytest.approx(100 * (0.2 * 45 + 0.5 * 91) / 136)  # item-weighted success@5
     assert row["Tiny"] == pytest.approx(10.0) and row["Tiny-MT"] == pytest.approx(12.5)
     assert row["MATH"] is None and row["MINT-Math"] is None
-    assert row["Avg"] == pytest.approx((50 + 25 + 40 + row["MINT-Code"]) / 4)  # over the paper columns present
+    assert row["Avg"] is None  # the paper's Avg is over all 12 columns: not comparable with fewer
 
 
 def test_markdown_and_csv_show_missing_columns_as_dashes_and_the_paper_rows() -> None:
     rows = {"sft": policy_row(METRICS), "kto": policy_row({"benchmarks": {"tiny": {"pass@1": 0.2, "n_items": 5}}})}
     text = markdown_table(rows)
     lines = text.splitlines()
-    assert lines[0].startswith("| model | HumanE | MBPP |") and lines[0].endswith("| Tiny | Tiny-MT |")
+    assert lines[0].startswith("| model | HumanE | MBPP |")
+    assert lines[0].endswith("| Avg | GSM8K (10 of 1319) | Tiny | Tiny-MT |")
     assert lines[2].startswith("| **sft** (this run) | 50.0 | 25.0 | – |")
     kto = lines[3].split(" | ")
     assert kto[-2] == "20.0" and kto[1] == "–" and kto[COLUMNS.index("Avg") + 1] == "–"
     assert "| Eurus-7B-KTO (paper) | 56.1 | 58.6 |" in text and len(lines) == 2 + 2 + len(PAPER_ROWS)
+    assert lines[-1].endswith("| 74.8 | – | – | – |")  # the paper's rows: "–" in the run's own columns
     csv_lines = csv_table(rows).splitlines()
-    assert csv_lines[0] == "model,source," + ",".join(COLUMNS)
+    assert csv_lines[0] == "model,source," + ",".join([*COLUMNS, "GSM8K (10 of 1319)", "Tiny", "Tiny-MT"])
     assert csv_lines[1].startswith("sft,run,50.00,25.00,,40.00,")
     assert csv_lines[-1].startswith("GPT-4,paper,85.40,")
 

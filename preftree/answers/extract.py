@@ -1,6 +1,7 @@
 """Pulling code and stated answers out of text: a model's action or response, or a program's stdout.
 
-Code: the ```python / ```py / bare ``` fenced blocks (an unclosed last fence runs to the end).
+Code: the ```python / ```py / bare ``` fenced blocks (an unclosed last fence runs to the end); the
+benchmarks' first-block reading (:func:`first_fenced_code`).
 Answers: the last ``\\boxed{...}``, the line after a final "Answer:" / "The answer is", a
 ``<solution>`` tag, GSM8K's ``#### x``, an option letter, the last number, the last stdout line.
 Which of them a judge uses is the judge's choice (``preftree.env``, ``preftree.answers.bench``).
@@ -46,6 +47,18 @@ def _blocks(text: str) -> list[tuple[str, str, int]]:
 def fenced_blocks(text: str) -> list[tuple[str, str]]:
     """Every fenced block as (language, body); an unclosed last fence runs to the end of the text."""
     return [(lang, body) for lang, body, _ in _blocks(text)]
+
+
+def first_fenced_code(text: str) -> str | None:
+    """The code of the first Python (or bare) fenced block, read as the Eurus evaluation code reads a
+    completion: from the line after the opening fence up to the next ``` anywhere, even mid-line (an
+    unclosed fence runs to the end). None when ``text`` opens no such block. Blocks in other languages
+    before it are skipped."""
+    for lang, body, _ in _blocks(text):
+        if lang in CODE_LANGS:
+            cut = body.find("```")
+            return body if cut < 0 else body[:cut]
+    return None
 
 
 def extract_code(action: str) -> str:

@@ -1,8 +1,10 @@
 """0-shot prompts, following Eurus's evaluation prompts (paper §4, App. C; the official evaluation code).
 
 Eurus also *prefills* the assistant turn (HumanEval ``" ```python\\ndef"``, MBPP ``"```python\\ndef"``,
-LeetCode ``"```python"``). The ``generate`` protocol of ``preftree.evaluate.runner`` takes chat
-messages only, so no prefill is applied; the scorers accept a full fenced program instead.
+LeetCode ``"```python"``): that text is the benchmark's ``prefill`` in ``preftree.evaluate.registry``,
+sent as a trailing assistant message that the engine continues; the scored response is the prefill
+followed by the continuation. The subset benchmarks' PoT prompt (GSM-Plus, SVAMP, ASDiv) is
+:data:`SUBSET_POT_SYSTEM` as a system message followed by the CoT prompt (registry ``pot_system``).
 """
 
 from __future__ import annotations
@@ -14,14 +16,20 @@ from preftree.schema import INSTRUCTION_PREFIXES
 
 CODE_PREFIX = INSTRUCTION_PREFIXES["Coding"]  # "Write Python code to solve the task.\n"
 COT_PREFIX = INSTRUCTION_PREFIXES["Math_CoT"]
+_NOTEBOOK = "Jupyter notebook environment.\n"
+TOOL_TEXT = INSTRUCTION_PREFIXES["Math_PoT"][: INSTRUCTION_PREFIXES["Math_PoT"].index(_NOTEBOOK) + len(_NOTEBOOK)]
 # Eurus's PoT prompt: the UltraInteract Math_PoT prefix with " Present code in ```python```" appended
 # to the notebook sentence.
 POT_PREFIX = INSTRUCTION_PREFIXES["Math_PoT"].replace(
-    "Jupyter notebook environment.\n", "Jupyter notebook environment. Present code in ```python```\n"
+    _NOTEBOOK, "Jupyter notebook environment. Present code in ```python```\n"
 )
+# GSM-Plus / SVAMP / ASDiv PoT: this as the system message, the CoT prompt as the user's.
+SUBSET_POT_SYSTEM = TOOL_TEXT.replace(_NOTEBOOK, "Jupyter notebook environment. Present code in ```python```\n")
+# TheoremQA PoT: the tool text (without "Present code ..."), then the allowed answer forms.
 THEOREMQA_POT_FORMS = (
-    "The final answer must be printed as one of: an integer, a float, a list of integers or floats "
-    "such as [1, 2.5], True/False, or an option such as (a).\n"
+    "Solve the following math problem step-by-step.\nSimplify your answer as much as possible. "
+    "The answer can only be one of the following forms:\n1. a numerical value like 0.1, no symbol at all.\n"
+    "2. a list of number like [2, 3, 4].\n3. True/False.\n4. an option like (a), (b), (c), (d)\n\n"
 )
 
 
@@ -57,9 +65,11 @@ def humaneval_prompt(prompt: str, entry_point: str) -> str:
 
 
 def mbpp_prompt(description: str, first_test: str, sig: str | None) -> str:
-    """Eurus P2: the description and the first assert, after the function's signature."""
+    """Eurus P2: the description (cut before a " https://www." link, as Eurus does) and the first assert,
+    after the function's signature."""
     head = f"Write a Python function `{sig}` to solve the following problem: " if sig else ""
-    return f"{CODE_PREFIX}{head}Present code in ```python```\n{description.strip()}\n>>> {first_test.strip()}\n"
+    text = description.split(" https://www.")[0].strip()
+    return f"{CODE_PREFIX}{head}Present code in ```python```\n{text}\n>>> {first_test.strip()}\n"
 
 
 def leetcode_prompt(prompt: str) -> str:
@@ -74,9 +84,10 @@ def math_prompts(question: str) -> tuple[str, str]:
 
 
 def theoremqa_prompts(question: str) -> tuple[str, str]:
-    """TheoremQA: ``"Question: {Q}"`` after the CoT prefix; the PoT prompt lists the allowed answer forms."""
+    """TheoremQA: ``"Question: {Q}"`` after the CoT prefix; the PoT prompt is the tool text and the allowed
+    answer forms (Eurus's TheoremQA PoT prompt does not ask for a python fence)."""
     q = f"Question: {question.strip()}"
-    return COT_PREFIX + q, POT_PREFIX + THEOREMQA_POT_FORMS + q
+    return COT_PREFIX + q, TOOL_TEXT + THEOREMQA_POT_FORMS + q
 
 
 def multiple_choice_prompt(question: str) -> str:

@@ -5,7 +5,10 @@
     generate(prompts: list[list[{"role", "content"}]], n: int, temperature: float, max_new_tokens: int,
              seed: int, stop: list[str]) -> list[list[str]]
 
-Single turn (:func:`evaluate`): each item's 0-shot prompt as one user message; ``n`` samples per item
+A chat that ends with an assistant message asks the engine to continue that message (a prefill).
+
+Single turn (:func:`evaluate`): each item's 0-shot prompt as one user message, with its benchmark's
+generation settings (``preftree.evaluate.requests``: new tokens, stops, prefill); ``n`` samples per item
 (pass@1 = mean correctness over samples and items; the paper uses greedy decoding, ``n=1``,
 ``temperature=0``). Math benchmarks: ``mode="both"`` runs the CoT *and* the PoT prompt and
 :func:`summary` reports the better of the two per benchmark, as Eurus does; ``mode="cot"`` / ``"pot"``
@@ -31,6 +34,7 @@ from preftree import env
 from preftree.config.sandbox import SandboxParams
 from preftree.evaluate.items import Item
 from preftree.evaluate.registry import BENCHMARKS
+from preftree.evaluate.requests import Settings, request_for, scored_response
 from preftree.evaluate.scoring import Verdict, score_many
 from preftree.generation.sampling import Message
 from preftree.observation import Observation
@@ -93,34 +97,50 @@ def evaluate(
     mode: str = "both",
     n: int = 1,
     temperature: float = 0.0,
-    max_new_tokens: int = 1024,
+    max_new_tokens: int | None = None,
     seed: int = 0,
     stop: Sequence[str] = (),
     workers: int = 1,
     limits: SandboxParams,
     batch_size: int | None = None,
 ) -> list[Result]:
-    """Generate for every (item, prompt style) and score; one :class:`Result` per sample."""
-    jobs = [(item, m) for item in items for m in _modes(item, mode)]
-    results: list[Result] = []
-    step = batch_size or max(1, len(jobs))
-    for start in range(0, len(jobs), step):
-        chunk = jobs[start : start + step]
-        prompts = [[{"role": "user", "content": item.prompt_for(m)}] for item, m in chunk]
-        texts = _generate_checked(
-            generate, prompts, n, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed, stop=stop
-        )
-        flat_items = [item for (item, _), t in zip(chunk, texts, strict=True) for _ in t]
-        flat_modes = [m for (_, m), t in zip(chunk, texts, strict=True) for _ in t]
-        flat_texts = [text for t in texts for text in t]
-        verdicts = score_many(flat_items, flat_texts, flat_modes, workers=workers, limits=limits)  # type: ignore[arg-type]
-        k = 0
-        for (item, m), t in zip(chunk, texts, strict=True):
-            for s, text in enumerate(t):
-                v = verdicts[k]
-                k += 1
-                results.append(Result(item.id, item.benchmark, item.family, m, s, text, v.correct, v.answer, v.status))
-    return results
+    """Generate for every (item, prompt style) and score; one :class:`Result` per sample, in item order.
+
+    Each request follows its benchmark's protocol (``preftree.evaluate.requests``): the official
+    new-token budget (``max_new_tokens``, when given, caps it), the benchmark's stop strings plus
+    ``stop``, and the prefill, which starts the recorded and scored response. Requests that share a
+    budget and stops go to ``generate`` together, ``batch_size`` at a time."""
+    jobs = [(item, m, request_for(item, m, cap=max_new_tokens, extra_stop=tuple(stop)))
+            for item in items for m in _modes(item, mode)]  # fmt: skip
+    groups: dict[Settings, list[int]] = defaultdict(list)
+    for j, (_, _, req) in enumerate(jobs):
+        groups[req.settings].append(j)
+    slots: list[list[Result]] = [[] for _ in jobs]
+    for settings, members in groups.items():
+        step = batch_size or max(1, len(members))
+        for start in range(0, len(members), step):
+            chunk = [jobs[j] for j in members[start : start + step]]
+            texts = _generate_checked(
+                generate,
+                [req.messages for _, _, req in chunk],
+                n,
+                temperature=temperature,
+                max_new_tokens=settings.max_new_tokens,
+                seed=seed,
+                stop=settings.stop,
+            )
+            responses = [[scored_response(req, t) for t in ts] for (_, _, req), ts in zip(chunk, texts, strict=True)]
+            flat_items = [item for (item, _, _), t in zip(chunk, responses, strict=True) for _ in t]
+            flat_modes = [m for (_, m, _), t in zip(chunk, responses, strict=True) for _ in t]
+            flat_texts = [text for t in responses for text in t]
+            verdicts = iter(score_many(flat_items, flat_texts, flat_modes, workers=workers, limits=limits))  # type: ignore[arg-type]
+            for j, (item, m, _), t in zip(members[start : start + step], chunk, responses, strict=True):
+                for sample, text in enumerate(t):
+                    v = next(verdicts)
+                    slots[j].append(
+                        Result(item.id, item.benchmark, item.family, m, sample, text, v.correct, v.answer, v.status)
+                    )
+    return [r for slot in slots for r in slot]
 
 
 def _mean(values: Sequence[float]) -> float:

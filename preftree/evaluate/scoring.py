@@ -1,11 +1,16 @@
 """Score a model's response to an :class:`Item`: ``score(item, response, mode)`` / ``score_many(...)``.
 
-* **code** items: the program is the last ```python (or ```py / bare ```) fence of the response, else the
-  whole text (an unclosed last fence runs to the end). HumanEval-style items accept a completion that
-  restates the entry-point function (the stub, with the prompt's imports and helpers, runs first and
-  the restatement replaces it) or gives only the body (re-indented and appended to the stub). MBPP /
-  LeetCode items run their ``meta["preamble"]`` (test imports, LeetCode's import prelude) first. The
-  program and the item's tests run through ``preftree.sandbox.run_tests`` with the benchmark's timeout.
+* **code** items: the program is read as the benchmark's registry entry says (``extraction``): the
+  paper's code benchmarks take the *first* python (or bare) fence, cut at the next ``` as the official
+  code cuts (:func:`first_fence_program`); others the last fence (:func:`extract_program`); the whole
+  text when there is no fence (an unclosed fence runs to the end). ``harness="mbpp"`` runs it as the
+  official MBPP harness does (:func:`mbpp_program`): every unindented line that does not start with
+  ``def`` is dropped and the harness's own module namespace stands in for the dropped imports; the
+  dataset's ``test_imports`` run before the asserts (:func:`harness_tests`). HumanEval-style items accept
+  a completion that restates the entry-point function (the stub, with the prompt's imports and helpers,
+  runs first and the restatement replaces it) or gives only the body (re-indented and appended to the
+  stub). Other items run their ``meta["preamble"]`` (LeetCode's import prelude) first. The program and
+  the item's tests run through ``preftree.sandbox.run_tests`` with the benchmark's timeout.
 * **math** items in ``mode="cot"``: the answer stated in the text (``preftree.answers.bench``).
   ``mode="pot"``: the response's python code (all fences, ``preftree.env.build_program``: notebook
   display of a trailing expression) runs in the sandbox (5 s); the answer is the last non-empty stdout
@@ -37,6 +42,7 @@ from preftree.answers.extract import (
     extract_code,
     fenced_blocks,
     final_answer,
+    first_fenced_code,
     last_line,
     numeric_answer,
     text_after_last_fence,
@@ -72,6 +78,63 @@ def extract_program(response: str) -> str:
     return response.strip("\n") + "\n"
 
 
+def first_fence_program(response: str) -> str:
+    """The first python (or bare) fenced block up to the next ``` (the official code's cut); the whole
+    response when it has no fence. A prefilled response starts with its fence, so this is the prefilled
+    block."""
+    code = first_fenced_code(response)
+    if code is None:
+        code = response.split("```")[0]
+    return code.strip("\n") + "\n" if code.strip() else ""
+
+
+# The module-level names the official MBPP harness (eval/Coding/mbpp/evaluate_mbpp.py) runs the program
+# in (``exec(..., globals())``): its standard-library imports. The generated program's own top-level
+# imports are stripped, so only these are bound (pandas, torch and vllm, also there, are not installed
+# in the sandbox).
+MBPP_HARNESS_NAMESPACE = "import argparse, contextlib, json, os, re, signal, sys, time\n"
+
+
+def mbpp_strip(code: str) -> str:
+    """The official MBPP post-processing: keep the indented lines and those starting with ``def`` (blank
+    lines, imports, decorators, classes and top-level statements go)."""
+    kept = [line for line in code.split("\n") if line != line.lstrip() or line.startswith("def")]
+    return "\n".join(kept)
+
+
+def mbpp_program(code: str) -> str:
+    """What the official MBPP harness runs before the asserts: its namespace, then the stripped code."""
+    return MBPP_HARNESS_NAMESPACE + mbpp_strip(code) + "\n"
+
+
+def harness_tests(item: Item) -> tuple[str, ...]:
+    """The statements run after the program: the item's tests; under the ``mbpp`` harness the dataset's
+    test imports (``meta["preamble"]``, e.g. ``import math`` for ``math.isclose`` asserts) come first.
+    The official harness does not run them, so its asserts that need them fail whatever the answer (a
+    defect: the correct behaviour is kept, and the registry says so)."""
+    preamble = str(item.meta.get("preamble") or "")
+    if _harness(item) == "mbpp" and preamble.strip():
+        return (preamble, *item.tests)
+    return item.tests
+
+
+def program_for(item: Item, response: str) -> str:
+    """The program read from a code response, as the item's benchmark reads it ("" = no code)."""
+    from preftree.evaluate.registry import BENCHMARKS
+
+    spec = BENCHMARKS.get(item.benchmark)
+    if spec is not None and spec.extraction == "first_fence":
+        return first_fence_program(response)
+    return extract_program(response)
+
+
+def _harness(item: Item) -> str:
+    from preftree.evaluate.registry import BENCHMARKS
+
+    spec = BENCHMARKS.get(item.benchmark)
+    return spec.harness if spec is not None else "plain"
+
+
 def _defines_top_level(code: str, name: str) -> bool:
     return re.search(rf"^(?:async\s+)?def\s+{re.escape(name)}\s*\(", code, re.MULTILINE) is not None
 
@@ -86,6 +149,8 @@ def build_code_program(item: Item, code: str) -> str:
             return stub.rstrip("\n") + "\n    pass\n\n\n" + code if stub else code
         body = textwrap.indent(textwrap.dedent(code.strip("\n")), "    ")
         return stub + body + "\n"
+    if _harness(item) == "mbpp":
+        return mbpp_program(code)
     preamble = str(item.meta.get("preamble") or "")
     return f"{preamble}\n{code}" if preamble.strip() else code
 
@@ -157,7 +222,7 @@ def _plan(item: Item, response: str, mode: str) -> str:
 
 
 def _run_code(p: _Pending) -> tuple[bool, ExecResult]:
-    return sandbox.run_tests(p.program, list(p.item.tests), limits=p.limits)
+    return sandbox.run_tests(p.program, list(harness_tests(p.item)), limits=p.limits)
 
 
 def _run_pot(p: _Pending) -> ExecResult:
@@ -214,7 +279,7 @@ def score_many(
             p.prior = tuple(prior_code[i]) if prior_code is not None else ()
             tiny_jobs.append(p)
         elif used == "code":
-            p.code = extract_program(response)
+            p.code = program_for(item, response)
             if not p.code.strip():
                 results[i] = Verdict(False, "code", None, "no_code", verdict_text(None, False))
                 continue

@@ -1,8 +1,10 @@
 """One policy on every configured benchmark: what the ``eval@<policy>`` stage runs.
 
 :func:`run_suite` loads each benchmark of ``eval.benchmarks`` (a local file or a Hugging Face id),
-generates greedily (the paper's protocol) with one generator for the whole suite, scores through the
-sandbox, and runs the multi-turn evaluation on ``eval.multiturn.benchmarks`` (``eval.multiturn.protocol``:
+generates greedily (the paper's protocol) with one generator for the whole suite, each benchmark with its
+official settings (new tokens per prompt style, stops, prefill: ``preftree.evaluate.registry``;
+``eval.generation.max_new_tokens`` caps the budgets when set), scores through the sandbox, and runs the
+multi-turn evaluation on ``eval.multiturn.benchmarks`` (``eval.multiturn.protocol``:
 ``feedback``, the tiny world's loop in ``preftree.evaluate.runner``, or ``mint``, MINT's own protocol in
 ``preftree.evaluate.mint``, which also reports Eurus's MINT-Code / MINT-Math subsets). It returns
 the metrics (pass@1 per benchmark and task family; success@k per benchmark and family) and two
@@ -22,7 +24,7 @@ from preftree.config.evaluate import EvalParams
 from preftree.config.sandbox import SandboxParams
 from preftree.evaluate.items import Item
 from preftree.evaluate.mint import MintEpisode, MintPrompts, run_mint, subset_success
-from preftree.evaluate.registry import MINT_CODE, MINT_MATH, load_benchmark
+from preftree.evaluate.registry import MINT_CODE, MINT_MATH, load_benchmark, max_new_tokens_for
 from preftree.evaluate.runner import evaluate, evaluate_multiturn, success_at_k, summary
 
 RESPONSE_SCHEMA = {
@@ -135,6 +137,7 @@ def run_suite(
     metrics: dict[str, Any] = summary(results)
     for name, entry in metrics["benchmarks"].items():
         entry["source"] = str(params.benchmarks[name].path)
+        entry["max_new_tokens"] = {m: max_new_tokens_for(name, m, gen.max_new_tokens) for m in entry["by_mode"]}
     responses = pl.DataFrame(
         [
             {
@@ -164,7 +167,7 @@ def run_suite(
                 chosen,
                 generate,
                 max_turns=mt.max_turns,
-                max_new_tokens=gen.max_new_tokens,
+                max_new_tokens=max(max_new_tokens_for(name, "cot", gen.max_new_tokens) for name in mt.benchmarks),
                 seed=seed,
                 workers=workers,
                 limits=sandbox,

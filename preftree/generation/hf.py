@@ -18,7 +18,8 @@
   what an unbatched greedy ``model.generate`` gives.
 * A row finishes at eos or once its text contains a stop string; a batch ends when all its rows have
   finished (or after max_new_tokens). The text is decoded without special tokens and cut before the first
-  occurrence of any stop string.
+  occurrence of any stop string. A prefilled chat (ending with an assistant message) returns the
+  continuation, decoded after the prompt's last tokens so its first word keeps its leading space.
 """
 
 from __future__ import annotations
@@ -38,12 +39,13 @@ from transformers import (
     StoppingCriteriaList,
 )
 
-from preftree.generation.chat import ChatRenderer, prompt_budget
+from preftree.generation.chat import ChatRenderer, continuation_text, prompt_budget, split_prefill
 from preftree.generation.device import resolve_device
 from preftree.generation.sampling import GeneratorBase, Message, Sampling, cut_at_stop
 from preftree.hashing import sha256_json, stable_seed
 from preftree.models.vocab_file import prepare_chat_tokenizer, report
 
+PREFILL_CONTEXT = 8  # prompt tokens a prefilled reply is decoded after
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -187,6 +189,8 @@ class HFBatchGenerator(GeneratorBase):
     def sample_chats(self, chats: list[list[Message]], samplings: Sequence[Sampling], s: Sampling) -> list[list[str]]:
         """Per chat, ``samplings[i].n`` texts: length-sorted batches of ``batch_size`` rows."""
         ids = self.render.token_ids(chats, prompt_budget(self.max_positions, s.max_new_tokens))
+        # a prefilled chat's reply is decoded after the prompt's last tokens (chat.continuation_text)
+        context = [ids[i][-PREFILL_CONTEXT:] if split_prefill(c)[1] else [] for i, c in enumerate(chats)]
         per_prompt = [1 if s.greedy else x.n for x in samplings]  # greedy samples are all alike: decode once
         order = sorted(range(len(chats)), key=lambda i: -len(ids[i]))  # stable: ties keep input order
         rows = [(i, j) for i in order for j in range(per_prompt[i])]
@@ -195,13 +199,17 @@ class HFBatchGenerator(GeneratorBase):
         batches = [rows[k : k + self.batch_size] for k in range(0, len(rows), self.batch_size)]
         for batch in tqdm(batches, desc="generate", unit="batch", disable=not self.progress, leave=False):
             seeds = None if s.greedy else [stable_seed("hf.sample", samplings[i].seed, j, digests[i]) for i, j in batch]
-            for row, text in zip(batch, self._run([ids[i] for i, _ in batch], seeds, s), strict=True):
+            run = self._run([ids[i] for i, _ in batch], seeds, s, [context[i] for i, _ in batch])
+            for row, text in zip(batch, run, strict=True):
                 texts[row] = text
         return [[texts[i, j if not s.greedy else 0] for j in range(x.n)] for i, x in enumerate(samplings)]
 
     @torch.no_grad()
-    def _run(self, prompt_ids: list[list[int]], seeds: list[int] | None, s: Sampling) -> list[str]:
-        """One ``model.generate`` call on left-padded rows; seeds: one per row (None: greedy)."""
+    def _run(
+        self, prompt_ids: list[list[int]], seeds: list[int] | None, s: Sampling, context: list[list[int]]
+    ) -> list[str]:
+        """One ``model.generate`` call on left-padded rows; seeds: one per row (None: greedy); context:
+        per row, the prompt tokens its text is decoded after (empty: none)."""
         width = max(len(x) for x in prompt_ids)
         input_ids = torch.tensor([[self.pad_id] * (width - len(x)) + x for x in prompt_ids], device=self.device)
         mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in prompt_ids], device=self.device)
@@ -221,7 +229,7 @@ class HFBatchGenerator(GeneratorBase):
             kwargs["stopping_criteria"] = StoppingCriteriaList([StopOnStrings(self.tokenizer, s.stop, width, finished)])
         out = self.model.generate(input_ids=input_ids, attention_mask=mask, **kwargs)
         texts = []
-        for new in out[:, width:].tolist():
+        for new, before in zip(out[:, width:].tolist(), context, strict=True):
             cut = next((p for p, t in enumerate(new) if t in self.eos_ids), len(new))
-            texts.append(cut_at_stop(self.tokenizer.decode(new[:cut], skip_special_tokens=True), s.stop))
+            texts.append(cut_at_stop(continuation_text(self.tokenizer, before, new[:cut]), s.stop))
         return texts

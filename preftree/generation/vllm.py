@@ -10,11 +10,12 @@ many engines in processes of their own, each on its own GPUs (:mod:`preftree.gen
 
 The model folder follows the hf engine (:func:`preftree.generation.hf.resolve_model_folder`); identity
 ``vllm:<model>@<12 hex of checkpoint_identity>``. Chats are rendered and cut from the left as the hf
-engine does (:class:`preftree.generation.chat.ChatRenderer`), then sent as token ids in one
-``LLM.generate`` call with one ``SamplingParams(n, temperature, top_p, max_tokens, seed, stop)`` per
-prompt; the seed mixes the prompt's seed with the chat, so each prompt's samples depend on its own seed
-and chat only. Greedy prompts ask for one sample and copy it n times. vLLM cuts the text before a stop
-string itself.
+engine does (:class:`preftree.generation.chat.ChatRenderer`; a chat ending with an assistant message is
+continued from that prefill, and vLLM detokenizes the continuation after the prompt's tokens), then sent
+as token ids in one ``LLM.generate`` call with one ``SamplingParams(n, temperature, top_p, max_tokens,
+seed, stop)`` per prompt; the seed mixes the prompt's seed with the chat, so each prompt's samples
+depend on its own seed and chat only. Greedy prompts ask for one sample and copy it n times. vLLM cuts
+the text before a stop string itself.
 """
 
 from __future__ import annotations
