@@ -5,9 +5,13 @@ Every harness runs the 164 HumanEval canonical solutions, each as
 workers and the same 3 s timeout, and must pass all of them. preftree's sandbox runs four ways: with a
 fresh sandbox launched per run (``ours``) and inside ``sandbox.pooled(--pool)`` (``ours+pool``: sandboxes
 pre-started by preftree.sandbox_pool, still one fresh sandbox per program), each with conf/'s
-``sandbox.packages`` on the sandbox's path and with none (``packages={}``); the programs import neither.
+``sandbox.packages`` on the sandbox's path and with none (``packages={}``); the programs import neither,
+unless ``--prelude "import numpy, sympy"`` puts that line first in every program (each harness then pays
+the imports: run it with ``--packages conf``; the human-eval-style baseline then fails every program, its
+guard having nulled the ``os`` functions that importing numpy and sympy calls).
 
     .venv/bin/python bench/sandbox.py [HumanEval.jsonl.gz] [--workers 2] [--pool 4] [--isolation bwrap|process]
+        [--packages both|conf|none] [--prelude LINE] [--only ours+pool,...] [--limit N] [--rounds 3]
 
 The baseline is written in the style of openai/human-eval's ``execution.py``: a ThreadPoolExecutor of
 workers; per sample a ``multiprocessing.Manager().list()`` for the result and one
@@ -53,8 +57,12 @@ def load(path: Path) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
+PRELUDE: list[str] = [""]  # --prelude: prepended to every program (e.g. "import numpy, sympy")
+
+
 def program_of(row: dict) -> str:
-    return row["prompt"] + row["canonical_solution"] + "\n" + row["test"] + "\n" + f"check({row['entry_point']})"
+    body = row["prompt"] + row["canonical_solution"] + "\n" + row["test"] + "\n" + f"check({row['entry_point']})"
+    return PRELUDE[0] + body
 
 
 # --------------------------------------------------------------------------------------------
@@ -162,9 +170,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pool", type=int, default=None, help="sandboxes kept pre-started (default: 2 x workers)")
     ap.add_argument("--packages", choices=["both", "conf", "none"], default="both",
                     help="sandbox.packages as conf/ sets them, none ({}), or both")  # fmt: skip
+    ap.add_argument("--prelude", default="", help='a first line for every program, e.g. "import numpy, sympy"')
+    ap.add_argument("--limit", type=int, default=None, help="the first N solutions only")
+    ap.add_argument("--only", default="", help="comma-separated harness names to run (default: all)")
     args = ap.parse_args(argv)
+    PRELUDE[0] = args.prelude + "\n" if args.prelude else ""
     depth = 2 * args.workers if args.pool is None else args.pool
-    rows = load(args.data)
+    rows = load(args.data)[: args.limit]
     conf_limits = from_conf(SandboxParams, "sandbox", isolation=args.isolation, timeout_s=TIMEOUT_S)
     variants = {"": conf_limits, " -pkgs": replace(conf_limits, packages={})}
     if args.packages != "both":
@@ -173,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{len(rows)} HumanEval canonical solutions from {args.data}, {args.workers} workers, pool depth {depth}, "
         f"{os.cpu_count()} cpus; sandbox.packages: {pins} (-pkgs: none)"
+        + (f"; every program starts with {args.prelude!r}" if args.prelude else "")
     )
 
     for limits in variants.values():  # availability check, imports
@@ -189,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
         for name, d in (("ours", 0), ("ours+pool", depth)):
             guarantees[name + suffix] = isolation + ("; a fresh pre-started sandbox per program" if d else "")
             runners[name + suffix] = functools.partial(run_ours, rows, args.workers, limits, d)
+    if args.only:
+        keep = {"human-eval style", *args.only.split(",")}
+        runners = {name: fn for name, fn in runners.items() if name in keep}
     # Interleaved rounds, alternating which harness goes first; the median round is reported, since
     # other work on the machine makes single rounds noisy.
     times: dict[str, list[float]] = {name: [] for name in runners}

