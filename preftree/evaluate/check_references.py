@@ -66,6 +66,10 @@ def reference_response(
         if task == "Math_PoT":
             return f"```python\nprint({json.dumps(item.answer)})\n```"
         return _math_text(str(item.answer), style, index)
+    if item.kind == "bbh":  # BBH's CoT form, the answer last
+        return f"Reading the question step by step settles it. So the answer is {item.answer}."
+    if item.kind == "ifeval":  # no reference response: instructions, not answers
+        return None
     if item.kind == "numeric" and item.answer is None:
         return NO_INFO
     if style == "solution" and item.reference:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Kind = Literal["code", "math", "numeric", "theoremqa", "multiple-choice", "text", "tiny"]
-KINDS: tuple[str, ...] = ("code", "math", "numeric", "theoremqa", "multiple-choice", "text", "tiny")
+Kind = Literal["code", "math", "numeric", "theoremqa", "multiple-choice", "text", "tiny", "bbh", "ifeval"]
+KINDS: tuple[str, ...] = ("code", "math", "numeric", "theoremqa", "multiple-choice", "text", "tiny", "bbh", "ifeval")
 
 
 @dataclass(frozen=True)
@@ -16,9 +16,11 @@ class Item:
     ``kind`` picks the scorer: ``code`` (program + tests in the sandbox), ``math`` (LaTeX answer,
     math-verify), ``numeric`` (a number, gsm8k-style), ``theoremqa`` (typed answer, 4% tolerance),
     ``multiple-choice`` (option letter), ``text`` (reference is a substring of the answer, MINT
-    HotpotQA) or ``tiny`` (a tiny-world record judged by ``preftree.env``). ``family`` is the task
-    family summaries group by: ``Coding`` / ``Math`` / ``Reasoning`` for public benchmarks, the
-    record's own task (``Coding``, ``Math_CoT``, ``Math_PoT``, ``Logic``) for the tiny world.
+    HotpotQA), ``tiny`` (a tiny-world record judged by ``preftree.env``), ``bbh`` (the answer after "So the
+    answer is", ``preftree.evaluate.bbh``) or ``ifeval`` (instructions checked, ``preftree.evaluate.ifeval``).
+    ``family`` is the task family summaries group by: ``Coding`` / ``Math`` / ``Reasoning`` (``Instruction``
+    for IFEval) for public benchmarks, the record's own task (``Coding``, ``Math_CoT``, ``Math_PoT``,
+    ``Logic``) for the tiny world.
     """
 
     id: str

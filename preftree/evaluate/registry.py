@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from preftree.evaluate import loaders
+from preftree.evaluate.ifeval_loader import parse_ifeval
 from preftree.evaluate.items import Item
+from preftree.evaluate.loaders_bbh import parse_bbh
 from preftree.evaluate.loaders_code import parse_humaneval, parse_leetcode, parse_mbpp, parse_mbpp_eurus
 from preftree.evaluate.loaders_math import (
     parse_asdiv,
@@ -107,6 +109,11 @@ _MINT = (
     "protocol (its prompts, two proposals, its in-context example): issue #15 item 4",
 )
 
+_BBH_SHOTS = (
+    "prompt: the three examples and the question in one user message after Eurus's instruction; "
+    "the official code gives each example as a user turn and an assistant turn"
+)
+
 _SPECS: list[BenchmarkSpec] = [
     _spec("humaneval", parse_humaneval, "code", "Coding", 3.0, hf_id="openai_humaneval",
           description="HumanEval (164), pass@1, 3 s",
@@ -184,6 +191,25 @@ _SPECS: list[BenchmarkSpec] = [
           departures=_MINT),
     _spec("tiny", parse_tiny, "tiny", "tiny", 5.0, description="the tiny world's held-out set",
           max_new_tokens={"cot": 256}, column="Tiny"),
+    # issue #15 item 5: BBH (3-shot CoT) and IFEval (prompt-level loose); docs/evaluation-protocol.md#bbh, #ifeval
+    _spec("bbh", parse_bbh, "bbh", "Reasoning", 5.0, max_new_tokens={"cot": 2048}, stop=("\nQ:",),
+          description="BIG-Bench Hard, 27 tasks (6,511), 3-shot CoT; exact match after the last 'So the answer is'",
+          column="BBH (exact match)", rows=6511, official="eval/Reasoning/bbh/evaluate_bbh.py --is_cot",
+          departures=(_BBH_SHOTS, "answer: the text after the last 'So the answer is' must equal the target (the BBH "
+                      "authors' rule); the official code counts the target as a substring of the generation before "
+                      "'Q:' (benchmark bbh_eurus)")),
+    _spec("bbh_eurus", parse_bbh, "bbh", "Reasoning", 5.0, max_new_tokens={"cot": 2048}, stop=("\nQ:",),
+          description="BIG-Bench Hard scored by Eurus's rule: the target is a substring of the generation before 'Q:'",
+          column="BBH", rows=6511, official="eval/Reasoning/bbh/evaluate_bbh.py --is_cot",
+          departures=(_BBH_SHOTS,)),
+    _spec("ifeval", parse_ifeval, "ifeval", "Instruction", 5.0, hf_id="google/IFEval", hf_split="train",
+          max_new_tokens={"cot": 1024}, stop=("Question:",), column="IFEval", rows=541,
+          description="IFEval (541 prompts), prompt-level loose accuracy",
+          official="eval/Ins-Following/if_eval/ (evaluate_if_eval.py, evaluation_main.py)",
+          departures=("decoding: greedy; the official script samples at temperature 0.7 (1.0 before Eurus 69d06cb)",
+                      "checks: preftree.evaluate.ifeval, not Google's code (no offline package runs it): "
+                      "number_sentences counts with a rule-based splitter instead of NLTK punkt, and "
+                      "capital_word_frequency reads words by regex instead of NLTK word_tokenize")),
 ]  # fmt: skip
 BENCHMARKS: dict[str, BenchmarkSpec] = {s.name: s for s in _SPECS}
 

@@ -49,6 +49,8 @@ from preftree.answers.extract import (
     text_answer,
 )
 from preftree.config.sandbox import SandboxParams
+from preftree.evaluate import ifeval
+from preftree.evaluate.bbh import bbh_match
 from preftree.evaluate.items import Item
 from preftree.observation import Observation, compile_error, out_text, syntax_ok, tests_outcome, verdict_text
 from preftree.sandbox_exec import ExecResult
@@ -193,6 +195,11 @@ def _judge_text(item: Item, text: str) -> tuple[bool, str | None]:
     if kind == "text":
         pred = text_answer(text)
         return pred is not None and str(item.answer).lower() in pred.lower(), pred
+    if kind == "bbh":
+        return bbh_match(text, str(item.answer), str(item.meta.get("rule", "exact")))
+    if kind == "ifeval":
+        v = ifeval.judge(text, item.meta["instruction_ids"], item.meta["kwargs"])
+        return v.prompt_loose, f"loose {sum(v.loose)}/{len(v.loose)}, strict {sum(v.strict)}/{len(v.strict)}"
     raise ValueError(f"{item.benchmark}/{item.id}: kind {kind!r} has no text scorer")
 
 
