@@ -105,8 +105,9 @@ _MBPP = (
     "the substring 'def', so a solution using defaultdict or a nested def loses its def line and fails",
 )
 _MINT = (
-    "run as preftree's feedback loop (up to max_turns full answers with right/wrong feedback), not MINT's own "
-    "protocol (its prompts, two proposals, its in-context example): issue #15 item 4",
+    "single turn: preftree's prompt for the task kind, not MINT's; multi-turn: eval.multiturn.protocol=mint runs "
+    "MINT's own protocol (preftree.evaluate.mint: its prompts, two proposals, 512 tokens; departures in "
+    "docs/evaluation-protocol.md#multi-turn-mint), protocol=feedback preftree's loop (up to max_turns full answers)",
 )
 
 _BBH_SHOTS = (
