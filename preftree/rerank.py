@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from preftree.answers import bench
+from preftree.answers import check
 from preftree.evaluate.items import Item
 from preftree.stats import bootstrap_mean, paired_diff
 
@@ -50,17 +50,16 @@ NO_ANSWER = -1  # the group label of a sample without a final answer
 
 def same_answer(item: Item, a: str, b: str) -> bool:
     """Whether two final answers to ``item`` are the same answer: the one place reranking compares answers
-    (equal stripped strings, else the benchmark's checker with ``b`` as the reference: math-verify for
-    ``math``, gsm-style numbers for ``numeric``, TheoremQA's typed rules for ``theoremqa``)."""
+    (equal stripped strings, else the one answer checker under the benchmark's rule with ``b`` as the
+    reference, ``preftree.answers.check``: the checker ``eval`` scores with)."""
     if a.strip() == b.strip():
         return True
-    if item.kind == "math":
-        return bench.math_match(a, b)
-    if item.kind == "numeric":
-        return bench.numeric_match(a, b, rel_tol=float(item.meta.get("rel_tol", 1e-4)))
-    if item.kind == "theoremqa":
-        return bench.theoremqa_match(a, b, str(item.meta["answer_type"]))
-    raise ValueError(f"{item.benchmark}/{item.id}: kind {item.kind!r} has no final answer to vote on")
+    if item.kind not in VOTE_KINDS:
+        raise ValueError(f"{item.benchmark}/{item.id}: kind {item.kind!r} has no final answer to vote on")
+    rel_tol, answer_type = item.meta.get("rel_tol"), item.meta.get("answer_type")
+    return check.same_answer(a, b, rule=check.rule_for(item.kind, item.benchmark),
+                             rel_tol=None if rel_tol is None else float(rel_tol),
+                             answer_type=None if answer_type is None else str(answer_type))  # fmt: skip
 
 
 def answer_groups(answers: Sequence[str | None], same: Callable[[str, str], bool]) -> list[int]:

@@ -55,8 +55,6 @@ def test_files_are_found_in_the_installed_wheel_or_by_path(tmp_path: Path) -> No
     assert vocab_kind(Path("tekken_240718.json")) == "tekken"
     with pytest.raises(ValueError, match="not a SentencePiece"):
         vocab_kind(Path("vocab.txt"))
-    with pytest.raises(ValueError, match="tekken vocabularies are not supported: .*numpy"):
-        load_vocab_tokenizer("mistral_common:tekken_240718.json")
 
 
 def test_v1_is_mistral_7b_vocabulary_with_the_pad_rule(v1: PreTrainedTokenizerFast) -> None:
@@ -155,3 +153,20 @@ def test_load_policy_fixes_a_checkpoint_without_pad_or_template(tmp_path: Path, 
     assert loaded.pad_token == "<unk>" and "[INST]" in loaded.chat_template
     err = capsys.readouterr().err
     assert "no pad token; using the unknown token '<unk>' (id 0)" in err and "no chat template" in err
+
+
+@pytest.mark.parametrize("name", ["tekken_240718.json", "tekken_240911.json"])
+def test_tekken_files_give_mistral_commons_ids_with_the_pad_rule(name: str) -> None:
+    from mistral_common.tokens.tokenizers.tekken import Tekkenizer
+
+    tok = load_vocab_tokenizer(f"mistral_common:{name}")
+    reference = Tekkenizer.from_file(str(resolve_vocab_file(f"mistral_common:{name}")))
+    assert len(tok) == reference.n_words == 131072
+    assert (tok.unk_token_id, tok.bos_token_id, tok.eos_token_id) == (0, reference.bos_id, reference.eos_id) == (0, 1, 2)
+    assert tok.pad_token == "<unk>" and tok.pad_token_id == 0 != tok.eos_token_id
+    for text in ["Step 1: Add 3 + 4 = 7.\n\nAnswer:\n\\boxed{7}", "Hello world! ünïcödé 🙂 x_1 = y**2"]:
+        ids = tok(text, add_special_tokens=False)["input_ids"]
+        assert ids == reference.encode(text, bos=False, eos=False), text
+        assert tok.decode(ids) == text
+    chat = tok.apply_chat_template([{"role": "user", "content": "What is 2 plus 3?"}], tokenize=False)
+    assert chat == "<s>[INST] What is 2 plus 3? [/INST]"

@@ -6,9 +6,10 @@ vocabulary; ``mistral_instruct_tokenizer_*.model.v2/v3/v7`` are later ones); any
 The package is located, never imported, so only its files are needed.
 
 SentencePiece files (``*.model``, ``*.model.v<N>``) are converted by transformers into a fast
-tokenizer with the same pieces and ids. Tekken files (``tekken_*.json``) are refused with the reason:
-transformers converts them only with mistral-common >= 1.11.5, which requires numpy < 2.4 on Python
-3.11, against the project's numpy pin.
+tokenizer with the same pieces and ids. Tekken files (``tekken_*.json``, Mistral's tiktoken-style
+byte-level BPE of 131K tokens) are converted by transformers' Mistral converter (it needs
+mistral-common >= 1.11.5, pinned) into a fast tokenizer with the ids of mistral-common's own
+``Tekkenizer``; its special tokens (``<unk>`` 0, ``<s>`` 1, ``</s>`` 2) are named from the file.
 
 Mistral-7B-v0.1 ships neither a pad token nor a chat template. ``prepare_chat_tokenizer`` gives a
 tokenizer that lacks them (a vocabulary file here, or a local checkpoint folder) the paper's choices,
@@ -126,21 +127,37 @@ def report(notes: list[str]) -> None:
         print(line, file=sys.stderr)
 
 
-def load_vocab_tokenizer(spec: str) -> Any:
-    """A fast tokenizer from the vocabulary file ``spec`` names, ready for chat (pad token, [INST] template)."""
-    path = resolve_vocab_file(spec)
-    kind = vocab_kind(path)
-    if kind == "tekken":
-        raise ValueError(
-            f"model.tokenizer.file={spec}: tekken vocabularies are not supported: transformers converts them "
-            "only with mistral-common >= 1.11.5, which requires numpy < 2.4 on Python 3.11 (the project pins "
-            "numpy 2.4.6); use a SentencePiece file (mistral_common:tokenizer.model.v1, ...model.v3, ...model.v7)"
-        )
+def _sentencepiece_tokenizer(path: Path) -> Any:
     from transformers import LlamaTokenizer
 
     with tempfile.TemporaryDirectory(prefix="preftree-vocab-") as tmp:
         shutil.copyfile(path, Path(tmp) / "tokenizer.model")
-        tokenizer = LlamaTokenizer.from_pretrained(tmp, local_files_only=True)
+        return LlamaTokenizer.from_pretrained(tmp, local_files_only=True)
+
+
+# Tekken's control tokens by rank (mistral-common's SpecialTokens order): the converter keeps the ids but
+# names no role, so the roles are set here.
+TEKKEN_ROLES = {"unk_token": "<unk>", "bos_token": "<s>", "eos_token": "</s>"}
+
+
+def _tekken_tokenizer(path: Path) -> Any:
+    from transformers import PreTrainedTokenizerFast
+    from transformers.integrations.mistral.tokenizer import MistralConverter
+
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=MistralConverter(str(path)).converted())
+    missing = [token for token in TEKKEN_ROLES.values() if tokenizer.convert_tokens_to_ids(token) is None]
+    if missing:
+        raise ValueError(f"{path}: a tekken file without the control tokens {missing}")
+    for role, token in TEKKEN_ROLES.items():
+        setattr(tokenizer, role, token)
+    return tokenizer
+
+
+def load_vocab_tokenizer(spec: str) -> Any:
+    """A fast tokenizer from the vocabulary file ``spec`` names, ready for chat (pad token, [INST] template)."""
+    path = resolve_vocab_file(spec)
+    kind = vocab_kind(path)
+    tokenizer = _tekken_tokenizer(path) if kind == "tekken" else _sentencepiece_tokenizer(path)
     tokenizer.padding_side = "right"
     tokenizer.chat_template = INST_CHAT_TEMPLATE  # the paper's format, whatever the file's version
     report(prepare_chat_tokenizer(tokenizer, source=spec))
