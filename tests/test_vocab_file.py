@@ -162,7 +162,8 @@ def test_tekken_files_give_mistral_commons_ids_with_the_pad_rule(name: str) -> N
     tok = load_vocab_tokenizer(f"mistral_common:{name}")
     reference = Tekkenizer.from_file(str(resolve_vocab_file(f"mistral_common:{name}")))
     assert len(tok) == reference.n_words == 131072
-    assert (tok.unk_token_id, tok.bos_token_id, tok.eos_token_id) == (0, reference.bos_id, reference.eos_id) == (0, 1, 2)
+    ids = (tok.unk_token_id, tok.bos_token_id, tok.eos_token_id)
+    assert ids == (0, reference.bos_id, reference.eos_id) == (0, 1, 2)
     assert tok.pad_token == "<unk>" and tok.pad_token_id == 0 != tok.eos_token_id
     for text in ["Step 1: Add 3 + 4 = 7.\n\nAnswer:\n\\boxed{7}", "Hello world! ünïcödé 🙂 x_1 = y**2"]:
         ids = tok(text, add_special_tokens=False)["input_ids"]
