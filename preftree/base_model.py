@@ -5,7 +5,9 @@ the pool `select` samples), pair each with a correct or a subtly wrong UltraInte
 solution (mixed quality, like web text), train a byte-level BPE tokenizer on that corpus (or read a
 released vocabulary: model=mistral_tiny), render each document with the chat template, and pretrain a
 Llama- (or Mistral-) architecture model on it. The held-out
-documents give the loss a later SFT stage must beat.
+documents give the loss a later SFT stage must beat. Pretraining writes a checkpoint every
+``checkpoint_steps`` steps and a rerun after a kill goes on from the newest one of the same run
+(preftree.models.pretrain_resume), to the same weights and loss curve.
 """
 
 from __future__ import annotations
@@ -67,11 +69,13 @@ def use_checkpoint(model: ModelParams, out_dir: Path) -> BaseResult:
 
 
 def train_from_scratch(
-    model: ModelParams, *, seed: int, out_dir: Path, device: torch.device, progress: bool
+    model: ModelParams, *, seed: int, out_dir: Path, device: torch.device, progress: bool, checkpoint_steps: int = 0
 ) -> BaseResult:
-    """Tokenizer + tiny Llama pretrained on mixed-quality synthetic solutions, saved as an HF folder."""
+    """Tokenizer + tiny Llama pretrained on mixed-quality synthetic solutions, saved as an HF folder;
+    resumable checkpoints every ``checkpoint_steps`` pretraining steps (0: none)."""
     from preftree.config.model import VocabFileParams
     from preftree.models.checkpoint import save_model_folder
+    from preftree.models.pretrain_resume import pretrain_checkpoints, pretrain_identity
     from preftree.models.tiny import build_model, count_parameters, evaluate_loss, pack_documents, pretrain
     from preftree.models.tokenizer import train_tokenizer
     from preftree.models.vocab_file import load_vocab_tokenizer
@@ -103,40 +107,51 @@ def train_from_scratch(
     torch.manual_seed(seed)
     net = build_model(model.arch, tokenizer, seed=seed)
     initial = evaluate_loss(net, held_blocks, batch_size=p.batch_size, device=device)
-    history = pretrain(net, train_blocks, p, seed=seed, progress=progress, device=device)
-    heldout = evaluate_loss(net, held_blocks, batch_size=p.batch_size, device=device)
-    net.to("cpu")
+    checkpoints = pretrain_checkpoints(
+        out_dir,
+        checkpoint_steps=checkpoint_steps,
+        identity=lambda: pretrain_identity(
+            {"seed": seed, "model": model}, blocks=train_blocks, device=device, code_module=__name__
+        ),
+    )
+    with checkpoints as ckpt:  # around the save of out_dir too: the checkpoints go once it is written
+        history = pretrain(
+            net, train_blocks, p, seed=seed, progress=progress, device=device,
+            resume=ckpt.latest(), save=ckpt.save, save_every=ckpt.every,
+        )  # fmt: skip
+        heldout = evaluate_loss(net, held_blocks, batch_size=p.batch_size, device=device)
+        net.to("cpu")
 
-    seconds = history[-1]["seconds"] if history else 0.0
-    tokens = history[-1]["tokens"] if history else 0
-    metrics = {
-        "source": "scratch",
-        "num_parameters": count_parameters(net),
-        "vocab_size": len(tokenizer),
-        "train_documents": len(train_docs),
-        "train_blocks": int(train_blocks.size(0)),
-        "correct_share": sum(d["correct"] for d in train_docs) / max(len(train_docs), 1),
-        "loss_initial_heldout": initial,
-        "loss_final_train": history[-1]["loss"] if history else None,
-        "loss_heldout": heldout,
-        "tokens_seen": tokens,
-        "tokens_per_second": tokens / seconds if seconds else None,
-    }
-    card = {
-        "source": "scratch",
-        "architecture": type(net).__name__,
-        "params": {"seed": seed, "model": _as_dict(model)},
-        "data": {
-            "pool": "pretrain",
-            "documents": len(train_docs),
-            "sha256": corpus_digest(train_text),
-            "heldout_sha256": corpus_digest(held_text),
-        },
-        # no wall-clock figures in the card: the same inputs write a byte-identical folder (same DVC md5)
-        "metrics": {k: v for k, v in metrics.items() if k not in ("source", "tokens_per_second")},
-        "trained_on": {"device": str(device), "torch": torch.__version__, "python": platform.python_version()},
-    }
-    save_model_folder(net, tokenizer, out_dir, card)
+        seconds = history[-1]["seconds"] if history else 0.0
+        tokens = history[-1]["tokens"] if history else 0
+        metrics = {
+            "source": "scratch",
+            "num_parameters": count_parameters(net),
+            "vocab_size": len(tokenizer),
+            "train_documents": len(train_docs),
+            "train_blocks": int(train_blocks.size(0)),
+            "correct_share": sum(d["correct"] for d in train_docs) / max(len(train_docs), 1),
+            "loss_initial_heldout": initial,
+            "loss_final_train": history[-1]["loss"] if history else None,
+            "loss_heldout": heldout,
+            "tokens_seen": tokens,
+            "tokens_per_second": tokens / seconds if seconds else None,
+        }
+        card = {
+            "source": "scratch",
+            "architecture": type(net).__name__,
+            "params": {"seed": seed, "model": _as_dict(model)},
+            "data": {
+                "pool": "pretrain",
+                "documents": len(train_docs),
+                "sha256": corpus_digest(train_text),
+                "heldout_sha256": corpus_digest(held_text),
+            },
+            # no wall-clock figures in the card: the same inputs write a byte-identical folder (same DVC md5)
+            "metrics": {k: v for k, v in metrics.items() if k not in ("source", "tokens_per_second")},
+            "trained_on": {"device": str(device), "torch": torch.__version__, "python": platform.python_version()},
+        }
+        save_model_folder(net, tokenizer, out_dir, card)
     return BaseResult(metrics=metrics, history=history)
 
 

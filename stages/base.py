@@ -6,8 +6,10 @@
 
 Reads params `seed` and `model` (runtime.device / threads / progress only change speed). Default:
 train a byte-level BPE tokenizer and pretrain a tiny Llama from scratch on synthetic problems with
-mixed-quality solutions, then save an HF folder with a card. With `model.path`, check that the
-checkpoint's config and tokenizer load and record its identity in a pointer folder.
+mixed-quality solutions, then save an HF folder with a card (a checkpoint every
+`runtime.checkpoint_steps` pretraining steps in models/.checkpoints/base: rerun after a kill, it goes
+on from the newest). With `model.path`, check that the checkpoint's config and tokenizer load and
+record its identity in a pointer folder.
 Writes metrics/base.json, metrics/base_loss.csv and an MLflow child run with the loss curve.
 """
 
@@ -43,7 +45,12 @@ def main() -> None:
             result = use_checkpoint(model, OUT)
         else:
             result = train_from_scratch(
-                model, seed=seed, out_dir=OUT, device=resolve_device(runtime.device), progress=runtime.progress
+                model,
+                seed=seed,
+                out_dir=OUT,
+                device=resolve_device(runtime.device),
+                progress=runtime.progress,
+                checkpoint_steps=runtime.checkpoint_steps,
             )
         write_loss_csv(result.history, LOSS_CSV)
         for record in result.history[:: max(1, len(result.history) // 200)]:

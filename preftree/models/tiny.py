@@ -3,18 +3,25 @@
 Everything here is deterministic on CPU: the model init is seeded without touching the global RNG,
 batches come from a seeded ``torch.Generator``, and training runs under
 ``torch.use_deterministic_algorithms(True)``, so two runs with the same seed give bit-identical
-weights (for a fixed torch version and thread count).
+weights (for a fixed torch version and thread count). A run can stop after any step and go on
+from a :class:`PretrainState` to the same weights and records as if it never stopped.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
+import itertools
 import math
 import os
+import random
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
@@ -138,6 +145,85 @@ def _optimizer(model: torch.nn.Module, params: PretrainParams) -> torch.optim.Ad
     return torch.optim.AdamW(groups, lr=params.lr, betas=BETAS, eps=1e-8, foreach=False)
 
 
+@dataclass
+class PretrainState:
+    """What :func:`pretrain` needs to go on after ``step`` optimizer steps as if it never stopped.
+
+    The batch order is not stored: it is redrawn from the seed and fast-forwarded by ``step``
+    batches; ``generator`` (the batch generator's state after them) checks that it lands where the
+    stopped run was. ``rng`` holds the global RNG states (torch, python ``random``, numpy, CUDA)
+    that the loop may draw from.
+    """
+
+    step: int
+    model: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    generator: torch.Tensor
+    records: list[dict]
+    rng: dict[str, Any]
+
+
+def _rng_states() -> dict[str, Any]:
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()  # type: ignore[misc]
+    states: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": [kind, [int(k) for k in keys], int(pos), int(has_gauss), float(gauss)],
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def _set_rng_states(states: dict[str, Any]) -> None:
+    torch.set_rng_state(states["torch"])
+    version, internal, gauss = states["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, cached = states["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+    if "cuda" in states:
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def _capture(
+    step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator, records: list[dict]
+) -> PretrainState:
+    """A copy of the run's state after ``step`` steps (on the CPU; training may go on changing the originals)."""
+    return PretrainState(
+        step=step,
+        model={k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()},
+        optimizer=copy.deepcopy(optimizer.state_dict()),
+        generator=generator.get_state(),
+        records=[dict(r) for r in records],
+        rng=_rng_states(),
+    )
+
+
+def _restore(
+    state: PretrainState,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    batches: Iterator[torch.Tensor],
+    steps: int,
+) -> None:
+    """Load ``state`` into the run and fast-forward ``batches`` past the ``state.step`` batches it trained."""
+    if not 0 < state.step < steps or len(state.records) != state.step:
+        raise ValueError(
+            f"a pretraining state at step {state.step} with {len(state.records)} records "
+            f"cannot resume a run of {steps} steps"
+        )
+    model.load_state_dict(state.model)
+    optimizer.load_state_dict(copy.deepcopy(state.optimizer))  # it adopts same-device tensors: keep `state` intact
+    for _ in itertools.islice(batches, state.step):
+        pass
+    if not torch.equal(generator.get_state(), state.generator):
+        raise ValueError(
+            f"the batch order redrawn to step {state.step} is not the stopped run's (another seed or block count)"
+        )
+    _set_rng_states(state.rng)
+
+
 @contextlib.contextmanager
 def deterministic(device: torch.device) -> Iterator[None]:
     """Run the block with ``torch.use_deterministic_algorithms(True)``, restoring the previous setting.
@@ -164,11 +250,17 @@ def pretrain(
     seed: int,
     progress: bool = True,
     device: str | torch.device = "cpu",
+    resume: PretrainState | None = None,
+    save: Callable[[PretrainState], None] | None = None,
+    save_every: int = 0,
 ) -> list[dict]:
     """Train ``model`` in place on ``blocks`` for ``params.steps`` steps; one record per step.
 
     Records are ``{"step", "loss", "lr", "tokens", "seconds"}`` with ``tokens`` and ``seconds``
-    cumulative. The model is left in eval mode.
+    cumulative. The model is left in eval mode. Every ``save_every`` steps (0: never; not after the
+    last step) ``save`` gets the run's state; ``resume`` (a state ``save`` got, the model freshly
+    built as for the first run) goes on from it: the weights, records (but ``seconds``) and RNG
+    states at the end are those of a run that never stopped.
     """
     if blocks.dim() != 2 or blocks.size(0) == 0:
         raise ValueError(f"blocks must be a non-empty [n_blocks, seq_len] tensor, got {tuple(blocks.shape)}")
@@ -177,18 +269,25 @@ def pretrain(
     model.train()
     optimizer = _optimizer(model, params)
     generator = torch.Generator().manual_seed(seed)
+    batches = _batches(blocks.size(0), params.batch_size, params.steps, generator)
     records: list[dict] = []
-    tokens = 0
+    if resume is not None:
+        _restore(resume, model, optimizer, generator, batches, params.steps)
+        records = [dict(r) for r in resume.records]
+    done = len(records)
+    tokens = records[-1]["tokens"] if records else 0
+    seconds_before = records[-1]["seconds"] if records else 0.0
     start = time.perf_counter()
     bar = tqdm(
         total=params.steps,
+        initial=done,
         desc="pretrain",
         disable=not progress,
         leave=False,
         mininterval=0.5 if sys.stderr.isatty() else 15.0,
     )
     with deterministic(device):
-        for step, idx in enumerate(_batches(blocks.size(0), params.batch_size, params.steps, generator), 1):
+        for step, idx in enumerate(batches, done + 1):
             lr = lr_at(step, params)
             for group in optimizer.param_groups:
                 group["lr"] = lr
@@ -201,11 +300,12 @@ def pretrain(
             optimizer.step()
             tokens += batch.numel()
             value = float(loss.detach())
-            records.append(
-                {"step": step, "loss": value, "lr": lr, "tokens": tokens, "seconds": time.perf_counter() - start}
-            )
+            seconds = seconds_before + time.perf_counter() - start
+            records.append({"step": step, "loss": value, "lr": lr, "tokens": tokens, "seconds": seconds})
             bar.set_postfix(loss=f"{value:.3f}", lr=f"{lr:.2e}", refresh=False)
             bar.update(1)
+            if save is not None and save_every > 0 and step % save_every == 0 and step < params.steps:
+                save(_capture(step, model, optimizer, generator, records))
     bar.close()
     model.eval()
     return records

@@ -1,6 +1,7 @@
 """Periodic trainer checkpoints, and resuming a killed training run from the last one.
 
-Every trl / transformers training stage (sft, align@*, rm@*) trains inside :func:`checkpointing`:
+Every trl / transformers training stage (sft, align@*, rm@*) trains inside :func:`checkpointing`
+(``base``'s own pretraining loop too, writing its own files: preftree.models.pretrain_resume):
 
 * **Where.** ``models/.checkpoints/<rest>`` for the stage's output ``models/<rest>``
   (``models/.checkpoints/sft``, ``models/.checkpoints/rm/bt``; :func:`checkpoint_root`): a folder the
@@ -141,6 +142,20 @@ def complete_checkpoints(root: Path) -> list[tuple[Path, dict[str, Any]]]:
     return sorted(found, key=lambda item: checkpoint_step(item[0]))
 
 
+def write_marker(folder: Path, marker: Mapping[str, Any]) -> None:
+    """Write ``folder``'s :data:`MARKER` atomically (temp file, then rename): the checkpoint is complete."""
+    tmp = folder / f".{MARKER}.tmp"
+    tmp.write_text(json.dumps(marker, indent=1), encoding="utf-8")
+    tmp.replace(folder / MARKER)
+
+
+def keep_only(root: Path, step: int) -> None:
+    """Remove every ``checkpoint-N`` folder under ``root`` but ``checkpoint-<step>``."""
+    for other in root.iterdir():
+        if other.is_dir() and 0 <= checkpoint_step(other) != step:
+            shutil.rmtree(other, ignore_errors=True)
+
+
 def remove_other_runs(root: Path, print_as: str, wanted: str) -> None:
     """Remove every checkpoint under ``root`` whose fingerprint is not ``wanted`` (one log line each)."""
     for folder, marker in complete_checkpoints(root):
@@ -223,12 +238,8 @@ class ResumeCallback(TrainerCallback):
             folder = root / f"{PREFIX}{state.global_step}"
             counters = {k: float(getattr(self.trainer, k)) for k in COUNTERS if hasattr(self.trainer, k)}
             marker = {"fingerprint": self.checkpoints.fingerprint, "step": state.global_step, "counters": counters}
-            tmp = folder / f".{MARKER}.tmp"
-            tmp.write_text(json.dumps(marker, indent=1), encoding="utf-8")
-            tmp.replace(folder / MARKER)
-            for other in root.iterdir():
-                if other.is_dir() and 0 <= checkpoint_step(other) != state.global_step:
-                    shutil.rmtree(other, ignore_errors=True)
+            write_marker(folder, marker)
+            keep_only(root, state.global_step)
         accelerator.wait_for_everyone()
 
 
