@@ -4,7 +4,10 @@
 
 The reference response (:func:`reference_response`): code in a ```python fence (HumanEval: the
 canonical *body* only, so the body-completion path is exercised; ``--humaneval-style restated`` puts
-the whole function there instead); math answers alternately as ``\\boxed{X}`` and "The answer is X."
+the whole function there instead; under the official MBPP harness, which keeps only indented and ``def``
+lines, a reference's top-level imports, assignments and classes are moved into its functions' bodies
+first, as a model prefilled with ``def`` writes them: :func:`module_level_into_functions`); math answers
+alternately as ``\\boxed{X}`` and "The answer is X."
 (``--style boxed|answer-is|solution``; ``solution`` uses the item's worked solution when it has one);
 gsm8k the full rationale with its ``#### n`` line. ``--shuffle`` pairs every item with another item's
 reference (a seeded derangement): the accepted share should then be near 0. ``--mode pot`` writes math
@@ -16,6 +19,7 @@ builds each answer with sympy inside the sandbox and prints sympy's own form (``
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import random
 import sys
@@ -56,6 +60,9 @@ def reference_response(
         code = item.reference
         if humaneval == "restated" and item.meta.get("style") == "humaneval":
             code = str(item.meta.get("code_prompt", "")) + code
+        spec = BENCHMARKS.get(item.benchmark)
+        if spec is not None and spec.harness == "mbpp":
+            code = module_level_into_functions(code)
         return f"Here is the solution.\n```python\n{code.rstrip()}\n```\n"
     if item.kind == "tiny":
         task = item.family
@@ -81,6 +88,45 @@ def reference_response(
     if item.answer is None:
         return None
     return _math_text(item.answer, style, index)
+
+
+# top-level statements a function can carry in its own body: what the official MBPP harness drops
+_MOVABLE = (ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign, ast.ClassDef)
+
+
+def module_level_into_functions(code: str) -> str:
+    """``code`` with its top-level imports, assignments and classes moved, in order, to the top of every
+    top-level function's body: the way a program must be written to survive the official MBPP harness,
+    which runs only the indented lines and the ``def`` lines of a response (``scoring.mbpp_strip``), and the
+    way a model prefilled with ``def`` writes it. Other top-level statements stay (and are dropped by the
+    harness); a reference whose tests need a module-level name (a class the test setup builds) still fails.
+    Unparsable code, and code with a function whose body shares its ``def`` line, is returned as is."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return code
+    moved = [n for n in tree.body if isinstance(n, _MOVABLE)]
+    functions = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+    if not moved or not functions or any(f.body[0].lineno == f.lineno for f in functions):
+        return code
+    lines = code.split("\n")
+    first = {n: (n.decorator_list[0].lineno if isinstance(n, ast.ClassDef) and n.decorator_list else n.lineno)
+             for n in moved}  # fmt: skip
+    blocks = [lines[first[n] - 1 : n.end_lineno or n.lineno] for n in moved]
+    dropped = {i for n in moved for i in range(first[n] - 1, n.end_lineno or n.lineno)}
+    inserts = {}
+    for f in functions:
+        body = f.body[0]
+        start = body.lineno - 1 if not isinstance(body, ast.ClassDef | ast.FunctionDef) or not body.decorator_list \
+            else body.decorator_list[0].lineno - 1  # fmt: skip
+        inserts[start] = lines[start][: len(lines[start]) - len(lines[start].lstrip())]
+    out: list[str] = []
+    for i, line in enumerate(lines):
+        if i in inserts:
+            out.extend(inserts[i] + text for block in blocks for text in block)
+        if i not in dropped:
+            out.append(line)
+    return "\n".join(out)
 
 
 def sympy_form(answer: str) -> str | None:
