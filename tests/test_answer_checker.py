@@ -268,3 +268,39 @@ def test_plain_numbers_take_the_fast_path() -> None:
     for i in range(2000):
         same_answer(str(i), str(i + 1))
     assert time.perf_counter() - start < 1.0
+
+
+# a PoT program that computes with sympy prints sympy's syntax; the reference is LaTeX
+SYMPY_PRINTED = [
+    ("sqrt(51)", "\\sqrt{51}", True),
+    ("11*sqrt(2)", "11\\sqrt{2}", True),
+    ("11*sqrt(2)", "12\\sqrt{2}", False),
+    ("2*pi/3", "\\frac{2\\pi}{3}", True),
+    ("2*pi/3", "\\frac{\\pi}{3}", False),
+    ("x**2 + 2*x + 1", "(x+1)^2", True),
+    ("x**2 + 2*x + 1", "(x-1)^2", False),
+    ("2**(1/3)", "\\sqrt[3]{2}", True),
+    ("Interval.open(-2, 1)", "(-2,1)", True),
+    ("Interval.Ropen(0, oo)", "[0,\\infty)", True),
+    ("{1 - sqrt(19), 1 + sqrt(19)}", "1\\pm\\sqrt{19}", True),
+    ("{1 - sqrt(19), 1 + sqrt(19)}", "1\\pm\\sqrt{17}", False),
+    ("Rational(1, 3)", "\\frac13", True),
+]
+
+
+@pytest.mark.parametrize(("pred", "truth", "ok"), SYMPY_PRINTED)
+def test_sympy_printed_answers_read_as_latex(pred: str, truth: str, ok: bool) -> None:
+    assert same_answer(pred, truth, rule="math") is ok
+    assert same_answer(pred, truth, rule="env") is ok
+
+
+def test_sympy_text_is_rewritten_never_evaluated(tmp_path) -> None:
+    from preftree.answers.sympy_text import sympy_as_latex
+
+    assert sympy_as_latex("42") is None and sympy_as_latex("\\sqrt{2}") is None and sympy_as_latex("Omar") is None
+    assert sympy_as_latex("sqrt(2") is None  # unbalanced: left to the other checks
+    marker = tmp_path / "ran"
+    hostile = f"sqrt(__import__('os').system('touch {marker}'))"
+    assert sympy_as_latex(hostile) is not None  # rewritten as text...
+    assert not same_answer(hostile, "\\sqrt{2}", rule="math")
+    assert not marker.exists()  # ...and never run

@@ -9,7 +9,9 @@ answer (``preftree.answers.extract``), ``truth`` the reference.
   thousands separators, fractions, percentages, currency, unit words, ``x =``, tuples; else
   normalised text), else ``math_verify`` (``preftree.answers.mathverify.latex_equal``: symbolic
   equality ``2\\sqrt{3}`` = ``\\sqrt{12}``, ``(x+1)^2`` = ``x^2+2x+1``, sets in any order, ``10^{3}`` =
-  ``1000``, a float printed by a program = the exact fraction or radical). Two plain numbers never
+  ``1000``, a float printed by a program = the exact fraction or radical; a program's sympy output,
+  ``11*sqrt(2)``, ``2*pi/3``, ``Interval.open(-2, 1)``, read as LaTeX by
+  ``preftree.answers.sympy_text.sympy_as_latex``, never evaluated). Two plain numbers never
   reach math-verify: on them it is stricter than ``answers_match`` (it rejects ``5.00001`` = ``5``),
   so ``answers_match`` decides alone; that keeps integer answers (the tiny world's) judged exactly as
   before, at 0.1-0.2 ms a check, where math-verify takes 1-60 ms (2 shared cores: ``7\\sqrt{2}`` vs
@@ -41,6 +43,7 @@ from preftree.answers import bench
 from preftree.answers.extract import last_number
 from preftree.answers.match import answers_match, matches_gold, number_values
 from preftree.answers.mathverify import latex_equal
+from preftree.answers.sympy_text import sympy_as_latex
 
 Rule = Literal["env", "math", "gsm", "mint", "theoremqa", "mint_theoremqa"]
 RULES: tuple[str, ...] = ("env", "math", "gsm", "mint", "theoremqa", "mint_theoremqa")
@@ -52,7 +55,11 @@ def _env(pred: str, truth: str, rel_tol: float) -> bool:
         return True
     if number_values(pred) is not None and number_values(truth) is not None:
         return False  # two plain numbers: answers_match decides (module docstring)
-    return latex_equal(truth.strip().strip("$"), pred.strip().strip("$"))
+    gold = truth.strip().strip("$")
+    if latex_equal(gold, pred.strip().strip("$")):
+        return True
+    printed = sympy_as_latex(pred)  # a program's sympy output (11*sqrt(2)) against a LaTeX reference
+    return printed is not None and latex_equal(gold, printed)
 
 
 def _math(pred: str, truth: str, rel_tol: float) -> bool:
