@@ -245,7 +245,7 @@ def test_mbpp_and_leetcode_scoring():
         fence("def similar_elements(a, b):\n    return (1,)"),
         fence(lc[0].reference),
         fence(lc[1].reference),  # uses Counter from the LeetCode prelude
-        fence(lc[2].reference),  # uses nsmallest from the prelude
+        fence(lc[2].reference),  # uses heapq (imported by the prelude)
         fence("class Solution:\n    def twoSum(self, nums, target):\n        while True: pass"),
     ]
     verdicts = score_many(items, responses, workers=WORKERS, limits=LIMITS)

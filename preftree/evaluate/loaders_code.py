@@ -13,15 +13,12 @@ from preftree.evaluate import prompts
 from preftree.evaluate.items import BenchmarkFormatError, Item
 from preftree.evaluate.loaders import Row, field_value, nonempty_field, str_field, str_list_field
 
+# The official LeetCode harness's Python header (Eurus eval/Coding/leetcode/evaluation.py IMPORT_HELPER), in
+# its order; numpy comes from the sandbox's pinned packages (sandbox.packages).
 LEETCODE_PRELUDE = (
-    "from typing import *\n"
-    "from collections import *\n"
-    "from functools import *\n"
-    "from itertools import *\n"
-    "from heapq import *\n"
-    "from bisect import *\n"
-    "from math import *\n"
-    "import math, re, string, random, collections, heapq, bisect, functools, itertools, operator\n"
+    "import math\nimport re\nimport sys\nimport copy\nimport datetime\nimport itertools\nimport collections\n"
+    "import heapq\nimport functools\nimport hashlib\nimport numpy\nimport numpy as np\nimport string\n"
+    "from typing import *\nfrom collections import *\nfrom functools import *\n"
 )
 
 

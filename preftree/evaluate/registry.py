@@ -143,8 +143,6 @@ _SPECS: list[BenchmarkSpec] = [
           departures=(
               "program: the prefilled block; the official match_code searches the continuation only, so a later "
               "```python block (or the prose between two fences) replaces the prefilled code",
-              "prelude: preftree.evaluate.loaders_code.LEETCODE_PRELUDE; the official one also imports sys, copy, "
-              "datetime, hashlib and numpy (issue #15 item 3: numpy in the sandbox)",
           )),
     _spec("gsm8k", parse_gsm8k, "numeric", "Math", 5.0, hf_id="openai/gsm8k", hf_config="main",
           description="GSM8K test (1,319)", stop=MATH_STOP, pot_system=True, column="GSM8K", rows=1319,
