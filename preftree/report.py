@@ -201,6 +201,8 @@ def build_report(metrics: Path, policies: Sequence[str], *, data: Path, seed: in
     and ``<metrics>/plots/best_of_n.png``; judge the claims on the per-item files under ``data``
     (bootstrap ``seed``); return the report's texts (the caller writes them)."""
     evals = {policy: read_metrics(metrics / "eval" / f"{policy}.json") for policy in policies}
+    info = metrics / "info" / "eval"  # the eval stages' full records: the budgets used, a setting, are no metric
+    records = {p: read_metrics(info / f"{p}.json") if (info / f"{p}.json").is_file() else evals[p] for p in policies}
     rows = table_rows(evals)
     curves = {p.stem: read_curve(p) for p in sorted((metrics / "align").glob("*.csv"))}
     rerank = read_metrics(metrics / "info" / "rerank.json")  # info/: strings and the whole curve too
@@ -232,7 +234,7 @@ def build_report(metrics: Path, policies: Sequence[str], *, data: Path, seed: in
             claims_markdown(claims),
             families_markdown(rates, policies),
             world,
-            protocol_note(evals, rows),
+            protocol_note(records, rows),
         ),
         csv=csv_table(rows),
         table=markdown_table(rows),

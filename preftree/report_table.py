@@ -164,10 +164,11 @@ def csv_table(rows: Mapping[str, Mapping[str, float | None]]) -> str:
 
 
 def _caps(name: str, entry: Mapping[str, Any]) -> list[str]:
-    """The prompt styles whose recorded budget is below the official one."""
+    """The prompt styles whose recorded budget (``max_new_tokens_by_mode``, metrics/info/eval) is below the
+    official one."""
     if name not in BENCHMARKS:
         return []
-    used = entry.get("max_new_tokens") or {}
+    used = entry.get("max_new_tokens_by_mode") or {}
     return [f"{mode} {int(n)} (official {official_max_new_tokens(name, mode)})" for mode, n in used.items()
             if int(n) < official_max_new_tokens(name, mode)]  # fmt: skip
 

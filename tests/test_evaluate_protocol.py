@@ -250,7 +250,7 @@ def test_avg_is_missing_while_a_paper_column_is() -> None:
 
 
 def test_the_note_lists_every_remaining_departure_and_cap() -> None:
-    evals = {"sft": {"benchmarks": {"math500": {**full("math500"), "max_new_tokens": {"cot": 64, "pot": 2048}},
+    evals = {"sft": {"benchmarks": {"math500": {**full("math500"), "max_new_tokens_by_mode": {"cot": 64, "pot": 2048}},
                                     "mbpp_eurus": full("mbpp_eurus"), "tiny": full("tiny")}}}  # fmt: skip
     rows = {p: policy_row(m) for p, m in evals.items()}
     note = protocol_note(evals, rows)
@@ -263,3 +263,10 @@ def test_the_note_lists_every_remaining_departure_and_cap() -> None:
         assert spec.column, spec.name
         if spec.official and spec.name != "tiny":
             assert spec.max_new_tokens, spec.name
+
+
+def test_the_budget_used_is_recorded_but_is_no_dvc_metric() -> None:
+    from preftree.provenance import headline_metrics
+
+    logged = {"benchmarks": {"tiny": {"pass@1": 0.5, "n_items": 3, "max_new_tokens_by_mode": {"cot": 256}}}}
+    assert headline_metrics(logged) == {"benchmarks": {"tiny": {"pass@1": 0.5, "n_items": 3}}}

@@ -14,7 +14,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -42,7 +41,8 @@ from preftree.train.resume import (
     save_interval,
 )
 
-from .conftest import REPO
+from . import killrun
+from .killrun import finish
 from .test_train_sft import ARCH, sft_frame
 
 RUNTIME = from_conf(RuntimeParams, "runtime", device="cpu", progress=False, checkpoint_steps=10)
@@ -55,7 +55,6 @@ DPO_OPTIM = from_conf(
 )
 DPO = from_conf(AlignMethodParams, "align.dpo", optim=DPO_OPTIM, beta=0.1)
 SFT_COLUMNS = ("step", "loss", "learning_rate", "grad_norm", "mean_token_accuracy")
-STOP_FILE = "blocked"  # the worker writes it when it blocks, waiting for the kill
 
 
 # --------------------------------------------------------------------------------------------
@@ -152,36 +151,11 @@ def base_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def spawn(spec: dict[str, Any], work: Path, name: str) -> tuple[subprocess.Popen, Path]:
-    spec_path = work / f"{name}.json"
-    result = work / f"{name}.result.json"
-    spec_path.write_text(json.dumps({**spec, "result": str(result)}))
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.test_train_resume", str(spec_path)],
-        cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    return proc, result
-
-
-def finish(proc: subprocess.Popen, result: Path, timeout: float = 600) -> tuple[dict, str]:
-    output, _ = proc.communicate(timeout=timeout)
-    assert proc.returncode == 0, output[-4000:]
-    return json.loads(result.read_text()), output
+    return killrun.spawn("tests.test_train_resume", spec, work, name)
 
 
 def killed_run(spec: dict[str, Any], work: Path, step: int) -> None:
-    """Start a run that blocks at ``step``, wait until it does, SIGKILL it."""
-    flag = work / STOP_FILE
-    proc, _ = spawn({**spec, "block_at": step, "flag": str(flag)}, work, "killed")
-    deadline = time.monotonic() + 600
-    while not flag.exists():
-        if proc.poll() is not None:
-            pytest.fail(f"the run to kill exited ({proc.returncode}) before step {step}:\n{proc.stdout.read()[-4000:]}")
-        assert time.monotonic() < deadline, "the run never reached the step to kill it at"
-        time.sleep(0.2)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL
+    killrun.killed_run("tests.test_train_resume", spec, work, step)
 
 
 def curve(log: list[dict], columns: tuple[str, ...]) -> list[tuple]:
