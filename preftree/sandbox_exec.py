@@ -45,6 +45,19 @@ def _exited(pid: int) -> bool:
         return True
 
 
+def _feed(fd: int, pending: bytes, events: int) -> tuple[bytes, bool]:
+    """Write what a non-blocking pipe takes of ``pending`` (64 KiB at most); return the rest and whether
+    the pipe is done with (all written, or the reader gone: the rest is dropped)."""
+    try:
+        sent = os.write(fd, pending[: 1 << 16]) if not events & select.POLLERR else 0
+        pending = pending[sent:]
+    except BlockingIOError:
+        pass
+    except OSError:
+        pending = pending[:0]
+    return pending, not pending or bool(events & (select.POLLERR | select.POLLHUP))
+
+
 def _read_into(fd: int, buf: bytearray, cap: int) -> Literal["data", "again", "eof", "overflow"]:
     """Read what is available into `buf`, which never grows past cap + 1 bytes."""
     try:
@@ -183,26 +196,14 @@ def supervise(run: Launched, code: str | None, stdin: str, timeout_s: float, cap
                     _killpg(pgid)  # leftovers in the group (process mode); the sandbox is gone already
                     sweep(mode.marker)
                 elif fd == program_fd:
-                    try:
-                        sent = os.write(program_fd, program[: 1 << 16]) if not ev & select.POLLERR else 0
-                        program = program[sent:]
-                    except BlockingIOError:
-                        pass
-                    except OSError:
-                        program = program[:0]
-                    if not program or ev & (select.POLLERR | select.POLLHUP):
+                    program, done = _feed(program_fd, program, ev)
+                    if done:
                         poller.unregister(program_fd)
                         os.close(program_fd)
                         program_fd = run.program_w = None
                 elif fd == in_fd:
-                    try:
-                        sent = os.write(in_fd, data[: 1 << 16]) if not ev & select.POLLERR else 0
-                        data = data[sent:]
-                    except BlockingIOError:
-                        pass
-                    except OSError:
-                        data = data[:0]
-                    if not data or ev & (select.POLLERR | select.POLLHUP):
+                    data, done = _feed(in_fd, data, ev)
+                    if done:
                         poller.unregister(in_fd)
                         proc.stdin.close()
                         in_fd = None

@@ -7,6 +7,7 @@ run as ``python -m <module> SPEC``: the spec JSON says what to train and where t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -55,3 +56,8 @@ def killed_run(module: str, spec: dict[str, Any], work: Path, step: int) -> None
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL
+
+
+def file_digests(folder: Path) -> dict[str, str]:
+    """sha256 of every file directly in ``folder``, by name: two model folders compared byte for byte."""
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}

@@ -11,7 +11,6 @@ start of a step after a checkpoint and is killed there by the test; the rerun of
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import subprocess
@@ -31,7 +30,7 @@ from preftree.models.tokenizer import train_tokenizer
 from preftree.train.resume import MARKER, checkpoint_root, read_marker
 
 from . import killrun
-from .killrun import finish
+from .killrun import file_digests, finish
 from .test_models import TINY_ARCH, TINY_PRETRAIN, state_sha256, synthetic_corpus
 
 STEPS, EVERY, KILL_AT = 200, 50, 130  # killed at the start of step 130: checkpoint-100 exists, 101-129 are lost
@@ -75,10 +74,6 @@ def block_at(step: int, flag: Path) -> None:
         return original(at, params)
 
     tiny.lr_at = lr_at  # type: ignore[assignment]
-
-
-def file_digests(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
 def worker(spec_path: Path) -> None:

@@ -11,7 +11,6 @@ weights digests of the other training tests assume.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import subprocess
@@ -42,7 +41,7 @@ from preftree.train.resume import (
 )
 
 from . import killrun
-from .killrun import finish
+from .killrun import file_digests, finish
 from .test_train_sft import ARCH, sft_frame
 
 RUNTIME = from_conf(RuntimeParams, "runtime", device="cpu", progress=False, checkpoint_steps=10)
@@ -96,10 +95,6 @@ def block_at(step: int, flag: Path) -> None:
     common.LogCallback.on_step_end = on_step_end  # type: ignore[method-assign]
 
 
-def folder_digests(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
-
-
 def worker(spec_path: Path) -> None:
     """Train as ``spec`` says and write the result: weights digest, log rows, file digests."""
     import torch
@@ -128,7 +123,7 @@ def worker(spec_path: Path) -> None:
         log = result.pop("rows")
     Path(spec["result"]).write_text(
         json.dumps(
-            {"digest": result["weights_sha256"], "log": log, "files": folder_digests(out), "metrics": result},
+            {"digest": result["weights_sha256"], "log": log, "files": file_digests(out), "metrics": result},
             default=str,
         )
     )
