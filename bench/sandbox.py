@@ -46,6 +46,7 @@ from preftree import sandbox  # noqa: E402
 from preftree.compose import from_conf  # noqa: E402
 from preftree.config.sandbox import SandboxParams  # noqa: E402
 from preftree.sandbox_pool import POOL  # noqa: E402
+from preftree.sandbox_zygote import SERVERS  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "benchmarks" / "humaneval" / "HumanEval.jsonl.gz"
 TIMEOUT_S = 3.0
@@ -148,16 +149,19 @@ def run_baseline(rows: list[dict], workers: int) -> tuple[float, list[str]]:
 # ours
 
 
-def run_ours(rows: list[dict], workers: int, limits: SandboxParams, depth: int) -> tuple[float, list[str]]:
+def run_ours(
+    rows: list[dict], workers: int, limits: SandboxParams, depth: int, servers: bool = False
+) -> tuple[float, list[str]]:
     def one(row: dict) -> str:
         ok, res = sandbox.run_tests(program_of(row), [], limits=limits)
         return "passed" if ok else f"failed: {res.status} rc={res.returncode} {res.stderr[-300:]!r}"
 
+    SERVERS.enabled = servers
     t0 = time.perf_counter()
     with sandbox.pooled(depth), ThreadPoolExecutor(max_workers=workers) as pool:
         outcomes = list(pool.map(one, rows))
     secs = time.perf_counter() - t0
-    POOL.drain()  # every round starts cold: the sandboxes it had waiting go
+    POOL.drain()  # every round starts cold: the sandboxes (and fork servers) it had waiting go
     return secs, outcomes
 
 
@@ -199,9 +203,14 @@ def main(argv: list[str] | None = None) -> int:
     guarantees = {"human-eval style": "in-process guard (bypassable), SIGALRM + kill of the direct child"}
     runners = {"human-eval style": lambda: run_baseline(rows, args.workers)}
     for suffix, limits in variants.items():
-        for name, d in (("ours", 0), ("ours+pool", depth)):
-            guarantees[name + suffix] = isolation + ("; a fresh pre-started sandbox per program" if d else "")
-            runners[name + suffix] = functools.partial(run_ours, rows, args.workers, limits, d)
+        for name, d, servers in (("ours", 0, False), ("ours+pool", depth, False), ("ours+fork", depth, True)):
+            if servers and args.isolation != "bwrap":
+                continue
+            how = {"ours": "", "ours+pool": "; a fresh pre-started sandbox per program"}.get(
+                name, "; a fork server: per program a fresh process in its own namespaces"
+            )
+            guarantees[name + suffix] = isolation + how
+            runners[name + suffix] = functools.partial(run_ours, rows, args.workers, limits, d, servers)
     if args.only:
         keep = {"human-eval style", *args.only.split(",")}
         runners = {name: fn for name, fn in runners.items() if name in keep}

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import IO, Literal
 
 from preftree.config.sandbox import SandboxParams
 from preftree.sandbox_modes import Mode, sweep
@@ -74,7 +74,10 @@ def _read_into(fd: int, buf: bytearray, cap: int) -> Literal["data", "again", "e
 
 @dataclass
 class Launched:
-    """A started sandbox that has not been given its stdin (nor, when prepared without it, its program)."""
+    """A started sandbox that has not been given its stdin (nor, when prepared without it, its program).
+
+    :func:`supervise` talks to it through the methods below: a launcher process here
+    (``preftree.sandbox_zygote.ServerRun`` overrides them for a program forked by a fork server)."""
 
     mode: Mode
     proc: subprocess.Popen[bytes]
@@ -83,23 +86,51 @@ class Launched:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def discard(self) -> None:
-        """Kill an unused sandbox and clean up after it (as a finished run does)."""
-        if self.program_w is not None:
-            os.close(self.program_w)
-            self.program_w = None
+    def streams(self) -> tuple[IO[bytes], IO[bytes], IO[bytes]]:
+        """The program's stdin, stdout and stderr pipes (our ends)."""
+        proc = self.proc
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        return proc.stdin, proc.stdout, proc.stderr
+
+    def exit_fd(self) -> int | None:
+        """A new fd that becomes readable when the sandbox has ended (None: poll :meth:`exited`)."""
+        try:
+            return os.pidfd_open(self.proc.pid)
+        except (AttributeError, OSError):
+            return None
+
+    def exited(self) -> bool:
+        return _exited(self.proc.pid)
+
+    def kill(self) -> None:
+        """SIGKILL what is left of the run (start_new_session: the launcher leads its own group)."""
         _killpg(self.proc.pid)
+
+    def reap(self) -> int | None:
+        """Wait for the killed sandbox and clean up after it; its exit status (see :attr:`Mode.bwrap_rc`)."""
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL'd processes do not linger
             pass
         self.mode.after()
-        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            try:
-                if stream is not None:
-                    stream.close()
-            except OSError:
-                pass
+        return self.proc.returncode
+
+    def discard(self) -> None:
+        """Kill an unused sandbox and clean up after it (as a finished run does)."""
+        if self.program_w is not None:
+            os.close(self.program_w)
+            self.program_w = None
+        self.kill()
+        self.reap()
+        _close(self.streams())
+
+
+def _close(streams: tuple[IO[bytes], ...]) -> None:
+    for stream in streams:
+        try:
+            stream.close()
+        except OSError:
+            pass
 
 
 def launch(mode: Mode, lim: SandboxParams, code: str | None) -> Launched:
@@ -138,14 +169,15 @@ def supervise(run: Launched, code: str | None, stdin: str, timeout_s: float, cap
     name the outcome."""
     t0 = time.monotonic()
     deadline = t0 + max(0.0, timeout_s)
-    mode, proc = run.mode, run.proc
-    pgid = proc.pid  # start_new_session: the launcher leads its own group
+    mode = run.mode
+    stdin_w, stdout_r, stderr_r = run.streams()
     bufs: dict[int, bytearray] = {}
     reason: Status | None = None
     pidfd = None
+    rc: int | None = None
     try:
         poller = select.poll()
-        for stream in (proc.stdout, proc.stderr):
+        for stream in (stdout_r, stderr_r):
             fd = stream.fileno()
             os.set_blocking(fd, False)
             bufs[fd] = bytearray()
@@ -159,24 +191,22 @@ def supervise(run: Launched, code: str | None, stdin: str, timeout_s: float, cap
             os.set_blocking(program_fd, False)
             poller.register(program_fd, select.POLLOUT)
         data = memoryview(stdin.encode("utf-8", errors="surrogatepass"))
-        in_fd: int | None = proc.stdin.fileno()
+        in_fd: int | None = stdin_w.fileno()
         if data:
             os.set_blocking(in_fd, False)
             poller.register(in_fd, select.POLLOUT)
         else:
-            proc.stdin.close()
+            stdin_w.close()
             in_fd = None
-        try:
-            pidfd = os.pidfd_open(proc.pid)
+        pidfd = run.exit_fd()
+        if pidfd is not None:
             poller.register(pidfd, select.POLLIN)
-        except (AttributeError, OSError):
-            pidfd = None
         exited_at: float | None = None
         while readers:
             now = time.monotonic()
-            if exited_at is None and pidfd is None and _exited(proc.pid):
+            if exited_at is None and pidfd is None and run.exited():
                 exited_at = now
-                _killpg(pgid)
+                run.kill()
                 sweep(mode.marker)
             if now >= deadline:
                 if exited_at is None:
@@ -193,7 +223,7 @@ def supervise(run: Launched, code: str | None, stdin: str, timeout_s: float, cap
                 if fd == pidfd:
                     poller.unregister(pidfd)
                     exited_at = time.monotonic()
-                    _killpg(pgid)  # leftovers in the group (process mode); the sandbox is gone already
+                    run.kill()  # leftovers in the group (process mode); the sandbox is gone already
                     sweep(mode.marker)
                 elif fd == program_fd:
                     program, done = _feed(program_fd, program, ev)
@@ -205,7 +235,7 @@ def supervise(run: Launched, code: str | None, stdin: str, timeout_s: float, cap
                     data, done = _feed(in_fd, data, ev)
                     if done:
                         poller.unregister(in_fd)
-                        proc.stdin.close()
+                        stdin_w.close()
                         in_fd = None
                 elif fd in readers:
                     got = _read_into(fd, bufs[fd], cap)
@@ -217,30 +247,21 @@ def supervise(run: Launched, code: str | None, stdin: str, timeout_s: float, cap
             if reason:
                 break
     finally:
-        _killpg(pgid)  # always before reaping, while the group id cannot have been reused
+        run.kill()  # always before reaping, while the group id cannot have been reused
         if pidfd is not None:
             os.close(pidfd)
         if run.program_w is not None:
             os.close(run.program_w)
             run.program_w = None
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL'd processes do not linger
-            pass
-        mode.after()
+        rc = run.reap()
         for fd, buf in bufs.items():  # what was written before the end and not yet read
             while len(buf) <= cap and _read_into(fd, buf, cap) == "data":
                 pass
-        for stream in (proc.stdin, proc.stdout, proc.stderr):
-            try:
-                stream.close()
-            except OSError:
-                pass
+        _close((stdin_w, stdout_r, stderr_r))
     wall = time.monotonic() - t0
     out, err = (bytes(bufs[fd][:cap]) for fd in order)
     if reason is None and any(len(bufs[fd]) > cap for fd in order):
         reason = "output_limit"
-    rc = proc.returncode
     if mode.bwrap_rc and rc is not None and 128 < rc <= 128 + 64:
         rc = 128 - rc  # bwrap's 128 + signal convention -> the subprocess convention
     stdout = out.decode("utf-8", errors="replace")

@@ -21,6 +21,7 @@ from preftree.sandbox_env import PYTHON, SITE_MOUNT, check
 SANDBOX_UID = 65534
 SANDBOX_GID = 65534
 PROGRAM_PATH = "/code/main.py"  # read-only inside the sandbox
+SERVER_PATH = "/opt/preftree/zygote.py"  # the fork server (preftree.sandbox_zygote), read-only
 WORKDIR = "/tmp"  # the private, size-capped tmpfs
 NOFILE = 64
 SETPRIV = "/usr/bin/setpriv"
@@ -89,17 +90,25 @@ def _root_links() -> list[str]:
     return _ROOT_LINKS
 
 
-def _bwrap_argv(bwrap: str, lim: SandboxParams, code_fd: int, info_fd: int) -> list[str]:
+def bwrap_argv(
+    bwrap: str, lim: SandboxParams, code_fd: int, info_fd: int, server: list[str] | None = None
+) -> list[str]:
     """The bwrap command line. `code_fd` is read to EOF during bwrap's setup, after the namespaces and
     mounts exist: a memfd holding the program, or the read end of a pipe that a pre-started sandbox
-    (``preftree.sandbox_pool``) blocks on until its program comes."""
+    (``preftree.sandbox_pool``) blocks on until its program comes.
+
+    `server` (``preftree.sandbox_zygote``): the same sandbox for a fork server instead of one program:
+    `code_fd` holds the server's source, mounted at :data:`SERVER_PATH` and run with the arguments
+    `server`, without rlimits (the server applies them to each program) and without
+    ``--disable-userns`` (it gives each program its own user namespace, in which nesting is then
+    disabled); ``/code`` is an empty folder each program's tmpfs is mounted on."""
     site = check(lim.packages)
     argv = [
         *_drop_argv(),
         bwrap,
         "--unshare-all",
         "--unshare-user",
-        "--disable-userns",
+        *(["--disable-userns"] if server is None else []),
         "--die-with-parent",
         "--new-session",
         "--info-fd",
@@ -124,12 +133,23 @@ def _bwrap_argv(bwrap: str, lim: SandboxParams, code_fd: int, info_fd: int) -> l
     if lim.tmpfs_mb > 0:
         argv += ["--size", str(lim.tmpfs_mb << 20)]
     argv += ["--tmpfs", WORKDIR, "--chdir", WORKDIR]
-    argv += ["--perms", "0444", "--ro-bind-data", str(code_fd), PROGRAM_PATH]
+    if server is None:
+        argv += ["--perms", "0444", "--ro-bind-data", str(code_fd), PROGRAM_PATH]
+    else:
+        argv += ["--dir", os.path.dirname(PROGRAM_PATH), "--perms", "0444", "--ro-bind-data", str(code_fd), SERVER_PATH]
     argv += ["--remount-ro", "/dev", "--remount-ro", "/", "--clearenv"]
     for key, value in _env(WORKDIR, SITE_MOUNT if site is not None else None).items():
         argv += ["--setenv", key, value]
-    argv += ["--", *_prlimit_argv(lim), PYTHON, "-s", "-P", PROGRAM_PATH]
-    return argv
+    if server is None:
+        return [*argv, "--", *_prlimit_argv(lim), PYTHON, "-s", "-P", PROGRAM_PATH]
+    return [*argv, "--", PYTHON, "-s", "-P", SERVER_PATH, *server]
+
+
+def rlimit_values(lim: SandboxParams) -> list[int]:
+    """What :func:`_prlimit_argv` sets, as numbers for the fork server (0 = unlimited): cpu_s, memory_mb,
+    nproc, fsize_mb, tmpfs_mb, nofile."""
+    cpu = max(1, int(lim.cpu_s)) if lim.cpu_s > 0 else 0
+    return [cpu, max(0, lim.memory_mb), max(0, lim.nproc), max(0, lim.fsize_mb), max(0, lim.tmpfs_mb), NOFILE]
 
 
 # --------------------------------------------------------------------------------------------
@@ -185,7 +205,7 @@ class BwrapMode(Mode):
             os.lseek(code_fd, 0, os.SEEK_SET)
         self.info_r, info_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         self.pass_fds = (code_fd, info_w)
-        return _bwrap_argv(self.bwrap, lim, code_fd, info_w)
+        return bwrap_argv(self.bwrap, lim, code_fd, info_w)
 
     def after(self) -> None:
         """Wait until the sandbox's PID 1 is gone, i.e. the kernel has killed every process in it.

@@ -80,6 +80,7 @@ class Pool:
         self._depths: list[int] = []
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
+        self._drain_hooks: list[Callable[[], None]] = getattr(self, "_drain_hooks", [])
         self.started = 0  # sandboxes launched ahead (for tests and the bench)
         self.served = 0  # runs that found one waiting
 
@@ -189,10 +190,16 @@ class Pool:
                 unwanted.discard()
 
     # -- shutdown ------------------------------------------------------------------------------------------
+    def on_drain(self, hook: Callable[[], None]) -> None:
+        """Call `hook` whenever :meth:`drain` runs (``preftree.sandbox_zygote``: its idle fork servers)."""
+        self._drain_hooks.append(hook)
+
     def drain(self) -> None:
-        """Kill every waiting sandbox (interpreter exit; tests)."""
+        """Kill every waiting sandbox (interpreter exit; tests), and what the drain hooks hold."""
         if os.getpid() != self._pid:
             return
+        for hook in self._drain_hooks:
+            hook()
         with _LAUNCH_LOCK, self._cond:
             waiting = [w for ready in self._ready.values() for w, _ in ready]
             for ready in self._ready.values():

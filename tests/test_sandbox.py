@@ -32,6 +32,8 @@ from preftree.evaluate.scoring import score_many
 from preftree.sandbox_env import MARKER, SITE_MOUNT, SandboxEnvError, installed, interpreter_version, mismatch, site_dir
 from preftree.sandbox_install import pip_argv
 
+from .sandbox_table import children
+
 REPO = Path(__file__).resolve().parents[1]
 CAP = 65536
 
@@ -61,16 +63,6 @@ def run(code: str, **kw) -> sandbox.ExecResult:
     return sandbox.run(textwrap.dedent(code), stdin=stdin, limits=lim(**kw))
 
 
-def _children() -> set[int]:
-    kids: set[int] = set()
-    for tid in os.listdir("/proc/self/task"):
-        try:
-            kids |= {int(p) for p in Path(f"/proc/self/task/{tid}/children").read_text().split()}
-        except OSError:
-            pass
-    return kids
-
-
 def _fds() -> set[str]:
     return set(os.listdir("/proc/self/fd"))
 
@@ -96,9 +88,9 @@ def _host_tmp() -> set[str]:
 
 @pytest.fixture(autouse=True)
 def harness_unaffected():
-    fds, kids, tmp = _fds(), _children(), _host_tmp()
+    fds, kids, tmp = _fds(), children(), _host_tmp()
     yield
-    assert _children() == kids, "a child process of the test process was left behind"
+    assert children() == kids, "a child process of the test process was left behind"
     assert _host_tmp() <= tmp, "a process-mode temp dir was left behind"
     assert _fds() - fds == set(), "a file descriptor of the test process was left open"
 
