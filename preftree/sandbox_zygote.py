@@ -112,6 +112,9 @@ class Server:
         self.used_at = time.monotonic()
         try:
             self.launched: Launched = launch(ServerMode(bwrap, theirs.fileno()), lim, "")
+        except OSError as err:
+            ours.close()
+            raise ServerError(f"the fork server could not be launched: {err}") from err
         finally:
             theirs.close()
         self.launched.streams()[0].close()  # the server reads nothing on stdin
