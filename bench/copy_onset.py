@@ -15,8 +15,10 @@ eval mode under no_grad and draws no random numbers, so the trained weights are 
 it (tests/test_copy_probe.py checks this); nothing is written to models/ or metrics/.
 
 ``--summary`` prints one markdown row per run: the onset (the first probed step whose copy accuracy is
-at least ``--threshold``), the figures at the last step, and whether the onset is at most ``--by``.
-Run it in a scratch clone under ``nice -n 19``: one 1500-step run takes ~8 minutes on 2 idle cores.
+at least ``--threshold``; ``--metric later_copy_accuracy`` judges only the digits after a copied
+number's first), the figures at the last step, and whether the onset is at most ``--by``. Run it in a
+scratch clone under ``nice -n 19``: one 1500-step run takes ~8 minutes on 2 idle cores, ~70 minutes
+with four runs side by side on 2 loaded cores (docs/tiny-world.md, "The copying onset across seeds").
 """
 
 from __future__ import annotations
@@ -139,15 +141,15 @@ def read_run(path: str) -> tuple[dict, list[dict]]:
     return lines[0], [r for r in lines if r["kind"] == "probe"]
 
 
-def summary(paths: list[str], threshold: float, by: int) -> None:
-    """One markdown row per run, then the copy accuracy of every run at every probed step."""
+def summary(paths: list[str], threshold: float, by: int, metric: str = "copy_accuracy") -> None:
+    """One markdown row per run (onset judged on ``metric``), then ``metric`` of every run at every probed step."""
     from preftree.copy_probe import onset_step
 
     print("| " + " | ".join(COLUMNS) + " |")
     print("|" + "---|" * len(COLUMNS))
     runs = {Path(path).stem: read_run(path) for path in paths}
     for name, (head, rows) in runs.items():
-        onset = onset_step(((r["step"], r["copy_accuracy"]) for r in rows), threshold)
+        onset = onset_step(((r["step"], r[metric]) for r in rows), threshold)
         last = rows[-1]
         cells = [
             name,
@@ -163,10 +165,10 @@ def summary(paths: list[str], threshold: float, by: int) -> None:
         print("| " + " | ".join(str(c) for c in cells) + " |")
     steps = sorted({r["step"] for _, rows in runs.values() for r in rows})
     print()
-    print("| copy acc. at step | " + " | ".join(str(s) for s in steps) + " |")
+    print(f"| {metric} at step | " + " | ".join(str(s) for s in steps) + " |")
     print("|---|" + "---|" * len(steps))
     for name, (_, rows) in runs.items():
-        at = {r["step"]: r["copy_accuracy"] for r in rows}
+        at = {r["step"]: r[metric] for r in rows}
         print(f"| {name} | " + " | ".join(f"{at[s]:.2f}" if s in at else "" for s in steps) + " |")
 
 
@@ -180,9 +182,10 @@ def main() -> None:
     ap.add_argument("--summary", nargs="+", metavar="JSONL", help="print the table of finished runs instead")
     ap.add_argument("--threshold", type=float, default=0.5)
     ap.add_argument("--by", type=int, default=1000)
+    ap.add_argument("--metric", default="copy_accuracy", choices=["copy_accuracy", "later_copy_accuracy"])
     args = ap.parse_args()
     if args.summary:
-        summary(args.summary, args.threshold, args.by)
+        summary(args.summary, args.threshold, args.by, args.metric)
     else:
         run(args)
 
