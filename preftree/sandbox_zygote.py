@@ -141,7 +141,10 @@ class Server:
     def _recv(self, with_fd: bool = False) -> bytes:
         if not _wait_readable(self.sock.fileno(), REPLY_TIMEOUT_S):
             raise ServerError(f"the fork server did not answer in {REPLY_TIMEOUT_S:.0f} s")
-        msg, fds, _, _ = socket.recv_fds(self.sock, 8192, 1)
+        try:
+            msg, fds, _, _ = socket.recv_fds(self.sock, 8192, 1)
+        except OSError as err:
+            raise ServerError(f"the fork server's socket failed: {err}") from err
         if with_fd and fds:
             self._fd = fds[0]
         else:
@@ -164,6 +167,8 @@ class Server:
                 view = memoryview(body)
                 for at in range(0, len(body), CHUNK):
                     self.sock.sendall(view[at : at + CHUNK])
+            except OSError as err:  # the server is gone
+                raise ServerError(f"the fork server did not take the program: {err}") from err
             finally:
                 for fd in (stdin_r, stdout_w, stderr_w):
                     os.close(fd)

@@ -227,3 +227,16 @@ def test_a_forked_harness_child_does_not_disturb_the_servers(bwrap):
             assert (res.status, res.stdout) == ("ok", "abc\n") and time.monotonic() - t0 < 1.5
         finally:
             os.waitpid(pid, 0)
+
+
+def test_a_server_that_dies_before_taking_the_program_changes_no_verdict(bwrap, monkeypatch):
+    """The server passes the liveness check, then is gone when the program is sent (a race)."""
+    lim = limits(bwrap)
+    with sandbox.pooled(1):
+        assert sandbox.run("print(1)", limits=lim).stdout == "1\n"
+        (server,) = [s for servers in SERVERS._idle.values() for s in servers]  # noqa: SLF001 - the test's probe
+        server.launched.kill()
+        server.launched.reap()  # returns once the server's sandbox is gone
+        monkeypatch.setattr(sandbox_zygote.Server, "alive", lambda self: True)
+        res = sandbox.run("print(2)", limits=lim)
+        assert (res.status, res.stdout) == ("ok", "2\n")
