@@ -37,8 +37,8 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from preftree.models.tiny import build_model
     from preftree.models.tokenizer import train_tokenizer
 
-    tok = train_tokenizer([" ".join(WORDS)] * 20 + [f"{i} {w}" for i, w in enumerate(WORDS)],
-                          TokenizerParams(vocab_size=300, min_frequency=2, split_digits=True))  # fmt: skip
+    params = TokenizerParams(vocab_size=300, min_frequency=2, split_digits=True, digits_per_token=1)
+    tok = train_tokenizer([" ".join(WORDS)] * 20 + [f"{i} {w}" for i, w in enumerate(WORDS)], params)
     arch = from_conf(ArchParams, "model.arch", hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                      num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=128)  # fmt: skip
     model = build_model(arch, tok, seed=0)

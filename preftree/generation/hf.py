@@ -8,9 +8,10 @@
   folded when the template rejects it, prompts over ``max_position_embeddings - max_new_tokens`` tokens
   cut from the left).
 * Rows (one per prompt and sample) are sorted by prompt length, longest first, and run ``batch_size``
-  rows at a time through ``model.generate`` (left padding, KV cache), so little compute goes to padding;
-  results come back in input order. A tqdm bar counts batches (``progress``).
-* Sampling is per sample: sample i of a prompt draws its Gumbel noise (:class:`GumbelSampler`) from a
+  rows at a time through :func:`preftree.generation.decode.decode` (left padding, KV cache, a finished
+  row leaves the batch), so little compute goes to padding or to rows that are done; results come back
+  in input order. A tqdm bar counts batches (``progress``).
+* Sampling is per sample: sample i of a prompt draws its Gumbel noise (``decode.gumbel_scores``) from a
   ``torch.Generator`` seeded by (seed, i, the chat), added to the temperature-scaled, top-p-filtered
   logits, and the argmax is taken (the Gumbel-max trick: an exact draw from the same distribution as
   multinomial sampling). So it depends on nothing else: not on the other prompts, their order, the batch
@@ -30,16 +31,10 @@ from typing import Any
 
 import torch
 from tqdm.auto import tqdm
-from transformers import (
-    AutoModelForCausalLM,
-    AutoTokenizer,
-    LogitsProcessor,
-    LogitsProcessorList,
-    StoppingCriteria,
-    StoppingCriteriaList,
-)
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from preftree.generation.chat import ChatRenderer, continuation_text, prompt_budget, split_prefill
+from preftree.generation.decode import decode, greedy, gumbel_scores, stop_hit
 from preftree.generation.device import resolve_device
 from preftree.generation.sampling import GeneratorBase, Message, Sampling, cut_at_stop
 from preftree.hashing import sha256_json, stable_seed
@@ -76,70 +71,6 @@ def model_identity(model: str, folder: Path, engine: str = "hf") -> str:
     from preftree.models.checkpoint import checkpoint_identity
 
     return f"{engine}:{model}@{checkpoint_identity(folder)['digest'][:12]}"
-
-
-class GumbelSampler(LogitsProcessor):
-    """Per-row sampling noise: scores/T, top-p filter, + Gumbel(0, 1) from each row's own generator."""
-
-    def __init__(self, generators: Sequence[torch.Generator], temperature: float, top_p: float) -> None:
-        self.generators = list(generators)
-        self.temperature = temperature
-        self.top_p = top_p
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        scores = scores.float() / self.temperature
-        if self.top_p < 1.0:
-            probs = torch.softmax(scores, dim=-1)
-            sorted_probs, order = probs.sort(dim=-1, descending=True)
-            before = sorted_probs.cumsum(dim=-1) - sorted_probs  # mass of the tokens ranked above
-            drop_sorted = before >= self.top_p
-            drop_sorted[..., 0] = False
-            drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
-            scores = scores.masked_fill(drop, float("-inf"))
-        noise = torch.stack(
-            [
-                torch.rand(scores.shape[-1], generator=g, device=scores.device, dtype=torch.float32)
-                for g in self.generators
-            ]
-        )
-        gumbel = -torch.log(-torch.log(noise.clamp(min=1e-20, max=1.0 - 1e-7)))
-        return scores + gumbel
-
-
-class StopOnStrings(StoppingCriteria):
-    """Per row: finished once the text generated after ``start`` contains a stop string.
-
-    Each step decodes only a tail window of every unfinished row (enough tokens to hold the longest stop
-    string even at 4 tokens per character); a hit there is confirmed on the row's whole decoded text, so
-    a row never stops on text that its final decode would not contain."""
-
-    def __init__(self, tokenizer: Any, stop: Sequence[str], start: int, finished_ids: set[int]) -> None:
-        self.tokenizer = tokenizer
-        self.stop = tuple(stop)
-        self.start = start
-        self.finished_ids = finished_ids  # eos and pad: a row ending in one is done already
-        self.window = 4 * max(len(s) for s in self.stop) + 4
-        self.hit: set[int] = set()
-
-    def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
-        done = torch.zeros(input_ids.shape[0], dtype=torch.bool)
-        new = input_ids[:, self.start :]
-        if new.shape[1] == 0:
-            return done.to(input_ids.device)
-        last = new[:, -1].tolist()
-        tails = new[:, -self.window :].tolist()
-        for row, tail in enumerate(tails):
-            if row in self.hit:
-                done[row] = True
-                continue
-            if last[row] in self.finished_ids:
-                continue
-            if any(s in self.tokenizer.decode(tail, skip_special_tokens=True) for s in self.stop):
-                full = self.tokenizer.decode(new[row].tolist(), skip_special_tokens=True)
-                if any(s in full for s in self.stop):
-                    self.hit.add(row)
-                    done[row] = True
-        return done.to(input_ids.device)
 
 
 class HFBatchGenerator(GeneratorBase):
@@ -204,32 +135,29 @@ class HFBatchGenerator(GeneratorBase):
                 texts[row] = text
         return [[texts[i, j if not s.greedy else 0] for j in range(x.n)] for i, x in enumerate(samplings)]
 
-    @torch.no_grad()
     def _run(
         self, prompt_ids: list[list[int]], seeds: list[int] | None, s: Sampling, context: list[list[int]]
     ) -> list[str]:
-        """One ``model.generate`` call on left-padded rows; seeds: one per row (None: greedy); context:
-        per row, the prompt tokens its text is decoded after (empty: none)."""
-        width = max(len(x) for x in prompt_ids)
-        input_ids = torch.tensor([[self.pad_id] * (width - len(x)) + x for x in prompt_ids], device=self.device)
-        mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in prompt_ids], device=self.device)
-        kwargs: dict[str, Any] = {
-            "max_new_tokens": s.max_new_tokens,
-            "do_sample": False,
-            "num_beams": 1,
-            "use_cache": True,
-            "pad_token_id": self.pad_id,
-            "eos_token_id": sorted(self.eos_ids),
-        }
+        """One batch through :func:`preftree.generation.decode.decode`; seeds: one per row (None: greedy);
+        context: per row, the prompt tokens its text is decoded after (empty: none)."""
+        pick = greedy
         if seeds is not None:
             gens = [torch.Generator(device=self.device).manual_seed(seed) for seed in seeds]
-            kwargs["logits_processor"] = LogitsProcessorList([GumbelSampler(gens, s.temperature, s.top_p)])
-        if s.stop:
-            finished = self.eos_ids | {self.pad_id}
-            kwargs["stopping_criteria"] = StoppingCriteriaList([StopOnStrings(self.tokenizer, s.stop, width, finished)])
-        out = self.model.generate(input_ids=input_ids, attention_mask=mask, **kwargs)
+
+            def pick(rows: list[int], logits: torch.Tensor) -> torch.Tensor:
+                return gumbel_scores(logits, [gens[r] for r in rows], s.temperature, s.top_p).argmax(dim=-1)
+
+        def text(ids: list[int]) -> str:
+            return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+        def finished(_row: int, new: list[int]) -> bool:
+            return new[-1] in self.eos_ids or stop_hit(text, new, s.stop)
+
+        rows = decode(
+            self.model, prompt_ids, pad_id=self.pad_id, max_new_tokens=s.max_new_tokens, pick=pick, finished=finished
+        )
         texts = []
-        for new, before in zip(out[:, width:].tolist(), context, strict=True):
+        for new, before in zip(rows, context, strict=True):
             cut = next((p for p, t in enumerate(new) if t in self.eos_ids), len(new))
             texts.append(cut_at_stop(continuation_text(self.tokenizer, before, new[:cut]), s.stop))
         return texts
