@@ -5,7 +5,8 @@
     .venv/bin/python bench/copy_onset.py --summary study/*.jsonl --threshold 0.5 --by 1000
 
 A run reads ``seed`` and ``model`` from params.yaml (what ``make params`` composed), applies ``--set
-key=value`` to ``model.pretrain`` (YAML values: ``--set "tasks={Math_PoT: 0.6, Coding: 0.5, ...}"``),
+key=value`` to ``model.pretrain`` (YAML values: ``--set "tasks={Math_PoT: 0.6, Coding: 0.5, ...}"``;
+``tokenizer.<key>`` and ``arch.<key>`` change those sections: ``--set tokenizer.digits_per_token=2``),
 builds the corpus, tokenizer, held-out documents and model exactly as
 ``preftree.base_model.train_from_scratch`` does, and trains with the same ``preftree.models.tiny.pretrain``
 loop. Every ``--every`` steps (and at step 0 and the last step) it writes one JSON line: the copy and
@@ -45,14 +46,19 @@ def load_model_params(overrides: list[str]) -> tuple[Any, int]:
 
     params = load_stage_params("base", {"seed": int, "model": ModelParams})
     model = params["model"]
-    changes = {}
     for item in overrides:
         key, sep, value = item.partition("=")
-        if not sep or key not in {f.name for f in dataclasses.fields(model.pretrain)}:
-            raise SystemExit(f"--set {item}: expected <model.pretrain field>=<value>")
-        changes[key] = yaml.safe_load(value)
-    model = dataclasses.replace(model, pretrain=dataclasses.replace(model.pretrain, **changes))
+        section, _, field = key.rpartition(".")
+        section = section or "pretrain"
+        part = getattr(model, section, None) if section in {"pretrain", "tokenizer", "arch"} else None
+        if not sep or part is None or field not in {f.name for f in dataclasses.fields(part)}:
+            raise SystemExit(f"--set {item}: expected [tokenizer.|arch.]<model.pretrain field>=<value>")
+        model = dataclasses.replace(model, **{section: dataclasses.replace(part, **{field: yaml.safe_load(value)})})
     return model, params["seed"]
+
+
+class StopRun(Exception):
+    """Raised by the probe hook at ``--until``: the run ends there."""
 
 
 def run(args: argparse.Namespace) -> None:
@@ -117,21 +123,22 @@ def run(args: argparse.Namespace) -> None:
             print(json.dumps(row), file=f, flush=True)
             print(f"seed {seed} step {step}: copy {counts.copy_accuracy:.3f} held-out {heldout:.4f}", flush=True)
 
+        def hook(state: Any) -> None:
+            probe(state.step, state.records)
+            if args.until and state.step >= args.until:
+                raise StopRun  # the schedule is that of the full run: the probes up to here are the same
+
         probe(0, [])
-        records = pretrain(
-            net,
-            train_blocks,
-            p,
-            seed=seed,
-            progress=False,
-            save=lambda state: probe(state.step, state.records),
-            save_every=args.every,
-        )
+        try:
+            records = pretrain(net, train_blocks, p, seed=seed, progress=False, save=hook, save_every=args.every)
+        except StopRun:
+            return
         probe(p.steps, records)
 
 
 COLUMNS = (
-    "run", "seed", "onset step", "copy acc. at end", "later-digit copy acc.", "non-copy acc.", "held-out loss",
+    "run", "seed", "onset step", "copy acc. at end", "later-digit copy acc.", "whole-number copy acc.",
+    "non-copy acc.", "held-out loss",
     "steps", "onset <= by",
 )  # fmt: skip
 
@@ -149,18 +156,21 @@ def summary(paths: list[str], threshold: float, by: int, metric: str = "copy_acc
     print("|" + "---|" * len(COLUMNS))
     runs = {Path(path).stem: read_run(path) for path in paths}
     for name, (head, rows) in runs.items():
-        onset = onset_step(((r["step"], r[metric]) for r in rows), threshold)
+        onset = onset_step(((r["step"], r.get(metric)) for r in rows), threshold)
+        if all(r.get(metric) is None for r in rows):
+            onset = "not measured"
         last = rows[-1]
         cells = [
             name,
             head["seed"],
-            onset if onset is not None else "none",
+            "none" if onset is None else onset,
             f"{last['copy_accuracy']:.3f}",
             f"{last['later_copy_accuracy']:.3f}",
+            f"{last['copy_number_accuracy']:.3f}" if last.get("copy_number_accuracy") is not None else "",
             f"{last['noncopy_accuracy']:.3f}",
             f"{last['heldout_loss']:.4f}",
             f"{last['step']} of {head['pretrain']['steps']}",
-            "yes" if onset is not None and onset <= by else "no",
+            "yes" if isinstance(onset, int) and onset <= by else "no",
         ]
         print("| " + " | ".join(str(c) for c in cells) + " |")
     steps = sorted({r["step"] for _, rows in runs.values() for r in rows})
@@ -168,8 +178,8 @@ def summary(paths: list[str], threshold: float, by: int, metric: str = "copy_acc
     print(f"| {metric} at step | " + " | ".join(str(s) for s in steps) + " |")
     print("|---|" + "---|" * len(steps))
     for name, (_, rows) in runs.items():
-        at = {r["step"]: r[metric] for r in rows}
-        print(f"| {name} | " + " | ".join(f"{at[s]:.2f}" if s in at else "" for s in steps) + " |")
+        at = {r["step"]: r.get(metric) for r in rows}
+        print(f"| {name} | " + " | ".join(f"{at[s]:.2f}" if at.get(s) is not None else "" for s in steps) + " |")
 
 
 def main() -> None:
@@ -177,12 +187,14 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a model.pretrain override")
     ap.add_argument("--every", type=int, default=100, help="probe every N steps")
+    ap.add_argument("--until", type=int, default=0, help="stop after the probe at this step (0: run every step)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--out", default="study/copy-onset.jsonl")
     ap.add_argument("--summary", nargs="+", metavar="JSONL", help="print the table of finished runs instead")
     ap.add_argument("--threshold", type=float, default=0.5)
     ap.add_argument("--by", type=int, default=1000)
-    ap.add_argument("--metric", default="copy_accuracy", choices=["copy_accuracy", "later_copy_accuracy"])
+    metrics = ["copy_accuracy", "later_copy_accuracy", "copy_number_accuracy"]
+    ap.add_argument("--metric", default="copy_accuracy", choices=metrics)
     args = ap.parse_args()
     if args.summary:
         summary(args.summary, args.threshold, args.by, args.metric)

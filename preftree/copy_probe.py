@@ -10,10 +10,13 @@ the logits at the previous position) is right or wrong, and digits fall into two
 * **non-copy** digits belong to a number of at least :data:`MIN_DIGITS` digits seen for the first
   time in the document (the baseline: what the model guesses without a source to copy from).
 
-A number is a maximal run of consecutive tokens that are each exactly one digit, so the probe needs a
-tokenizer with one token per digit (``model.tokenizer.split_digits``); single-digit numbers are in
-neither group. ``later`` counts the copy digits after a number's first digit: once the model knows
-which number it copies, these need only the copying itself (the first digit also needs the choice).
+A number is a maximal run of consecutive tokens that are each made of digits only, so the probe needs a
+tokenizer that cuts numbers into digit chunks (``model.tokenizer.split_digits``, one or more digits per
+token: "digit" below means such a token); numbers of one digit are in neither group. ``later`` counts the
+copy tokens after a number's first: once the model knows which number it copies, these need only the
+copying itself (the first also needs the choice). Since tokenizers cut numbers differently, ``copy
+numbers`` also counts whole copied numbers whose every token is predicted right, a figure that compares
+across ``digits_per_token``.
 
 The counting (:func:`digit_targets`, :func:`score`, :func:`onset_step`) is pure; :func:`measure`
 runs the model.
@@ -39,6 +42,7 @@ class DigitTarget:
     position: int
     copy: bool
     first: bool
+    number: int = 0  # index of the number in its document (tokens of one number share it)
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,8 @@ class CopyCounts:
     noncopy_total: int = 0
     later_correct: int = 0  # copy digits after their number's first digit
     later_total: int = 0
+    numbers_correct: int = 0  # copied numbers with every scored token right
+    numbers_total: int = 0
 
     def __add__(self, other: CopyCounts) -> CopyCounts:
         return CopyCounts(
@@ -60,6 +66,8 @@ class CopyCounts:
             self.noncopy_total + other.noncopy_total,
             self.later_correct + other.later_correct,
             self.later_total + other.later_total,
+            self.numbers_correct + other.numbers_correct,
+            self.numbers_total + other.numbers_total,
         )
 
     @property
@@ -74,23 +82,29 @@ class CopyCounts:
     def later_accuracy(self) -> float | None:
         return self.later_correct / self.later_total if self.later_total else None
 
+    @property
+    def number_accuracy(self) -> float | None:
+        return self.numbers_correct / self.numbers_total if self.numbers_total else None
+
     def as_dict(self) -> dict[str, float | int | None]:
         return {
             "copy_accuracy": self.copy_accuracy,
             "noncopy_accuracy": self.noncopy_accuracy,
             "later_copy_accuracy": self.later_accuracy,
+            "copy_number_accuracy": self.number_accuracy,
             "copy_digits": self.copy_total,
             "noncopy_digits": self.noncopy_total,
             "later_copy_digits": self.later_total,
+            "copy_numbers": self.numbers_total,
         }
 
 
 def number_runs(pieces: Sequence[str]) -> list[tuple[int, int]]:
-    """``(start, end)`` token spans (end exclusive) of the maximal runs of single-digit pieces."""
+    """``(start, end)`` token spans (end exclusive) of the maximal runs of pieces made of digits only."""
     runs: list[tuple[int, int]] = []
     start = None
     for i, piece in enumerate(pieces):
-        if piece in DIGITS:
+        if piece and DIGITS.issuperset(piece):
             if start is None:
                 start = i
         elif start is not None:
@@ -109,11 +123,11 @@ def digit_targets(pieces: Sequence[str]) -> list[DigitTarget]:
     """
     seen: set[str] = set()
     targets: list[DigitTarget] = []
-    for start, end in number_runs(pieces):
+    for number, (start, end) in enumerate(number_runs(pieces)):
         digits = "".join(pieces[start:end])
-        if end - start >= MIN_DIGITS:
+        if len(digits) >= MIN_DIGITS:
             copy = digits in seen
-            targets.extend(DigitTarget(i, copy, i == start) for i in range(start, end) if i > 0)
+            targets.extend(DigitTarget(i, copy, i == start, number) for i in range(start, end) if i > 0)
         seen.add(digits)
     return targets
 
@@ -124,13 +138,19 @@ def score(token_ids: Sequence[int], predicted: Sequence[int], targets: Iterable[
     if len(predicted) != len(token_ids):
         raise ValueError(f"score: {len(predicted)} predictions for {len(token_ids)} tokens")
     c = {"copy": [0, 0], "noncopy": [0, 0], "later": [0, 0]}
+    whole: dict[int, bool] = {}  # copied number -> every token right so far
     for t in targets:
         hit = int(predicted[t.position] == token_ids[t.position])
+        if t.copy:
+            whole[t.number] = whole.get(t.number, True) and bool(hit)
         groups = ("copy", "later") if t.copy and not t.first else ("copy",) if t.copy else ("noncopy",)
         for g in groups:
             c[g][0] += hit
             c[g][1] += 1
-    return CopyCounts(c["copy"][0], c["copy"][1], c["noncopy"][0], c["noncopy"][1], c["later"][0], c["later"][1])
+    return CopyCounts(
+        c["copy"][0], c["copy"][1], c["noncopy"][0], c["noncopy"][1], c["later"][0], c["later"][1],
+        sum(whole.values()), len(whole),
+    )  # fmt: skip
 
 
 def onset_step(points: Iterable[tuple[int, float | None]], threshold: float) -> int | None:
@@ -175,6 +195,6 @@ def measure(model: Any, tokenizer: Any, documents: Sequence[str], *, device: str
     if total.copy_total == 0:
         raise ValueError(
             f"measure: no copied number of >= {MIN_DIGITS} digits in {len(documents)} documents "
-            "(the probe needs one token per digit: model.tokenizer.split_digits)"
+            "(the probe needs numbers cut into digit tokens: model.tokenizer.split_digits)"
         )
     return total

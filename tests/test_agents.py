@@ -612,7 +612,9 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from preftree.models.tokenizer import train_tokenizer
 
     texts = [r["instruction"] for r in generate(40, seed=1).iter_rows(named=True)]
-    tok = train_tokenizer(texts, TokenizerParams(vocab_size=320, min_frequency=2, split_digits=True))
+    tok = train_tokenizer(
+        texts, TokenizerParams(vocab_size=320, min_frequency=2, split_digits=True, digits_per_token=1)
+    )
     arch = from_conf(ArchParams, "model.arch", hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                      num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=256)  # fmt: skip
     model = build_model(arch, tok, seed=0)

@@ -48,40 +48,57 @@ def induction(prefix: list[int]) -> int:
 @pytest.fixture(scope="module")
 def tokenizer():
     texts = [DOC, *synthetic_corpus(60)]
-    return train_tokenizer(texts, from_conf(TokenizerParams, "model.tokenizer", vocab_size=300, split_digits=True))
+    return train_tokenizer(
+        texts, from_conf(TokenizerParams, "model.tokenizer", vocab_size=300, split_digits=True, digits_per_token=1)
+    )
 
 
 def test_number_runs_are_maximal_digit_runs():
     assert number_runs(["x", "1", "2", " ", "3", "a", "4", "5", "6"]) == [(1, 3), (4, 5), (6, 9)]
     assert number_runs(["7", "8"]) == [(0, 2)]
-    assert number_runs(["12", " 3", "a"]) == []  # multi-digit or spaced pieces are not one-digit tokens
+    assert number_runs(["12", " 3", "a"]) == [(0, 1)]  # a spaced piece is not a digit token
+    assert number_runs(["12", "34", "5", " ", "x7"]) == [(0, 3)]  # chunks of digits (digits_per_token 2)
 
 
 def test_digit_targets_mark_copies_of_whole_earlier_numbers():
     pieces = ["a", " ", "5", "8", " b", " ", "5", "8", " ", "7", " ", "5", "8", "3", " ", "8", "5"]
     targets = digit_targets(pieces)
     assert targets == [
-        DigitTarget(2, False, True), DigitTarget(3, False, False),  # 58: first time
-        DigitTarget(6, True, True), DigitTarget(7, True, False),  # 58 again: a copy
-        # 7: one digit, not scored
-        DigitTarget(11, False, True), DigitTarget(12, False, False), DigitTarget(13, False, False),  # 583 is new
-        DigitTarget(15, False, True), DigitTarget(16, False, False),  # 85: new (digits reversed)
+        DigitTarget(2, False, True, 0), DigitTarget(3, False, False, 0),  # 58: first time
+        DigitTarget(6, True, True, 1), DigitTarget(7, True, False, 1),  # 58 again: a copy
+        # 7 (number 2): one digit, not scored
+        DigitTarget(11, False, True, 3), DigitTarget(12, False, False, 3), DigitTarget(13, False, False, 3),  # 583
+        DigitTarget(15, False, True, 4), DigitTarget(16, False, False, 4),  # 85: new (digits reversed)
     ]  # fmt: skip
 
 
 def test_digit_targets_never_score_position_zero():
     assert digit_targets(["4", "2", " ", "4", "2"]) == [
-        DigitTarget(1, False, False),
-        DigitTarget(3, True, True),
-        DigitTarget(4, True, False),
+        DigitTarget(1, False, False, 0),
+        DigitTarget(3, True, True, 1),
+        DigitTarget(4, True, False, 1),
     ]
+
+
+def test_digit_targets_with_two_digits_per_token():
+    pieces = ["a", "58", " ", "58", " ", "7", " ", "12", "3", " ", "12", "3"]
+    assert digit_targets(pieces) == [
+        DigitTarget(1, False, True, 0),  # 58: first time, one token
+        DigitTarget(3, True, True, 1),  # 58 again: a copy of one token
+        # 7: one digit, not scored
+        DigitTarget(7, False, True, 3), DigitTarget(8, False, False, 3),  # 123: first time
+        DigitTarget(10, True, True, 4), DigitTarget(11, True, False, 4),  # 123 again
+    ]  # fmt: skip
 
 
 def test_score_counts_by_group():
     targets = [DigitTarget(1, False, True), DigitTarget(3, True, True), DigitTarget(4, True, False)]
     ids = [9, 4, 0, 4, 2]
     counts = score(ids, [-1, 4, 0, 5, 2], targets)  # right on 1 (non-copy) and 4 (later copy), wrong on 3
-    assert counts == CopyCounts(1, 2, 1, 1, 1, 1)
+    assert counts == CopyCounts(1, 2, 1, 1, 1, 1, 0, 1)  # the copied number is not right as a whole
+    assert counts.number_accuracy == 0.0
+    two = [*targets, DigitTarget(6, True, True, 2), DigitTarget(7, True, False, 2)]
+    assert score([*ids, 0, 4, 2], [-1, 4, 0, 5, 2, 0, 4, 2], two).number_accuracy == 0.5  # 1 of 2 numbers
     assert counts.copy_accuracy == 0.5 and counts.noncopy_accuracy == 1.0 and counts.later_accuracy == 1.0
     assert CopyCounts().copy_accuracy is None
     with pytest.raises(ValueError, match="4 predictions for 5 tokens"):

@@ -89,7 +89,9 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from preftree.models.tiny import build_model
     from preftree.models.tokenizer import train_tokenizer
 
-    tok = train_tokenizer([" ".join(WORDS)] * 20, TokenizerParams(vocab_size=300, min_frequency=2, split_digits=True))
+    tok = train_tokenizer(
+        [" ".join(WORDS)] * 20, TokenizerParams(vocab_size=300, min_frequency=2, split_digits=True, digits_per_token=1)
+    )
     arch = from_conf(ArchParams, "model.arch", hidden_size=16, intermediate_size=32, num_hidden_layers=1,
                      num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=128)  # fmt: skip
     folder = tmp_path_factory.mktemp("tiny") / "model"

@@ -53,7 +53,9 @@ def build_models(folder: Path) -> dict[str, str]:
     from preftree.models.tokenizer import train_tokenizer
 
     words = "Step 1 : the answer is print ( x + 2 ) def return Answer".split()
-    tok = train_tokenizer([" ".join(words)] * 20, TokenizerParams(vocab_size=300, min_frequency=2, split_digits=True))
+    tok = train_tokenizer(
+        [" ".join(words)] * 20, TokenizerParams(vocab_size=300, min_frequency=2, split_digits=True, digits_per_token=1)
+    )
     arch = from_conf(ArchParams, "model.arch", hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                      num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512)  # fmt: skip
     paths = {}

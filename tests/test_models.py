@@ -107,6 +107,14 @@ def test_split_digits_gives_one_token_per_digit(corpus):
     assert [p for p in pieces if any(c.isdigit() for c in p)] == ["1", "2", "3", "4", "5", "6"]
     assert split.decode(split(text)["input_ids"]) == text
     assert any(len([c for c in p if c.isdigit()]) > 1 for p in merged.convert_ids_to_tokens(merged(text)["input_ids"]))
+    pairs = train_tokenizer(
+        list(corpus) + [" ".join(f"{i:02d}" for i in range(100))] * 3,
+        from_conf(TokenizerParams, "model.tokenizer", vocab_size=512, digits_per_token=2),
+    )
+    text = "has 12345 apples, sells 56 and 7"
+    pieces = pairs.convert_ids_to_tokens(pairs(text)["input_ids"])
+    assert [p.strip("Ġ") for p in pieces if any(c.isdigit() for c in p)] == ["12", "34", "5", "56", "7"]
+    assert pairs.decode(pairs(text)["input_ids"]) == text
 
 
 @pytest.mark.parametrize(

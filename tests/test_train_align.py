@@ -93,7 +93,9 @@ def pairs() -> pl.DataFrame:
 def tiny_dir(tmp_path_factory: pytest.TempPathFactory, pairs: pl.DataFrame) -> Path:
     texts = [m["value"] for row in pairs.iter_rows(named=True) for m in row["trajectory"]]
     texts += pairs["chosen"].to_list() + pairs["rejected"].to_list()
-    tokenizer = train_tokenizer(texts * 3, TokenizerParams(vocab_size=320, min_frequency=2, split_digits=True))
+    tokenizer = train_tokenizer(
+        texts * 3, TokenizerParams(vocab_size=320, min_frequency=2, split_digits=True, digits_per_token=1)
+    )
     model = build_model(TINY_ARCH, tokenizer, seed=0)
     folder = tmp_path_factory.mktemp("align") / "sft"
     save_model_folder(model, tokenizer, folder, {"name": "tiny-sft", "stage": "test"})

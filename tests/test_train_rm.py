@@ -121,7 +121,9 @@ def _pairs(n: int, seed: int, *, direct_every: int = 2) -> pl.DataFrame:
 def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A freshly initialised tiny causal LM folder (stand-in for models/sft)."""
     corpus = [f"Question {i}: {' '.join(WORDS)} good bad try Out: wrong" for i in range(50)]
-    tokenizer = train_tokenizer(corpus, TokenizerParams(vocab_size=300, min_frequency=2, split_digits=True))
+    tokenizer = train_tokenizer(
+        corpus, TokenizerParams(vocab_size=300, min_frequency=2, split_digits=True, digits_per_token=1)
+    )
     arch = from_conf(
         ArchParams,
         "model.arch",

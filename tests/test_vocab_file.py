@@ -108,7 +108,7 @@ def test_prepare_gives_a_bare_checkpoint_tokenizer_pad_and_template(v1: PreTrain
 def _bpe():  # the tiny model's tokenizer params, small
     from preftree.config.model import TokenizerParams
 
-    return TokenizerParams(vocab_size=300, min_frequency=1, split_digits=True)
+    return TokenizerParams(vocab_size=300, min_frequency=1, split_digits=True, digits_per_token=1)
 
 
 def test_mistral_tiny_composes_and_a_bad_arch_value_names_the_right_key() -> None:

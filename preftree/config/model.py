@@ -14,7 +14,8 @@ from preftree.config.validate import InputPath, Invalid, Range
 class TokenizerParams:
     vocab_size: Annotated[int, Range(ge=300)]  # byte-level BPE vocabulary, special tokens included
     min_frequency: PositiveInt  # a merge needs this many occurrences in the corpus
-    split_digits: bool  # every digit its own token (numbers are never merged): arithmetic and copying of numbers
+    split_digits: bool  # numbers are cut into chunks of digits_per_token digits before BPE (never merged further)
+    digits_per_token: Annotated[int, Range(ge=1, le=3)]  # with split_digits: 1 = one token per digit; 2 = pairs
 
 
 def check_heads(hidden_size: int, heads: int, kv_heads: int) -> None:

@@ -2,7 +2,8 @@
 
 The tokenizer is trained with the ``tokenizers`` library on the pretraining corpus. It is
 byte-level, so every string round-trips (``decode(encode(t)) == t``) and no unknown token exists.
-With ``split_digits`` every digit is its own token (the usual choice for arithmetic: LLaMA, Mistral).
+With ``split_digits`` every number is cut into chunks of ``digits_per_token`` digits before BPE: one
+token per digit (the usual choice for arithmetic: LLaMA, Mistral), or pairs (100 frequent tokens).
 Special tokens take the first ids, in this order::
 
     <|pad|> <|bos|> <|end|> <|system|> <|user|> <|assistant|>
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
 from preftree.config.model import TokenizerParams
@@ -49,6 +50,13 @@ CHAT_TEMPLATE = (
 )
 
 
+def digit_chunks(size: int) -> pre_tokenizers.PreTokenizer:
+    """Cut every run of digits into chunks of ``size`` digits, left to right ("12345", 2: "12", "34", "5")."""
+    if size == 1:
+        return pre_tokenizers.Digits(individual_digits=True)
+    return pre_tokenizers.Split(Regex(rf"[0-9]{{1,{size}}}"), behavior="isolated")
+
+
 def _backend(params: TokenizerParams) -> tuple[Tokenizer, trainers.BpeTrainer]:
     """An untrained byte-level BPE backend and its trainer."""
     min_vocab = len(SPECIAL_TOKENS) + len(pre_tokenizers.ByteLevel.alphabet())
@@ -60,7 +68,7 @@ def _backend(params: TokenizerParams) -> tuple[Tokenizer, trainers.BpeTrainer]:
     # Each digit is then one frequent token instead of hundreds of rare number tokens, which a tiny model
     # can neither copy nor add (its number embeddings see a few examples each).
     tok.pre_tokenizer = (
-        pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
+        pre_tokenizers.Sequence([digit_chunks(params.digits_per_token), byte_level])
         if params.split_digits
         else byte_level
     )
