@@ -1,5 +1,6 @@
 """Generation throughput: preftree.generation's batched HF generator against a plain per-prompt
-``model.generate`` loop on the same model and chats, in the same run.
+``model.generate`` loop and against batched ``model.generate`` calls, on the same model and chats, in
+the same run.
 
     .venv/bin/python bench/generate.py                       # CPU, a fresh tiny model built like models/base
     .venv/bin/python bench/generate.py --prompts 128 --max-new-tokens 128 --batch-size 32 --repeats 3
@@ -9,17 +10,20 @@
 The chats are synthetic problems (``preftree.sources.synthetic``) as single user turns, rendered with the
 chat template on both sides. Plain: for each chat, ``tokenizer.apply_chat_template`` and one
 ``model.generate`` (``num_return_sequences=n``; greedy, or multinomial sampling with temperature and
-top_p). Ours: ``make_generator(...).generate(chats, Sampling(...))`` (length-sorted left-padded batches of
-``--batch-size`` rows, per-sample Gumbel noise). Throughput is generated tokens (up to and including eos,
-counted on the ids each ``model.generate`` returns, so pad and the steps a finished row idles through do
-not count) / wall seconds of the whole call, tokenising and decoding included. Both sides run once as a
-warm-up, then the trials are interleaved (ours, plain, plain, ours, ...) so that load drift on a shared
-machine hits both alike; the table shows the best and the median, and the ratio ours / plain of the
-medians. Greedy texts must be equal on both sides (checked): the batched generator decodes exactly what
-an unbatched greedy generate does.
+top_p). Batched generate: the generator's path before ``preftree.generation.decode`` (the same
+length-sorted, left-padded batches, one ``model.generate`` per batch, so every row runs until the batch's
+last one finishes). Ours: ``make_generator(...).generate(chats, Sampling(...))`` (the same batches through
+``decode``: a finished row leaves the batch; per-sample Gumbel noise). Throughput is generated tokens (up
+to and including eos, so pad and the steps a finished row idles through do not count) / wall seconds of
+the whole call, tokenising and decoding included. Each side runs once as a warm-up, then the trials are
+interleaved (ours, plain, batched, batched, plain, ours, ...) so that load drift on a shared machine hits
+all alike; the table shows the best and the median, and the ratios of the medians. Greedy texts must be
+equal on all sides (checked): the batched generator decodes exactly what an unbatched greedy generate does.
 
-A random model seldom emits eos, so most rows run to --max-new-tokens: the figure is decoding speed, not
-a property of the model. ``--model-size 1b`` builds a randomly initialised ~1B Llama for GPU runs (as in
+A random model seldom emits eos, so most rows run to --max-new-tokens: the figure is then decoding speed,
+not a property of the model, and leaving the batch early gains nothing. With a trained model
+(``--model models/sft``, after ``make repro``) rows finish at different lengths, as in ``eval`` and
+``rerank``. ``--model-size 1b`` builds a randomly initialised ~1B Llama for GPU runs (as in
 bench/train.py, whose model builder this reuses).
 """
 
@@ -94,6 +98,36 @@ def run_plain(
     return texts
 
 
+def run_batched_generate(
+    model: Any, tokenizer: Any, gen: Any, prompts: list, args: argparse.Namespace, eos_ids: set[int]
+) -> list[list[str]]:
+    """The generator's path before preftree.generation.decode: the same length-sorted, left-padded
+    batches of rows, each through one ``model.generate`` call (every row runs until the batch's last
+    row finishes)."""
+    import torch
+
+    ids = gen.render.token_ids(prompts, None)
+    sample = args.temperature > 0
+    per = args.n if sample else 1
+    rows = [(i, j) for i in sorted(range(len(prompts)), key=lambda i: -len(ids[i])) for j in range(per)]
+    kwargs: dict[str, Any] = {"max_new_tokens": args.max_new_tokens, "do_sample": sample, "use_cache": True}
+    kwargs |= {"pad_token_id": gen.pad_id, "eos_token_id": sorted(eos_ids)}
+    if sample:
+        kwargs |= {"temperature": args.temperature, "top_p": args.top_p, "top_k": 0}
+    texts: dict[tuple[int, int], str] = {}
+    with torch.no_grad():
+        for k in range(0, len(rows), args.batch_size):
+            batch = rows[k : k + args.batch_size]
+            width = max(len(ids[i]) for i, _ in batch)
+            input_ids = torch.tensor([[gen.pad_id] * (width - len(ids[i])) + ids[i] for i, _ in batch])
+            mask = torch.tensor([[0] * (width - len(ids[i])) + [1] * len(ids[i]) for i, _ in batch])
+            out = model.generate(input_ids=input_ids.to(model.device), attention_mask=mask.to(model.device), **kwargs)
+            for row, new in zip(batch, out[:, width:].tolist(), strict=True):
+                cut = next((p for p, t in enumerate(new) if t in eos_ids), len(new))
+                texts[row] = tokenizer.decode(new[:cut], skip_special_tokens=True)
+    return [[texts[i, j if sample else 0] for j in range(args.n)] for i in range(len(prompts))]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", help="model folder (default: a fresh tiny model built like models/base)")
@@ -133,7 +167,17 @@ def main() -> None:
         )
         model, tokenizer, eos_ids = gen.model, gen.tokenizer, gen.eos_ids
         counter = TokenCounter(model, eos_ids)
-        model.generate = counter  # both sides call it: each trial's tokens are read off the counter
+        model.generate = counter  # the baselines call it: each trial's tokens are read off the counter
+        import preftree.generation.hf as hf_module
+
+        decode = hf_module.decode
+
+        def counted_decode(*a: Any, **kw: Any) -> list[list[int]]:
+            rows = decode(*a, **kw)  # each row ends at its finishing token (eos included)
+            counter.tokens += sum(len(r) for r in rows)
+            return rows
+
+        hf_module.decode = counted_decode  # type: ignore[assignment]
         prompts = chats(args.prompts, args.seed)
         sampling = Sampling(
             n=args.n, temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens, seed=1
@@ -141,6 +185,7 @@ def main() -> None:
         sides = {
             "ours (batched)": lambda: gen.generate(prompts, sampling),
             "plain loop": lambda: run_plain(model, tokenizer, prompts, args, eos_ids),
+            "batched generate": lambda: run_batched_generate(model, tokenizer, gen, prompts, args, eos_ids),
         }
         lengths = [len(x) for x in gen.render.token_ids(prompts, None)]
         print(
@@ -168,25 +213,26 @@ def main() -> None:
                 continue
             results[name].append((seconds, counter.tokens))
             print(
-                f"  {name:<15} {counter.tokens:>7} tokens in {seconds:7.2f} s = {counter.tokens / seconds:9.1f} tok/s"
+                f"  {name:<16} {counter.tokens:>7} tokens in {seconds:7.2f} s = {counter.tokens / seconds:9.1f} tok/s"
             )
 
     if args.temperature == 0:
-        ours, plain = texts.values()
-        same = sum(a == b for a, b in zip(ours, plain, strict=True))
-        print(f"greedy texts equal on both sides: {same}/{len(prompts)}")
-    head = f"{'side':<15} {'tokens':>8} {'best tok/s':>11} {'median tok/s':>13} {'median s':>9}"
+        ours, plain, batched = texts.values()
+        same = sum(a == b == c for a, b, c in zip(ours, plain, batched, strict=True))
+        print(f"greedy texts equal on all three sides: {same}/{len(prompts)}")
+    head = f"{'side':<16} {'tokens':>8} {'best tok/s':>11} {'median tok/s':>13} {'median s':>9}"
     print("\n" + head + "\n" + "-" * len(head))
     medians = {}
     for name, rows in results.items():
         rates = [t / s for s, t in rows]
         medians[name] = statistics.median(rates)
         print(
-            f"{name:<15} {rows[0][1]:>8} {max(rates):>11.1f} {medians[name]:>13.1f} "
+            f"{name:<16} {rows[0][1]:>8} {max(rates):>11.1f} {medians[name]:>13.1f} "
             f"{statistics.median(s for s, _ in rows):>9.2f}"
         )
-    ours_rate, plain_rate = medians.values()
+    ours_rate, plain_rate, batched_rate = medians.values()
     print(f"\nratio ours / plain (median tok/s): {ours_rate / plain_rate:.2f}x")
+    print(f"ratio ours / batched generate (median tok/s): {ours_rate / batched_rate:.2f}x")
 
 
 if __name__ == "__main__":
