@@ -7,8 +7,8 @@
 A run reads ``seed`` and ``model`` from params.yaml (what ``make params`` composed), applies ``--set
 key=value`` to ``model.pretrain`` (YAML values: ``--set "tasks={Math_PoT: 0.6, Coding: 0.5, ...}"``;
 ``tokenizer.<key>`` and ``arch.<key>`` change those sections: ``--set tokenizer.digits_per_token=2``),
-builds the corpus, tokenizer, held-out documents and model exactly as
-``preftree.base_model.train_from_scratch`` does, and trains with the same ``preftree.models.tiny.pretrain``
+builds the corpus, tokenizer, held-out documents (``preftree.base_model.pretraining_corpus``) and model
+exactly as ``preftree.base_model.train_from_scratch`` does, and trains with the same ``preftree.models.tiny.pretrain``
 loop. Every ``--every`` steps (and at step 0 and the last step) it writes one JSON line: the copy and
 non-copy digit accuracy on the held-out documents (``preftree.copy_probe.measure``), the held-out loss
 and the mean training loss since the last probe. The probe runs through ``pretrain``'s ``save`` hook, in
@@ -64,31 +64,17 @@ class StopRun(Exception):
 def run(args: argparse.Namespace) -> None:
     import torch
 
-    from preftree.base_model import chat_document, corpus_digest
+    from preftree.base_model import corpus_digest, pretraining_corpus
     from preftree.copy_probe import measure
-    from preftree.models.tiny import build_model, evaluate_loss, pack_documents, pretrain
-    from preftree.models.tokenizer import train_tokenizer
-    from preftree.sources.synthetic.problems import pretraining_documents
+    from preftree.models.tiny import build_model, evaluate_loss, pretrain
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     model, _ = load_model_params(args.set)
     seed, p = args.seed, model.pretrain
-    # the data and model of preftree.base_model.train_from_scratch (a trained BPE tokenizer)
-    docs = pretraining_documents(
-        p.documents + p.heldout_documents,
-        seed=seed,
-        min_steps=p.min_steps,
-        max_steps=p.max_steps,
-        correct_fraction=p.correct_fraction,
-        tasks=p.tasks,
-    )
-    train_docs, held_docs = docs[: p.documents], docs[p.documents :]
-    tokenizer = train_tokenizer((t for d in train_docs for t in (d["instruction"], d["response"])), model.tokenizer)
-    train_text = [chat_document(tokenizer, d["instruction"], d["response"]) for d in train_docs]
-    held_text = [chat_document(tokenizer, d["instruction"], d["response"]) for d in held_docs]
-    train_blocks = pack_documents(tokenizer, train_text, p.seq_len)
-    held_blocks = pack_documents(tokenizer, held_text, p.seq_len)
+    corpus = pretraining_corpus(model, seed=seed)  # what stage base trains on
+    tokenizer, train_text, held_text = corpus.tokenizer, corpus.train_text, corpus.held_text
+    train_blocks, held_blocks = corpus.train_blocks, corpus.held_blocks
     torch.manual_seed(seed)
     net = build_model(model.arch, tokenizer, seed=seed)
 

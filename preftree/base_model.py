@@ -68,24 +68,31 @@ def use_checkpoint(model: ModelParams, out_dir: Path) -> BaseResult:
     return BaseResult(metrics=metrics)
 
 
-def train_from_scratch(
-    model: ModelParams, *, seed: int, out_dir: Path, device: torch.device, progress: bool, checkpoint_steps: int = 0
-) -> BaseResult:
-    """Tokenizer + tiny Llama pretrained on mixed-quality synthetic solutions, saved as an HF folder;
-    resumable checkpoints every ``checkpoint_steps`` pretraining steps (0: none)."""
+@dataclass(frozen=True)
+class Corpus:
+    """What stage base pretrains on: documents, the tokenizer trained on them, texts and token blocks."""
+
+    train_docs: list[dict[str, Any]]  # problems from pool "pretrain", copy drills interleaved
+    held_docs: list[dict[str, Any]]  # problems only: the held-out loss and the copy probe read them
+    tokenizer: Any
+    train_text: list[str]
+    held_text: list[str]
+    train_blocks: torch.Tensor
+    held_blocks: torch.Tensor
+
+
+def pretraining_corpus(model: ModelParams, *, seed: int) -> Corpus:
+    """The pretraining corpus of ``model`` (``model.pretrain``, ``model.tokenizer``) for ``seed``."""
     from preftree.config.model import VocabFileParams
-    from preftree.models.checkpoint import save_model_folder
-    from preftree.models.pretrain_resume import pretrain_checkpoints, pretrain_identity
-    from preftree.models.tiny import build_model, count_parameters, evaluate_loss, pack_documents, pretrain
+    from preftree.models.tiny import pack_documents
     from preftree.models.tokenizer import train_tokenizer
     from preftree.models.vocab_file import load_vocab_tokenizer
+    from preftree.sources.synthetic.drills import copy_drills, interleave
     from preftree.sources.synthetic.problems import pretraining_documents
 
-    if model.pretrain is None or model.tokenizer is None or model.arch is None:
-        raise ValueError(
-            f"model={model.name}: training from scratch needs model.tokenizer, model.arch and model.pretrain"
-        )
     p = model.pretrain
+    if p is None or model.tokenizer is None:
+        raise ValueError(f"model={model.name}: a pretraining corpus needs model.tokenizer and model.pretrain")
     docs = pretraining_documents(
         p.documents + p.heldout_documents,
         seed=seed,
@@ -94,15 +101,38 @@ def train_from_scratch(
         correct_fraction=p.correct_fraction,
         tasks=p.tasks,
     )
-    train_docs, held_docs = docs[: p.documents], docs[p.documents :]
+    train_docs = interleave(docs[: p.documents], copy_drills(p.copy_drills, seed=seed), seed=seed)
+    held_docs = docs[p.documents :]
     if isinstance(model.tokenizer, VocabFileParams):  # a released vocabulary (model=mistral_tiny)
         tokenizer = load_vocab_tokenizer(model.tokenizer.file)
     else:
         tokenizer = train_tokenizer((t for d in train_docs for t in (d["instruction"], d["response"])), model.tokenizer)
     train_text = [chat_document(tokenizer, d["instruction"], d["response"]) for d in train_docs]
     held_text = [chat_document(tokenizer, d["instruction"], d["response"]) for d in held_docs]
-    train_blocks = pack_documents(tokenizer, train_text, p.seq_len)
-    held_blocks = pack_documents(tokenizer, held_text, p.seq_len)
+    return Corpus(
+        train_docs, held_docs, tokenizer, train_text, held_text,
+        pack_documents(tokenizer, train_text, p.seq_len), pack_documents(tokenizer, held_text, p.seq_len),
+    )  # fmt: skip
+
+
+def train_from_scratch(
+    model: ModelParams, *, seed: int, out_dir: Path, device: torch.device, progress: bool, checkpoint_steps: int = 0
+) -> BaseResult:
+    """Tokenizer + tiny Llama pretrained on mixed-quality synthetic solutions, saved as an HF folder;
+    resumable checkpoints every ``checkpoint_steps`` pretraining steps (0: none)."""
+    from preftree.models.checkpoint import save_model_folder
+    from preftree.models.pretrain_resume import pretrain_checkpoints, pretrain_identity
+    from preftree.models.tiny import build_model, count_parameters, evaluate_loss, pretrain
+
+    if model.pretrain is None or model.tokenizer is None or model.arch is None:
+        raise ValueError(
+            f"model={model.name}: training from scratch needs model.tokenizer, model.arch and model.pretrain"
+        )
+    p = model.pretrain
+    corpus = pretraining_corpus(model, seed=seed)
+    tokenizer, train_docs, train_blocks, held_blocks = (
+        corpus.tokenizer, corpus.train_docs, corpus.train_blocks, corpus.held_blocks
+    )  # fmt: skip
 
     torch.manual_seed(seed)
     net = build_model(model.arch, tokenizer, seed=seed)
@@ -144,8 +174,8 @@ def train_from_scratch(
             "data": {
                 "pool": "pretrain",
                 "documents": len(train_docs),
-                "sha256": corpus_digest(train_text),
-                "heldout_sha256": corpus_digest(held_text),
+                "sha256": corpus_digest(corpus.train_text),
+                "heldout_sha256": corpus_digest(corpus.held_text),
             },
             # no wall-clock figures in the card: the same inputs write a byte-identical folder (same DVC md5)
             "metrics": {k: v for k, v in metrics.items() if k not in ("source", "tokens_per_second")},

@@ -70,6 +70,7 @@ class PretrainParams:
     min_steps: PositiveInt
     max_steps: PositiveInt
     tasks: dict[Task, NonNegativeFloat]  # task family -> share of the documents
+    copy_drills: NonNegativeInt  # extra documents asking to repeat a list of numbers and names (synthetic.drills)
     steps: PositiveInt  # optimizer steps
     batch_size: PositiveInt
     seq_len: Annotated[int, Range(ge=16)]
