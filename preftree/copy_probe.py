@@ -42,7 +42,7 @@ class DigitTarget:
     position: int
     copy: bool
     first: bool
-    number: int = 0  # index of the number in its document (tokens of one number share it)
+    number: int  # index of the number in its document: its tokens share it (required: a default merged numbers)
 
 
 @dataclass(frozen=True)

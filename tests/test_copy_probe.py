@@ -92,7 +92,7 @@ def test_digit_targets_with_two_digits_per_token():
 
 
 def test_score_counts_by_group():
-    targets = [DigitTarget(1, False, True), DigitTarget(3, True, True), DigitTarget(4, True, False)]
+    targets = [DigitTarget(1, False, True, 0), DigitTarget(3, True, True, 1), DigitTarget(4, True, False, 1)]
     ids = [9, 4, 0, 4, 2]
     counts = score(ids, [-1, 4, 0, 5, 2], targets)  # right on 1 (non-copy) and 4 (later copy), wrong on 3
     assert counts == CopyCounts(1, 2, 1, 1, 1, 1, 0, 1)  # the copied number is not right as a whole
