@@ -332,6 +332,15 @@ def test_critic_on_code_and_logic(synth: dict[str, list[dict[str, Any]]]) -> Non
         text = critic.critique([critique_request(rec, out[0].text)])[0]
         if out[0].mistake == "wrong_operator":
             assert "backwards" in text, (out[0].text, text)
+    syllogisms = [r for r in synth["Logic"] if json.loads(r["reference"])["kind"] == "syllogism"][:8]
+    assert syllogisms
+    backwards = 0
+    for rec, out in zip(syllogisms, flipped.act([request(r, seed=4) for r in syllogisms]), strict=True):
+        text = critic.critique([critique_request(rec, out[0].text)])[0]
+        if out[0].mistake == "wrong_operator":
+            backwards += 1
+            assert re.match(r"Step \d+ is incorrect\. You read premise \d+ backwards", text), (out[0].text, text)
+    assert backwards >= 2, backwards
     generic = critic.critique([critique_request(synth["Math_CoT"][0], "I think it is 5.")])[0]
     assert "Step 1 should" in generic
 

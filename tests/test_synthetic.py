@@ -228,6 +228,26 @@ def test_mistakes_make_wrong_solutions(sample: dict[str, list[dict[str, Any]]]) 
         assert all(applicable_mistakes(r) for r in records), task
 
 
+def test_logic_restates_its_numbered_sentences_verbatim() -> None:
+    """A correct Logic solution restates every clue / premise as the context numbers and words it (a copy),
+    and a misread one differs from the context's sentence of that number."""
+    frame = generate(120, seed=11, min_steps=1, max_steps=3, tasks={"Logic": 1.0})
+    kinds: Counter[str] = Counter()
+    for row in frame.iter_rows(named=True):
+        ref = json.loads(row["reference"])
+        kinds[ref["kind"]] += 1
+        sentences = dict(re.findall(r"((?:Clue|Premise) \d+): ([^.]+)\.", row["problem"]))
+        numbered = ref["clues"] if ref["kind"] == "ordering" else ref["premises"]
+        assert len(sentences) == len(numbered), row["problem"]
+        restated = dict(re.findall(r"Step \d+: ((?:Clue|Premise) \d+): ([^.]+)\.", render(row, rng=random.Random(0))))
+        assert restated == sentences, (row["problem"], restated)
+        flipped = render(row, mistake="wrong_operator", rng=random.Random(0))
+        if flipped is not None:
+            misread = dict(re.findall(r"Step \d+: ((?:Clue|Premise) \d+): ([^.]+)\.", flipped))
+            assert len([k for k in misread if misread[k] != sentences[k]]) == 1, flipped
+    assert kinds["ordering"] >= 30 and kinds["syllogism"] >= 20, kinds
+
+
 def test_render_is_deterministic_and_validates(sample: dict[str, list[dict[str, Any]]]) -> None:
     for records in sample.values():
         rec = records[5]

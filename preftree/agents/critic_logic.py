@@ -4,7 +4,7 @@ or a wrong pick from a correct order / a reversed conclusion."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from preftree.agents.scripted_common import prose_steps
@@ -42,23 +42,43 @@ def logic_feedback(ref: Mapping[str, Any], action: str) -> str:
     return f"Step {len(want)} picks the wrong option: check which letter matches your conclusion."
 
 
-CLUE_RE = re.compile(r"Clue (\d+) says that (\w+) is (\w+) than (\w+)", re.I)
-PREMISE_RE = re.compile(r"Premise (\d+) says all (\w+) are (\w+)", re.I)
+CLUE_RE = re.compile(r"Clue (\d+): (\w+) is (\w+) than (\w+)", re.I)
+PREMISE_RE = re.compile(
+    r"Premise (\d+): (?:all (\w+) are (\w+)|every one of the (\w+) is one of the (\w+)"
+    r"|each of the (\w+) is also one of the (\w+))",
+    re.I,
+)
+
+
+def _stated_clue(attr: Sequence[str], got: re.Match[str]) -> tuple[int, str, str] | None:
+    """(clue number, more, less) as a restated clue reads, in either wording; None for another relation."""
+    first, rel, second = got.group(2), got.group(3).lower(), got.group(4)
+    if rel == attr[2]:
+        return int(got.group(1)), first, second
+    if rel == attr[3]:
+        return int(got.group(1)), second, first
+    return None
+
+
+def _stated_premise(got: re.Match[str]) -> tuple[int, str, str]:
+    """(premise number, subset, superset) as a restated premise reads, in any of its wordings."""
+    sub, sup = (g for g in got.groups()[1:] if g is not None)
+    return int(got.group(1)), sub, sup
 
 
 def _ordering_hint(ref: Mapping[str, Any], got: str, want: str) -> str:
     g, w = CLUE_RE.search(got), CLUE_RE.search(want)
     attr, clues = ref["attribute"], ref["clues"]
-    if g is not None and 1 <= int(g.group(1)) <= len(clues):
-        j = int(g.group(1))
+    stated = _stated_clue(attr, g) if g is not None else None
+    if stated is not None and 1 <= stated[0] <= len(clues):
+        j, more, less = stated
         clue = clues[j - 1]
-        named = {g.group(2), g.group(4)}
-        if named == {clue["more"], clue["less"]} and g.group(2) != clue["more"]:
+        if {more, less} == {clue["more"], clue["less"]} and more != clue["more"]:
             return (
                 f'You read clue {j} backwards: "{clue["text"]}" means {clue["more"]} is {attr[2]} than '
                 f"{clue['less']}, not the other way round. Redo the order with it."
             )
-        if named != {clue["more"], clue["less"]}:
+        if {more, less} != {clue["more"], clue["less"]}:
             return (
                 f'Clue {j} ("{clue["text"]}") is about {clue["more"]} and {clue["less"]}, not the people '
                 "you named. Redo the order with it."
@@ -80,24 +100,27 @@ def _syllogism_hint(ref: Mapping[str, Any], got: str, want: str) -> str:
     g, w = PREMISE_RE.search(got), PREMISE_RE.search(want)
     start, end = ref["chain"][0], ref["chain"][-1]
     premises = ref["premises"]
-    if g is not None and 1 <= int(g.group(1)) <= len(premises):
-        j = int(g.group(1))
+    stated = _stated_premise(g) if g is not None else None
+    if stated is not None and 1 <= stated[0] <= len(premises):
+        j, sub, sup = stated
         p = premises[j - 1]
-        if (g.group(2), g.group(3)) == (p["sup"], p["sub"]):
+        if (sub, sup) == (p["sup"], p["sub"]):
             return (
                 f'You read premise {j} backwards: "{p["text"]}" says all {p["sub"]} are {p["sup"]}; '
                 f"it does not say all {p['sup']} are {p['sub']}."
             )
-        if (g.group(2), g.group(3)) != (p["sub"], p["sup"]):
+        if (sub, sup) != (p["sub"], p["sup"]):
             return (
                 f'Premise {j} ("{p["text"]}") links {p["sub"]} to {p["sup"]}; you used a different category '
                 "in its place."
             )
     if w is not None:
         i = int(w.group(1))
+        return f'You skipped premise {i} ("{premises[i - 1]["text"]}"); restate every premise before chaining them.'
+    if want.lower().startswith("following"):
         return (
-            f'The chain from {start} should continue with premise {i} ("{premises[i - 1]["text"]}"); you '
-            "skipped it or followed a premise that does not start where the chain currently is."
+            f"The chain does not follow the premises: start from {start} and repeatedly move to the category "
+            "that a premise says it belongs to."
         )
     if want.lower().startswith("therefore"):
         return (

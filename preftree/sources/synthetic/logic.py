@@ -2,14 +2,19 @@
 
 Two kinds, the difficulty being the number of clues / premises the deduction chains:
 
-* ``ordering-<attribute>``: k+1 people and k comparison clues ("Dan is taller than Alice") that fix a
-  total order; the question asks for the r-th from one end ("Who is the second shortest?").
-* ``syllogism``: a chain of k premises "All C0 are C1", ..., "All C(k-1) are Ck" plus a distractor
-  "All D are Cm"; the question asks which statement must be true ("All C0 are Ck").
+* ``ordering-<attribute>``: k+1 people and k numbered comparison clues ("Clue 1: Dan is taller than
+  Alice.") that fix a total order; the question asks for the r-th from one end ("Who is the second
+  shortest?").
+* ``syllogism``: a chain of k numbered premises "All C0 are C1", ..., "All C(k-1) are Ck" plus a
+  distractor "All D are Cm"; the question asks which statement must be true ("All C0 are Ck").
 
-Solutions are produced by a small solver over the *facts as read*, so a mistake (a misread relation, an
-ignored clue, a swapped name, an off-by-one or wrong-end pick, a converted conclusion) changes the
-stated facts and, consistently, the chosen option.
+A solution first restates every clue / premise in the context's order and in its own wording
+("Clue 2: Bob is shorter than Alice."), so restating is copying the numbered sentence the step names;
+then it combines them (the order, or the chain from C0) and picks the option. Solutions are produced
+by a small solver over the *facts as read*, so a mistake (a misread relation, an ignored clue, a
+swapped name, an off-by-one or wrong-end pick, a converted conclusion) changes the restated facts and,
+consistently, the chosen option (docs/tiny-world.md, trial O: restated clues were where the tiny
+model failed).
 
 Reference JSON (``reference`` column)::
 
@@ -17,15 +22,19 @@ Reference JSON (``reference`` column)::
                 "attribute": ["height", "heights", "taller", "shorter", "tallest", "shortest"],
                 "people": [...],             # mention order (the solver's tie-break)
                 "order": [...],              # the hidden order, most to least
-                "clues": [{"text": "Dan is taller than Alice.", "more": "Dan", "less": "Alice"}],
+                "clues": [{"text": "Dan is taller than Alice.", "more": "Dan", "less": "Alice",
+                           "more_first": true}],          # false: "Alice is shorter than Dan."
                 "question": {"end": "top" | "bottom", "rank": 1},   # 0-based rank from that end
                 "options": ["Bob", ...], "answer_index": 1, "answer": "B",
-                "steps": ["Clue 1 says that Dan is taller than Alice", ..., "So the ... is Bob, ..."]}
+                "steps": ["Clue 1: Dan is taller than Alice", ..., "So the ... is Bob, ..."]}
     syllogism: {"family": "logic", "kind": "syllogism", "template": "syllogism",
                 "chain": ["blorps", ...], "distractor": "wumps",
-                "premises": [{"text": "All blorps are zindles.", "sub": "blorps", "sup": "zindles"}],
+                "premises": [{"text": "All blorps are zindles.", "sub": "blorps", "sup": "zindles",
+                              "form": 0}],          # index into PREMISE_FORMS
                 "options": [{"sub": "blorps", "sup": "trovs", "text": "All blorps are trovs."}],
-                "answer_index": 0, "answer": "A", "steps": [...]}
+                "answer_index": 0, "answer": "A",
+                "steps": ["Premise 1: All blorps are zindles", ..., "Following the premises from blorps, ...",
+                          "Therefore all blorps are trovs, which is option A"]}
 """
 
 from __future__ import annotations
@@ -98,8 +107,9 @@ def _make_ordering(rng: random.Random, k: int) -> Problem:
     clues = []
     for i in rng.sample(range(k), k):
         more, less = order[i], order[i + 1]
-        sentence = f"{more} is {attr[2]} than {less}." if rng.random() < 0.6 else f"{less} is {attr[3]} than {more}."
-        clues.append({"text": sentence, "more": more, "less": less})
+        more_first = rng.random() < 0.6
+        clues.append({"text": _clue_text(attr, more, less, more_first) + ".", "more": more, "less": less,
+                      "more_first": more_first})  # fmt: skip
     end, rank = rng.choice(["top", "bottom"]), rng.randrange((n + 1) // 2)  # "third tallest", not "sixth shortest"
     correct = order[rank] if end == "top" else order[n - 1 - rank]
     options = people if n <= len(LETTERS) else [correct, *rng.sample([p for p in people if p != correct], 4)]
@@ -111,7 +121,7 @@ def _make_ordering(rng: random.Random, k: int) -> Problem:
     text = (
         f"Context:\n{capitalize(count)} friends, {', '.join(people[:-1])} and {people[-1]}, compare their "
         f"{attr[1]}; no two are the same. "
-        + " ".join(c["text"] for c in clues)
+        + " ".join(f"Clue {i}: {c['text']}" for i, c in enumerate(clues, start=1))
         + f"\n\nQuestion:\n{question}\n\nOptions:\n{_options_block(options)}"
     )
     ref = {
@@ -132,6 +142,11 @@ def _make_ordering(rng: random.Random, k: int) -> Problem:
     return Problem("logic", ref["template"], text, LETTERS[idx], k, ref)
 
 
+def _clue_text(attr: Sequence[str], more: str, less: str, more_first: bool) -> str:
+    """A comparison in one of the two wordings: "Dan is taller than Alice" / "Alice is shorter than Dan"."""
+    return f"{more} is {attr[2]} than {less}" if more_first else f"{less} is {attr[3]} than {more}"
+
+
 def _solve_order(people: Sequence[str], facts: Sequence[Fact]) -> list[str]:
     """Topological order (most first), ties and cycles broken by mention order."""
     remaining, out = list(people), []
@@ -147,7 +162,7 @@ def _ordering_steps(ref: Mapping[str, Any], facts: Sequence[Fact], rank: int, en
     attr = ref["attribute"]
     order = _solve_order(ref["people"], facts)
     n = len(order)
-    steps = [f"Clue {i + 1} says that {m} is {attr[2]} than {le}" for m, le, i in facts]
+    steps = [f"Clue {i + 1}: {_clue_text(attr, m, le, ref['clues'][i]['more_first'])}" for m, le, i in facts]
     steps.append(f"Combining the clues, the order from {attr[4]} to {attr[5]} is {', '.join(order)}")
     q = ref["question"]
     named = ORDINALS[q["rank"]] if q["rank"] < len(ORDINALS) else f"number {q['rank'] + 1} "
@@ -188,17 +203,17 @@ def _make_syllogism(rng: random.Random, k: int) -> Problem:
     *chain, dis = rng.sample(CATEGORIES, k + 2)
     m = rng.randint(1, k)
     pairs = [(chain[i], chain[i + 1]) for i in range(k)] + [(dis, chain[m])]
-    premises = [
-        {"text": rng.choice(PREMISE_FORMS).format(a=a, b=b), "sub": a, "sup": b}
-        for a, b in rng.sample(pairs, len(pairs))
-    ]
+    premises = []
+    for a, b in rng.sample(pairs, len(pairs)):
+        form = rng.randrange(len(PREMISE_FORMS))
+        premises.append({"text": PREMISE_FORMS[form].format(a=a, b=b), "sub": a, "sup": b, "form": form})
     stmts = [(chain[0], chain[-1]), (chain[-1], chain[0]), (chain[0], dis), (dis, chain[0])]
     options = [{"sub": a, "sup": b, "text": f"All {a} are {b}."} for a, b in rng.sample(stmts, len(stmts))]
     idx = next(i for i, o in enumerate(options) if (o["sub"], o["sup"]) == stmts[0])
     land = rng.choice(LANDS)
     text = (
         f"Context:\nIn {land}, the following is known. "
-        + " ".join(p["text"] for p in premises)
+        + " ".join(f"Premise {i}: {p['text']}" for i, p in enumerate(premises, start=1))
         + f"\n\nQuestion:\nWhich of the following must be true?\n\nOptions:\n"
         f"{_options_block([o['text'] for o in options])}"
     )
@@ -224,19 +239,22 @@ def _premise_facts(ref: Mapping[str, Any]) -> list[Fact]:
 def _syllogism_steps(
     ref: Mapping[str, Any], facts: Sequence[Fact], misread: set[int], converse: bool
 ) -> tuple[list[str], str]:
-    """Walk from the chain's first category along the facts (misread ones first, then premise order)."""
+    """Restate the facts in premise order and wording, then walk from the chain's first category along
+    them (misread ones first, then premise order) and conclude."""
+    forms = [p["form"] for p in ref["premises"]]
+    steps = [
+        f"Premise {i + 1}: {PREMISE_FORMS[forms[i]].format(a=a, b=b).rstrip('.')}"
+        for a, b, i in sorted(facts, key=lambda f: f[2])
+    ]
     start = cur = ref["chain"][0]
-    seen, steps = {start}, []
+    walk = [start]
     while True:
-        outs = sorted((f for f in facts if f[0] == cur and f[1] not in seen), key=lambda f: (f[2] not in misread, f[2]))
+        outs = sorted((f for f in facts if f[0] == cur and f[1] not in walk), key=lambda f: (f[2] not in misread, f[2]))
         if not outs:
             break
-        sub, sup, i = outs[0]
-        steps.append(
-            f"Premise {i + 1} says all {sub} are {sup}" + (f", so all {start} are {sup}" if sub != start else "")
-        )
-        cur = sup
-        seen.add(cur)
+        cur = outs[0][1]
+        walk.append(cur)
+    steps.append(f"Following the premises from {start}, the chain is {', '.join(walk)}")
     claim = (cur, start) if converse else (start, cur)
     found = [i for i, o in enumerate(ref["options"]) if (o["sub"], o["sup"]) == claim]
     letter = LETTERS[found[0]] if found else ""
