@@ -7,10 +7,12 @@
 
 Each run's ``metrics/claims.json`` is read from git (``git show <ref>:metrics/claims.json``); by
 default the runs are the DVC experiments whose baseline is HEAD (``refs/exps/<sha[:2]>/<sha[2:]>/<name>``),
-so no DVC call is needed. For each sub-claim, the runs that estimated it are pooled with fixed-effect
-inverse-variance weights (:func:`preftree.stats.pool`: w = 1/se^2, CI = effect +- 1.96 se; n = the units
-of all runs together) and judged by the same rule as one run (:func:`preftree.stats.verdict`, with the
-row's direction and margin); a claim's sub-claims combine as in one run (:func:`preftree.stats.combine`).
+so no DVC call is needed. For each sub-claim, the runs that estimated it are pooled with random-effects
+weights (:func:`preftree.stats.pool_random`, DerSimonian-Laird: seeds are different worlds, and where
+their effects disagree beyond their CIs the between-seed variance widens the pooled CI; where they agree
+it is fixed-effect inverse-variance pooling; n = the units of all runs together) and judged by the same
+rule as one run (:func:`preftree.stats.verdict`, with the row's direction and margin); a claim's
+sub-claims combine as in one run (:func:`preftree.stats.combine`).
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from preftree.io import atomic_write_text, write_json
-from preftree.stats import Estimate, combine, pool, verdict
+from preftree.stats import Estimate, combine, pool_random, verdict
 
 CLAIMS_PATH = "metrics/claims.json"
 POOLING_RULE = (
-    "Pooled: fixed-effect inverse-variance pooling of the runs that estimated the row (w = 1/se^2, "
-    "95% CI = effect +- 1.96 se, n = units of all runs); verdict by the same rule as one run."
+    "Pooled: random-effects (DerSimonian-Laird) pooling of the runs that estimated the row (w = 1/(se^2 + "
+    "tau^2), tau^2 the between-run variance, 0 when the runs agree within their CIs; 95% CI = effect +- 1.96 se; "
+    "n = units of all runs); verdict by the same rule as one run."
 )
 
 
@@ -62,7 +65,7 @@ def aggregate(runs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
             per_run[label] = {k: row.get(k) for k in ("effect", "ci_low", "ci_high", "n", "verdict")}
             if (est := _estimate(row)) is not None:
                 estimates.append(est)
-        pooled = pool(estimates) if estimates else None
+        pooled = pool_random(estimates) if estimates else None
         judged = verdict(pooled, int(first["direction"]), margin=float(first.get("margin") or 0.0))
         rows.append(
             {

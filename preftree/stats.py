@@ -7,7 +7,8 @@
 * :func:`window_mean`: the mean of the last ``fraction`` of a curve's points, bootstrap over them;
 * :func:`verdict`: *reproduced* / *contradicted* / *inconclusive* from a CI and the side the paper
   claims, with an optional non-inferiority margin;
-* :func:`pool`: fixed-effect inverse-variance pooling of estimates from independent runs (seeds).
+* :func:`pool`: fixed-effect inverse-variance pooling of estimates from independent runs (seeds);
+* :func:`pool_random`: random-effects (DerSimonian-Laird) pooling, wider where the runs disagree.
 
 Every estimate carries its ``n`` (units resampled) and ``se`` (the bootstrap standard deviation).
 The same ``seed`` gives the same interval, bit for bit.
@@ -201,3 +202,28 @@ def pool(estimates: Sequence[Estimate], *, level: float = LEVEL) -> Estimate:
         se = float(np.sqrt((ses**2).sum()) / ses.size)
     z = NormalDist().inv_cdf(0.5 + level / 2)
     return Estimate(effect, effect - z * se, effect + z * se, int(sum(e.n for e in estimates)), se)
+
+
+def pool_random(estimates: Sequence[Estimate], *, level: float = LEVEL) -> Estimate:
+    """Random-effects pooling (DerSimonian-Laird) of independent estimates: runs on different seeds are
+    different worlds, so their true effects may differ. tau^2 = max(0, (Q - (k - 1)) / (S1 - S2 / S1)) with
+    w_i = 1/se_i^2, Q = sum w_i (y_i - fixed-effect mean)^2, S1 = sum w_i, S2 = sum w_i^2; then
+    w*_i = 1/(se_i^2 + tau^2), effect = sum w*_i y_i / sum w*_i, se = 1/sqrt(sum w*_i), CI = effect +- z se.
+    When the runs agree within their CIs (Q <= k - 1) this is :func:`pool`; when they disagree, the
+    between-run variance tau^2 widens the CI. With any se of 0, or one run, it is :func:`pool`."""
+    fixed = pool(estimates, level=level)
+    ses = np.array([e.se for e in estimates], dtype=np.float64)
+    if len(estimates) < 2 or not np.all(ses > 0):
+        return fixed
+    effects = np.array([e.effect for e in estimates], dtype=np.float64)
+    weights = 1.0 / ses**2
+    q = float((weights * (effects - fixed.effect) ** 2).sum())
+    s1, s2 = float(weights.sum()), float((weights**2).sum())
+    tau2 = max(0.0, (q - (len(estimates) - 1)) / (s1 - s2 / s1))
+    if tau2 == 0.0:
+        return fixed
+    star = 1.0 / (ses**2 + tau2)
+    effect = float((star * effects).sum() / star.sum())
+    se = float(1.0 / np.sqrt(star.sum()))
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    return Estimate(effect, effect - z * se, effect + z * se, fixed.n, se)

@@ -292,7 +292,7 @@ def run_document(seed: int, inputs: ClaimInputs | None = None) -> dict:
 
 def test_aggregate_pools_each_row_over_the_runs() -> None:
     from preftree.claims_across import aggregate, markdown
-    from preftree.stats import Estimate, pool
+    from preftree.stats import Estimate, pool_random
 
     runs = {"exp-a": run_document(0), "exp-b": run_document(1)}
     result = aggregate(runs)
@@ -301,14 +301,14 @@ def test_aggregate_pools_each_row_over_the_runs() -> None:
     assert list(rows) == [s.id for s in SPECS]
     c1 = rows["C1"]
     a, b = (next(r for r in runs[k]["claims"] if r["id"] == "C1") for k in runs)
-    expected = pool([Estimate(r["effect"], r["ci_low"], r["ci_high"], r["n"], r["se"]) for r in (a, b)])
+    expected = pool_random([Estimate(r["effect"], r["ci_low"], r["ci_high"], r["n"], r["se"]) for r in (a, b)])
     assert c1["pooled"]["effect"] == pytest.approx(expected.effect) and c1["pooled"]["n"] == 2 * N
     assert c1["per_run"]["exp-a"]["effect"] == a["effect"] and c1["verdict"] == "reproduced"
     assert c1["runs_pooled"] == 2 and result["verdicts"]["C1"] == "reproduced"
     assert rows["C2b"]["verdict"] == "reproduced"  # effect 0 with se 0 in both runs: within the -2 pp margin
     text = markdown(result)
     assert text.splitlines()[0] == "| id | claim | exp-a (seed 0) | exp-b (seed 1) | pooled | n | verdict |"
-    assert "| C1 | SFT beats the base model" in text and "inverse-variance" in text
+    assert "| C1 | SFT beats the base model" in text and "DerSimonian-Laird" in text
     assert result["world"] == [] and "Is each run's tiny world" not in text  # no world bounds in these runs
 
 

@@ -11,6 +11,7 @@ from preftree.stats import (
     combine,
     paired_diff,
     pool,
+    pool_random,
     trend_slope,
     verdict,
     window_mean,
@@ -131,3 +132,22 @@ def test_pooling_weights_by_inverse_variance() -> None:
     assert zero.effect == 0.0 and zero.se == 0.0 and verdict(zero, +1) == "inconclusive"
     with pytest.raises(ValueError):
         pool([])
+
+
+def test_random_effects_pooling_known_answer() -> None:
+    """Two runs that disagree: y = 0 and 1, se 0.1 each. w = 100, fixed-effect mean 0.5, Q = 50,
+    tau^2 = (50 - 1) / (200 - 20000 / 200) = 0.49, w* = 1 / 0.5 = 2 each: effect 0.5, se 0.5."""
+    a, b = Estimate(0.0, -0.196, 0.196, 100, 0.1), Estimate(1.0, 0.804, 1.196, 100, 0.1)
+    fixed, rand = pool([a, b]), pool_random([a, b])
+    assert fixed.se == pytest.approx(0.1 / 2**0.5) and fixed.ci_low > 0  # fixed effect: "clearly positive"
+    assert rand.effect == pytest.approx(0.5) and rand.se == pytest.approx(0.5) and rand.n == 200
+    assert rand.ci_low == pytest.approx(0.5 - 1.959964 * 0.5, abs=1e-5) and rand.ci_low < 0 < rand.ci_high
+
+
+def test_random_effects_pooling_is_fixed_effect_when_runs_agree() -> None:
+    agree = [Estimate(0.10, 0.06, 0.14, 100, 0.02), Estimate(0.11, 0.07, 0.15, 100, 0.02)]
+    assert pool_random(agree) == pool(agree)  # Q = 0.125 <= k - 1: tau^2 = 0
+    one = [Estimate(0.3, 0.1, 0.5, 50, 0.1)]
+    assert pool_random(one) == pool(one)
+    zero = [Estimate(0.0, 0.0, 0.0, 10, 0.0), Estimate(1.0, 1.0, 1.0, 10, 0.0)]
+    assert pool_random(zero) == pool(zero)
