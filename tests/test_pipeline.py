@@ -122,11 +122,11 @@ def test_exp_run_in_a_temp_dir_is_listed_and_logs_to_the_root_db(smoke_project: 
         "run",
         "--temp",
         "-n",
-        "frac25",
+        "frac35",
         "-S",
         "experiment=smoke",
         "-S",
-        "select.heldout.fraction=0.25",
+        "select.heldout.fraction=0.35",  # far from the default (0.253): a new split at smoke size
         "tree",  # the stages up to the tree views (the training stages after it: tests/test_sweep.py)
     )
     shown = json.loads(sh(smoke_project, "dvc", "exp", "show", "--json").stdout)
@@ -136,16 +136,16 @@ def test_exp_run_in_a_temp_dir_is_listed_and_logs_to_the_root_db(smoke_project: 
             for rev in exp.get("revs", []):
                 data = rev.get("data") or {}
                 found[rev.get("name") or data.get("name")] = data
-    assert "frac25" in found, list(found)
-    params = found["frac25"]["params"]["params.yaml"]["data"]
-    assert params["select"]["heldout"]["fraction"] == 0.25
-    total = found["frac25"]["metrics"]["metrics/select.json"]["data"]["total"]
-    assert total["heldout_problems"] / (total["heldout_problems"] + total["train_problems"]) > 0.2
+    assert "frac35" in found, list(found)
+    params = found["frac35"]["params"]["params.yaml"]["data"]
+    assert params["select"]["heldout"]["fraction"] == 0.35
+    total = found["frac35"]["metrics"]["metrics/select.json"]["data"]["total"]
+    assert total["heldout_problems"] / (total["heldout_problems"] + total["train_problems"]) > 0.3
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(f"sqlite:///{smoke_project / 'mlflow.db'}")
     runs = client.search_runs(
-        [client.get_experiment_by_name("preftree").experiment_id], filter_string="tags.`preftree.group` = 'frac25'"
+        [client.get_experiment_by_name("preftree").experiment_id], filter_string="tags.`preftree.group` = 'frac35'"
     )
     assert {r.data.tags["preftree.role"] for r in runs} == {"pipeline", "stage"}
     stages = sorted(r.data.tags["dvc.stage"] for r in runs if r.data.tags["preftree.role"] == "stage")
