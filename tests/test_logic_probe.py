@@ -40,7 +40,10 @@ def test_slots_point_at_each_decision(items):
         kinds.add(ref["kind"])
         letter = [s for s in slots if s.name == "letter"]
         assert len(letter) == 1 and letter[0].chance == 1 / len(ref["options"])
-        assert at["letter"][0].startswith(ref["answer"] + ".")
+        assert at["letter"][0].startswith(ref["answer"] + ")")
+        texts = [o if isinstance(o, str) else o["sup"] for o in ref["options"]]  # the option's last word
+        assert [t.split(" ")[0] for t in at["option"]] == texts
+        assert [t.split(" (option ")[1][0] for t in at["option"]] == list("ABCDE"[: len(texts)])
         if ref["kind"] == "ordering":
             clues = ref["clues"]
             first = [c["more"] if c["more_first"] else c["less"] for c in clues]
@@ -49,7 +52,11 @@ def test_slots_point_at_each_decision(items):
             assert len(at["order"]) == len(ref["people"])
             assert sorted(t.split(",")[0].split(".")[0] for t in at["order"]) == sorted(ref["people"])
             correct = ref["options"][ref["answer_index"]]
-            assert at["pick"][0].startswith(correct + ",")
+            assert at["pick"][0].startswith(correct + " (option " + ref["answer"] + ")")
+            asked = (len(ref["people"]) + 1) // 2
+            positions = [t.split(",")[0].split(".")[0] for t in at["position"]]
+            assert len(positions) == 2 * asked and set(positions) == set(ref["people"])
+            assert correct in positions
         else:
             chain = ref["chain"]
             assert at["chain"][0].startswith(chain[0] + ",")
@@ -65,7 +72,9 @@ def test_measure_counts_an_oracle_right_and_a_wrong_model_wrong(items):
     for instruction, response, ref in items[:6]:
         ids = tokenizer(chat_document(tokenizer, instruction, response), add_special_tokens=False)["input_ids"]
         oracle = ScriptedLM(vocab, lambda prefix, ids=ids: ids[len(prefix)] if len(prefix) < len(ids) else 0)
+        oracle.train()
         right = measure(oracle, tokenizer, [(instruction, response, ref)])
+        assert oracle.training  # measure() leaves the model's mode as it found it
         n = len(decision_slots(response, ref))
         assert sum(c.total for c in right.values()) == n and all(c.correct == c.total for c in right.values())
         wrong = measure(
