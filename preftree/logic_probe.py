@@ -1,5 +1,5 @@
 """Where does the tiny model lose a Logic item? Teacher-forced accuracy at each decision of a correct
-solution (docs/tiny-world.md, trial O).
+solution (docs/tiny-world.md, trials O, P and Q).
 
 A correct Logic solution is a chain of small decisions, each made at one token of the response:
 
@@ -7,8 +7,9 @@ A correct Logic solution is a chain of small decisions, each made at one token o
   category, right after the option's letter in the context);
 * ordering: the first and the second name of every restated clue (``clue_first``: the name right
   after "Clue i:", found only by locating clue i in the context; ``clue_second``), every name of the
-  combined order (``order``), every name of the named positions (``position``), the person picked
-  (``pick``) and the option's letter (``letter``);
+  combined order (``order``), every name of the named positions (``position``), the restated
+  question's position (``question``: "Who is the *second tallest*?"), the person picked (``pick``)
+  and the option's letter (``letter``);
 * syllogism: the first category of the chain (``chain``), the conclusion's two categories
   (``conclusion``) and the option's letter (``letter``).
 
@@ -42,7 +43,7 @@ CLUE_STEP = re.compile(r"Step \d+: Clue \d+: (\w+) is \w+ than (\w+)\.")
 ORDER_STEP = re.compile(r"the order from \w+ to \w+ is ([^.\n]+)\.")
 POSITIONS_STEP = re.compile(r"Step \d+: So (the [^\n]+)\.")
 POSITION = re.compile(r"the [\w ]+? is (\w+)")
-PICK_STEP = re.compile(r"Step \d+: The [\w ]+ is (\w+) \(option (\w)\)\.")
+PICK_STEP = re.compile(r"Step \d+: Who is the ([\w ]+)\? The [\w ]+ is (\w+) \(option (\w)\)\.")
 CHAIN_STEP = re.compile(r"the chain is (\w+)")
 CONCLUSION_STEP = re.compile(r"Therefore all (\w+) are (\w+) \(option (\w)\)")
 
@@ -52,7 +53,7 @@ class Slot:
     """One decision: the character offset in the response of the token that makes it, and its name."""
 
     start: int
-    name: str  # option | clue_first | clue_second | order | position | pick | letter | chain | conclusion
+    name: str  # option | clue_first | clue_second | order | position | question | pick | letter | chain | conclusion
     chance: float | None = None  # for a choice among known alternatives: 1 / their number
 
 
@@ -79,7 +80,11 @@ def decision_slots(response: str, reference: Mapping[str, Any]) -> list[Slot]:
         picks = list(PICK_STEP.finditer(response))
         if picks:
             pick = picks[-1]
-            out += [Slot(pick.start(1), "pick"), Slot(pick.start(2), "letter", 1 / options)]
+            out += [
+                Slot(pick.start(1), "question"),
+                Slot(pick.start(2), "pick"),
+                Slot(pick.start(3), "letter", 1 / options),
+            ]
     elif reference.get("kind") == "syllogism":
         chain = CHAIN_STEP.search(response)
         if chain:

@@ -53,6 +53,9 @@ def test_slots_point_at_each_decision(items):
             assert sorted(t.split(",")[0].split(".")[0] for t in at["order"]) == sorted(ref["people"])
             correct = ref["options"][ref["answer_index"]]
             assert at["pick"][0].startswith(correct + " (option " + ref["answer"] + ")")
+            q = ref["question"]
+            asked = ref["attribute"][4] if q["end"] == "top" else ref["attribute"][5]
+            assert at["question"][0].startswith(("second " if q["rank"] == 1 else "") + asked + "?")
             asked = (len(ref["people"]) + 1) // 2
             positions = [t.split(",")[0].split(".")[0] for t in at["position"]]
             assert len(positions) == 2 * asked and set(positions) == set(ref["people"])

@@ -9,7 +9,7 @@ Two kinds, the difficulty being the number of clues / premises the deduction cha
   distractor "All D are Cm"; the question asks which statement must be true ("All C0 are Ck").
 
 A solution is written so that each of its tokens follows an earlier occurrence of the same words, the
-copying a tiny model learns first (docs/tiny-world.md, trials O and P):
+copying a tiny model learns first (docs/tiny-world.md, trials O, P and Q):
 
 1. it restates the options, name (or statement) before letter: "The options are Alice (option A), Dan
    (option B)";
@@ -18,13 +18,14 @@ copying a tiny model learns first (docs/tiny-world.md, trials O and P):
 3. ordering: it combines the clues into an order that runs in the direction of the first restated
    clue's wording ("the order from shortest to tallest is Alice, Dan": with one clue, the clue's names in
    its order), names every position a question can ask ("So the shortest is Alice, the tallest is
-   Dan") and picks by copying the question's position and the option's letter ("The tallest is Dan
-   (option B)"); syllogism: it follows the chain from C0 and concludes "Therefore all C0 are Ck
-   (option A)".
+   Dan"), then restates the question verbatim and answers it by copying the named position's person
+   and that person's letter ("Who is the tallest? The tallest is Dan (option B)"); syllogism: it
+   follows the chain from C0 and concludes "Therefore all C0 are Ck (option A)".
 
-Solutions are produced by a small solver over the *facts as read*, so a mistake (a misread relation, an
-ignored clue, a swapped name, an off-by-one or wrong-end pick, a converted conclusion) changes the
-restated facts and, consistently, the chosen option.
+Solutions are produced by a small solver over the *facts and question as read*, so a mistake (a misread
+relation, an ignored clue, a swapped name, a question misread by one place or from the wrong end, a
+converted conclusion) changes what is restated and, consistently, everything after it: every later copy
+(the person of a named position, the letter of a restated option) stays a copy (trial Q).
 
 Reference JSON (``reference`` column)::
 
@@ -37,7 +38,7 @@ Reference JSON (``reference`` column)::
                 "question": {"end": "top" | "bottom", "rank": 1},   # 0-based rank from that end
                 "options": ["Bob", ...], "answer_index": 1, "answer": "B",
                 "steps": ["The options are Bob (option A), ...", "Clue 1: Dan is taller than Alice", ...,
-                          "The second tallest is Bob (option B)"]}
+                          "Who is the second tallest? The second tallest is Bob (option B)"]}
     syllogism: {"family": "logic", "kind": "syllogism", "template": "syllogism",
                 "chain": ["blorps", ...], "distractor": "wumps",
                 "premises": [{"text": "All blorps are zindles.", "sub": "blorps", "sup": "zindles",
@@ -204,10 +205,10 @@ def _ordering_steps(ref: Mapping[str, Any], facts: Sequence[Fact], rank: int, en
     ends = (attr[4], attr[5]) if top_first else (attr[5], attr[4])
     steps.append(f"Combining the clues, the order from {ends[0]} to {ends[1]} is {', '.join(line)}")
     steps.append("So " + ", ".join(f"the {pos} is {who}" for pos, who in _positions(attr, line, top_first)))
-    q = ref["question"]
     pick = order[rank] if end == "top" else order[n - 1 - rank]
     letter = LETTERS[ref["options"].index(pick)] if pick in ref["options"] else ""
-    steps.append(f"The {_position(attr, q['rank'], q['end'])} is {pick} (option {letter})")
+    asked = _position(attr, rank, end)  # the question as read
+    steps.append(f"Who is the {asked}? The {asked} is {pick} (option {letter})")
     return steps, letter
 
 
@@ -225,8 +226,8 @@ def _ordering_candidates(ref: Mapping[str, Any], mistake: str) -> list[tuple[lis
                 if other not in (m, le):
                     out.append((facts[:i] + [(other, le, j)] + facts[i + 1 :], rank, end))
                     out.append((facts[:i] + [(m, other, j)] + facts[i + 1 :], rank, end))
-    if mistake == "off_by_one":
-        out += [(facts, r, end) for r in (rank - 1, rank + 1) if 0 <= r < n]
+    if mistake == "off_by_one":  # the question misread by one place, among the places a question can ask
+        out += [(facts, r, end) for r in (rank - 1, rank + 1) if 0 <= r < (n + 1) // 2]
     elif mistake == "wrong_formula":
         out.append((facts, rank, "bottom" if end == "top" else "top"))
     return out
