@@ -1,15 +1,11 @@
 """Where does the tiny model lose a Logic item? Teacher-forced accuracy at each decision of a correct
-solution (docs/tiny-world.md, trials O, P and Q).
+solution (docs/tiny-world.md, trial O).
 
 A correct Logic solution is a chain of small decisions, each made at one token of the response:
 
-* both kinds: the last word of every restated option (``option``: the name, or the statement's last
-  category, right after the option's letter in the context);
 * ordering: the first and the second name of every restated clue (``clue_first``: the name right
   after "Clue i:", found only by locating clue i in the context; ``clue_second``), every name of the
-  combined order (``order``), every name of the named positions (``position``), the restated
-  question's position (``question``: "Who is the *second tallest*?"), the person picked (``pick``)
-  and the option's letter (``letter``);
+  combined order (``order``), the person picked (``pick``) and the option's letter (``letter``);
 * syllogism: the first category of the chain (``chain``), the conclusion's two categories
   (``conclusion``) and the option's letter (``letter``).
 
@@ -37,15 +33,11 @@ import torch
 
 from preftree.copy_probe import greedy_predictions
 
-OPTIONS_STEP = re.compile(r"Step \d+: The options are ([^\n]+)\.")
-OPTION = re.compile(r"(\w+) \(option \w\)")
 CLUE_STEP = re.compile(r"Step \d+: Clue \d+: (\w+) is \w+ than (\w+)\.")
 ORDER_STEP = re.compile(r"the order from \w+ to \w+ is ([^.\n]+)\.")
-POSITIONS_STEP = re.compile(r"Step \d+: So (the [^\n]+)\.")
-POSITION = re.compile(r"the [\w ]+? is (\w+)")
-PICK_STEP = re.compile(r"Step \d+: Who is the ([\w ]+)\? The [\w ]+ is (\w+) \(option (\w)\)\.")
+PICK_STEP = re.compile(r"So the [\w ]+ is (\w+), which is option (\w)")
 CHAIN_STEP = re.compile(r"the chain is (\w+)")
-CONCLUSION_STEP = re.compile(r"Therefore all (\w+) are (\w+) \(option (\w)\)")
+CONCLUSION_STEP = re.compile(r"Therefore all (\w+) are (\w+), which is option (\w)")
 
 
 @dataclass(frozen=True)
@@ -53,7 +45,7 @@ class Slot:
     """One decision: the character offset in the response of the token that makes it, and its name."""
 
     start: int
-    name: str  # option | clue_first | clue_second | order | position | question | pick | letter | chain | conclusion
+    name: str  # clue_first | clue_second | order | pick | letter | chain | conclusion
     chance: float | None = None  # for a choice among known alternatives: 1 / their number
 
 
@@ -61,9 +53,6 @@ def decision_slots(response: str, reference: Mapping[str, Any]) -> list[Slot]:
     """The decisions of a correct Logic ``response`` to the item whose reference is ``reference``."""
     options = len(reference.get("options", [])) or 1
     out: list[Slot] = []
-    restated = OPTIONS_STEP.search(response)
-    if restated and reference.get("kind") in ("ordering", "syllogism"):
-        out += [Slot(restated.start(1) + m.start(1), "option") for m in OPTION.finditer(restated.group(1))]
     if reference.get("kind") == "ordering":
         people = len(reference["people"])
         for m in CLUE_STEP.finditer(response):
@@ -74,17 +63,9 @@ def decision_slots(response: str, reference: Mapping[str, Any]) -> list[Slot]:
             for name in order.group(1).split(", "):
                 out.append(Slot(pos, "order"))
                 pos += len(name) + 2
-        named = POSITIONS_STEP.search(response)
-        if named:
-            out += [Slot(named.start(1) + m.start(1), "position") for m in POSITION.finditer(named.group(1))]
-        picks = list(PICK_STEP.finditer(response))
-        if picks:
-            pick = picks[-1]
-            out += [
-                Slot(pick.start(1), "question"),
-                Slot(pick.start(2), "pick"),
-                Slot(pick.start(3), "letter", 1 / options),
-            ]
+        pick = PICK_STEP.search(response)
+        if pick:
+            out += [Slot(pick.start(1), "pick"), Slot(pick.start(2), "letter", 1 / options)]
     elif reference.get("kind") == "syllogism":
         chain = CHAIN_STEP.search(response)
         if chain:

@@ -345,27 +345,6 @@ def test_critic_on_code_and_logic(synth: dict[str, list[dict[str, Any]]]) -> Non
     assert "Step 1 should" in generic
 
 
-def test_logic_critic_names_wrongly_restated_options_and_positions(synth: dict[str, list[dict[str, Any]]]) -> None:
-    """A solution whose restated options or named positions differ from the reference's is told which step."""
-    from preftree.sources.synthetic.problems import render_solution
-
-    critic = ScriptedCritic()
-    orderings = [r for r in synth["Logic"] if json.loads(r["reference"])["kind"] == "ordering"][:4]
-    assert orderings
-    for rec in orderings:
-        correct = render_solution(rec, rng=random.Random(0))
-        assert correct is not None
-        swapped = re.sub(r"\(option A\)", "(option B)", correct, count=1)  # step 1 names option A "B"
-        text = critic.critique([critique_request(rec, swapped)])[0]
-        assert text.startswith("Step 1 restates the options wrongly"), (swapped, text)
-        line = re.search(r"Step (\d+): So the .*? is (\w+)", correct)
-        assert line is not None
-        other = next(p for p in json.loads(rec["reference"])["people"] if p != line.group(2))
-        moved = correct[: line.start(2)] + other + correct[line.end(2) :]
-        text = critic.critique([critique_request(rec, moved)])[0]
-        assert text.startswith(f"Step {line.group(1)} is incorrect. The positions you name"), (moved, text)
-
-
 # ------------------------------------------------------------------------------------------------
 # prompts
 

@@ -149,7 +149,7 @@ def test_difficulty_range_and_distinct_ids() -> None:
     for row in wide.iter_rows(named=True):  # the difficulty is the number of steps the solution takes
         ref = json.loads(row["reference"])
         if row["task"] in ("Coding", "Logic") and ref.get("kind") != "syllogism":
-            n_steps = len(ref["steps"]) - (4 if row["task"] == "Logic" else 0)  # options, order, positions, pick
+            n_steps = len(ref["steps"]) - (2 if row["task"] == "Logic" else 0)
             assert n_steps == row["difficulty"], row["pattern"]
     for df in (frame, wide):
         assert df["id"].n_unique() == df.height and df["problem_id"].n_unique() == df.height

@@ -1,5 +1,5 @@
 """The scripted critic on synthetic logic: the clue or premise that was misread, swapped or ignored,
-wrongly restated options or positions, or a wrong pick from a correct order / a reversed conclusion."""
+or a wrong pick from a correct order / a reversed conclusion."""
 
 from __future__ import annotations
 
@@ -31,11 +31,6 @@ def logic_feedback(ref: Mapping[str, Any], action: str) -> str:
             )
         if _norm(g) == _norm(w):
             continue
-        if _norm(w).startswith("the options are"):
-            return (
-                f"Step {k} restates the options wrongly: copy each option with its letter, as the Options list "
-                "gives them."
-            )
         if re.sub(r"option [a-e]\b", "option", _norm(g)) == re.sub(r"option [a-e]\b", "option", _norm(w)):
             return (
                 f"Step {k} names the wrong option: your conclusion is right, so give the letter of the option "
@@ -93,8 +88,6 @@ def _ordering_hint(ref: Mapping[str, Any], got: str, want: str) -> str:
         return f'You skipped clue {i} ("{clues[i - 1]["text"]}"); every clue is needed to pin down the order.'
     if want.lower().startswith("combining"):
         return "The order you derive does not follow from the clues; place each person using all the clues."
-    if want.lower().startswith("so the"):
-        return "The positions you name do not follow from your order: read them off it, counting from each end."
     q = ref["question"]
     end = attr[4] if q["end"] == "top" else attr[5]
     return (

@@ -43,7 +43,7 @@ def perturb_synthetic(record: Mapping[str, Any], ref: Mapping[str, Any], correct
         n = len(ref.get("options") or LETTERS)
         letters = [x for x in LETTERS[:n] if x != ref["answer"]]
         bad = rng.choice(letters)
-        text = re.sub(r"\(option [A-E]\)\.(?=\s*\n\nAnswer:)", f"(option {bad}).", correct)
+        text = re.sub(r"which is option [A-E]\.", f"which is option {bad}.", correct)
         return re.sub(r"Answer:\n[A-E]\s*$", f"Answer:\n{bad}", text.rstrip())
     if family == "coding":
         from preftree.sources.synthetic.common import passes

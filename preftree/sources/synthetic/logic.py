@@ -8,24 +8,13 @@ Two kinds, the difficulty being the number of clues / premises the deduction cha
 * ``syllogism``: a chain of k numbered premises "All C0 are C1", ..., "All C(k-1) are Ck" plus a
   distractor "All D are Cm"; the question asks which statement must be true ("All C0 are Ck").
 
-A solution is written so that each of its tokens follows an earlier occurrence of the same words, the
-copying a tiny model learns first (docs/tiny-world.md, trials O, P and Q):
-
-1. it restates the options, name (or statement) before letter: "The options are Alice (option A), Dan
-   (option B)";
-2. it restates every clue / premise in the context's order and wording ("Clue 2: Bob is shorter than
-   Alice.");
-3. ordering: it combines the clues into an order that runs in the direction of the first restated
-   clue's wording ("the order from shortest to tallest is Alice, Dan": with one clue, the clue's names in
-   its order), names every position a question can ask ("So the shortest is Alice, the tallest is
-   Dan"), then restates the question verbatim and answers it by copying the named position's person
-   and that person's letter ("Who is the tallest? The tallest is Dan (option B)"); syllogism: it
-   follows the chain from C0 and concludes "Therefore all C0 are Ck (option A)".
-
-Solutions are produced by a small solver over the *facts and question as read*, so a mistake (a misread
-relation, an ignored clue, a swapped name, a question misread by one place or from the wrong end, a
-converted conclusion) changes what is restated and, consistently, everything after it: every later copy
-(the person of a named position, the letter of a restated option) stays a copy (trial Q).
+A solution first restates every clue / premise in the context's order and in its own wording
+("Clue 2: Bob is shorter than Alice."), so restating is copying the numbered sentence the step names;
+then it combines them (the order, or the chain from C0) and picks the option. Solutions are produced
+by a small solver over the *facts as read*, so a mistake (a misread relation, an ignored clue, a
+swapped name, an off-by-one or wrong-end pick, a converted conclusion) changes the restated facts and,
+consistently, the chosen option (docs/tiny-world.md, trial O: restated clues were where the tiny
+model failed).
 
 Reference JSON (``reference`` column)::
 
@@ -37,16 +26,15 @@ Reference JSON (``reference`` column)::
                            "more_first": true}],          # false: "Alice is shorter than Dan."
                 "question": {"end": "top" | "bottom", "rank": 1},   # 0-based rank from that end
                 "options": ["Bob", ...], "answer_index": 1, "answer": "B",
-                "steps": ["The options are Bob (option A), ...", "Clue 1: Dan is taller than Alice", ...,
-                          "Who is the second tallest? The second tallest is Bob (option B)"]}
+                "steps": ["Clue 1: Dan is taller than Alice", ..., "So the ... is Bob, ..."]}
     syllogism: {"family": "logic", "kind": "syllogism", "template": "syllogism",
                 "chain": ["blorps", ...], "distractor": "wumps",
                 "premises": [{"text": "All blorps are zindles.", "sub": "blorps", "sup": "zindles",
                               "form": 0}],          # index into PREMISE_FORMS
                 "options": [{"sub": "blorps", "sup": "trovs", "text": "All blorps are trovs."}],
                 "answer_index": 0, "answer": "A",
-                "steps": ["The options are all blorps are trovs (option A), ...", "Premise 1: All blorps are zindles",
-                          ..., "Following the premises from blorps, ...", "Therefore all blorps are trovs (option A)"]}
+                "steps": ["Premise 1: All blorps are zindles", ..., "Following the premises from blorps, ...",
+                          "Therefore all blorps are trovs, which is option A"]}
 """
 
 from __future__ import annotations
@@ -104,11 +92,6 @@ Fact = tuple[str, str, int]  # (more / subset, less / superset, clue index)
 
 def _options_block(options: Sequence[str]) -> str:
     return "\n".join(f"{LETTERS[i]}. {o}" for i, o in enumerate(options))
-
-
-def _options_step(texts: Sequence[str]) -> str:
-    """The options restated name first, so that "<name> (option" is later followed by the same letter."""
-    return "The options are " + ", ".join(f"{t} (option {LETTERS[i]})" for i, t in enumerate(texts))
 
 
 # ----------------------------------------------------------------------------- ordering
@@ -175,40 +158,18 @@ def _solve_order(people: Sequence[str], facts: Sequence[Fact]) -> list[str]:
     return out
 
 
-def _position(attr: Sequence[str], rank: int, end: str) -> str:
-    """ "second tallest": the rank-th (0-based) from the top or bottom end."""
-    named = ORDINALS[rank] if rank < len(ORDINALS) else f"number {rank + 1} "
-    return f"{named}{attr[4] if end == 'top' else attr[5]}"
-
-
-def _positions(attr: Sequence[str], order: Sequence[str], top_first: bool) -> list[tuple[str, str]]:
-    """(position, person) for every position a question can ask, in the order line's order."""
-    n, asked = len(order), (len(order) + 1) // 2
-    start, other = ("top", "bottom") if top_first else ("bottom", "top")
-    out = []
-    for i, person in enumerate(order):
-        if i < asked:
-            out.append((_position(attr, i, start), person))
-        if n - 1 - i < asked:
-            out.append((_position(attr, n - 1 - i, other), person))
-    return out
-
-
 def _ordering_steps(ref: Mapping[str, Any], facts: Sequence[Fact], rank: int, end: str) -> tuple[list[str], str]:
-    attr, clues = ref["attribute"], ref["clues"]
-    order = _solve_order(ref["people"], facts)  # most first
+    attr = ref["attribute"]
+    order = _solve_order(ref["people"], facts)
     n = len(order)
-    steps = [_options_step(ref["options"])]
-    steps += [f"Clue {i + 1}: {_clue_text(attr, m, le, clues[i]['more_first'])}" for m, le, i in facts]
-    top_first = clues[facts[0][2]]["more_first"] if facts else True  # the first restated clue's wording
-    line = order if top_first else order[::-1]
-    ends = (attr[4], attr[5]) if top_first else (attr[5], attr[4])
-    steps.append(f"Combining the clues, the order from {ends[0]} to {ends[1]} is {', '.join(line)}")
-    steps.append("So " + ", ".join(f"the {pos} is {who}" for pos, who in _positions(attr, line, top_first)))
+    steps = [f"Clue {i + 1}: {_clue_text(attr, m, le, ref['clues'][i]['more_first'])}" for m, le, i in facts]
+    steps.append(f"Combining the clues, the order from {attr[4]} to {attr[5]} is {', '.join(order)}")
+    q = ref["question"]
+    named = ORDINALS[q["rank"]] if q["rank"] < len(ORDINALS) else f"number {q['rank'] + 1} "
     pick = order[rank] if end == "top" else order[n - 1 - rank]
+    sup = attr[4] if q["end"] == "top" else attr[5]
     letter = LETTERS[ref["options"].index(pick)] if pick in ref["options"] else ""
-    asked = _position(attr, rank, end)  # the question as read
-    steps.append(f"Who is the {asked}? The {asked} is {pick} (option {letter})")
+    steps.append(f"So the {named}{sup} is {pick}, which is option {letter}")
     return steps, letter
 
 
@@ -226,8 +187,8 @@ def _ordering_candidates(ref: Mapping[str, Any], mistake: str) -> list[tuple[lis
                 if other not in (m, le):
                     out.append((facts[:i] + [(other, le, j)] + facts[i + 1 :], rank, end))
                     out.append((facts[:i] + [(m, other, j)] + facts[i + 1 :], rank, end))
-    if mistake == "off_by_one":  # the question misread by one place, among the places a question can ask
-        out += [(facts, r, end) for r in (rank - 1, rank + 1) if 0 <= r < (n + 1) // 2]
+    if mistake == "off_by_one":
+        out += [(facts, r, end) for r in (rank - 1, rank + 1) if 0 <= r < n]
     elif mistake == "wrong_formula":
         out.append((facts, rank, "bottom" if end == "top" else "top"))
     return out
@@ -278,11 +239,10 @@ def _premise_facts(ref: Mapping[str, Any]) -> list[Fact]:
 def _syllogism_steps(
     ref: Mapping[str, Any], facts: Sequence[Fact], misread: set[int], converse: bool
 ) -> tuple[list[str], str]:
-    """Restate the options, the facts in premise order and wording, then walk from the chain's first category along
+    """Restate the facts in premise order and wording, then walk from the chain's first category along
     them (misread ones first, then premise order) and conclude."""
     forms = [p["form"] for p in ref["premises"]]
-    steps = [_options_step([f"all {o['sub']} are {o['sup']}" for o in ref["options"]])]
-    steps += [
+    steps = [
         f"Premise {i + 1}: {PREMISE_FORMS[forms[i]].format(a=a, b=b).rstrip('.')}"
         for a, b, i in sorted(facts, key=lambda f: f[2])
     ]
@@ -298,7 +258,7 @@ def _syllogism_steps(
     claim = (cur, start) if converse else (start, cur)
     found = [i for i, o in enumerate(ref["options"]) if (o["sub"], o["sup"]) == claim]
     letter = LETTERS[found[0]] if found else ""
-    steps.append(f"Therefore all {claim[0]} are {claim[1]} (option {letter})")
+    steps.append(f"Therefore all {claim[0]} are {claim[1]}, which is option {letter}")
     return steps, letter
 
 
