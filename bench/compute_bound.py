@@ -72,17 +72,16 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     model_params: ModelParams = load_stage_params("base", {"model": ModelParams, "seed": int}, root=ROOT)["model"]
-    pre = model_params.pretrain
+    arch, pre = model_params.arch, model_params.pretrain
     corpus = pretraining_corpus(model_params, seed=0)
-    model = build_model(model_params.arch, corpus.tokenizer, seed=0)
+    model = build_model(arch, corpus.tokenizer, seed=0)
     records = pretrain(model, corpus.train_blocks, dataclasses.replace(pre, steps=args.steps), seed=0, progress=False)
     seconds = [r["seconds"] for r in records]
     step_s = (seconds[-1] - seconds[args.warmup - 1]) / (args.steps - args.warmup)
     tokens = pre.batch_size * pre.seq_len
-    flops = step_flops(model_params.arch, tokens, pre.seq_len, len(corpus.tokenizer))
+    flops = step_flops(arch, tokens, pre.seq_len, len(corpus.tokenizer))
     step_rate = flops / step_s / 1e9
 
-    arch = model_params.arch
     own = matmul_rate(tokens, arch.hidden_size, arch.intermediate_size)
     square = matmul_rate(2048, 2048, 2048)
     best = max(own, square)
