@@ -5,16 +5,14 @@ A correct Logic solution is a chain of small decisions, each made at one token o
 
 * ordering: the first and the second name of every restated clue (``clue_first``: the name right
   after "Clue i:", found only by locating clue i in the context; ``clue_second``), every name of the
-  combined order (``order``), the person picked (``pick``) and the answer that repeats the pick
-  (``answer``);
+  combined order (``order``), the person picked (``pick``) and the option's letter (``letter``);
 * syllogism: the first category of the chain (``chain``), the conclusion's two categories
-  (``conclusion``) and the answer's two categories, which repeat them (``answer``).
+  (``conclusion``) and the option's letter (``letter``).
 
 Fed the correct solution as one chat document, the model's greedy prediction at the decision's token
 (argmax of the logits at the position before it) is right or wrong; everything before it is the
-correct text, so each slot measures one decision on its own. An ordering's ``answer`` has a chance
-level of one over the options, ``clue_first`` one over the people. (Until trial R the answer was the
-option's letter, the ``letter`` slot: docs/tiny-world.md.)
+correct text, so each slot measures one decision on its own. ``letter`` has a chance level of one
+over the options, ``clue_first`` one over the people.
 
 :func:`decision_slots` is pure; :func:`measure` runs the model. ``python -m preftree.logic_probe
 MODEL_DIR HELDOUT_PARQUET`` prints one row per (kind, clues, slot) for a model folder and a
@@ -37,9 +35,9 @@ from preftree.copy_probe import greedy_predictions
 
 CLUE_STEP = re.compile(r"Step \d+: Clue \d+: (\w+) is \w+ than (\w+)\.")
 ORDER_STEP = re.compile(r"the order from \w+ to \w+ is ([^.\n]+)\.")
-PICK_STEP = re.compile(r"So the [\w ]+ is (\w+)\.\s+Answer:\n(\w+)")
+PICK_STEP = re.compile(r"So the [\w ]+ is (\w+), which is option (\w)")
 CHAIN_STEP = re.compile(r"the chain is (\w+)")
-CONCLUSION_STEP = re.compile(r"Therefore all (\w+) are (\w+)\.\s+Answer:\nAll (\w+) are (\w+)")
+CONCLUSION_STEP = re.compile(r"Therefore all (\w+) are (\w+), which is option (\w)")
 
 
 @dataclass(frozen=True)
@@ -47,7 +45,7 @@ class Slot:
     """One decision: the character offset in the response of the token that makes it, and its name."""
 
     start: int
-    name: str  # clue_first | clue_second | order | pick | chain | conclusion | answer
+    name: str  # clue_first | clue_second | order | pick | letter | chain | conclusion
     chance: float | None = None  # for a choice among known alternatives: 1 / their number
 
 
@@ -67,7 +65,7 @@ def decision_slots(response: str, reference: Mapping[str, Any]) -> list[Slot]:
                 pos += len(name) + 2
         pick = PICK_STEP.search(response)
         if pick:
-            out += [Slot(pick.start(1), "pick"), Slot(pick.start(2), "answer", 1 / options)]
+            out += [Slot(pick.start(1), "pick"), Slot(pick.start(2), "letter", 1 / options)]
     elif reference.get("kind") == "syllogism":
         chain = CHAIN_STEP.search(response)
         if chain:
@@ -75,7 +73,7 @@ def decision_slots(response: str, reference: Mapping[str, Any]) -> list[Slot]:
         end = CONCLUSION_STEP.search(response)
         if end:
             out += [Slot(end.start(1), "conclusion"), Slot(end.start(2), "conclusion")]
-            out += [Slot(end.start(3), "answer"), Slot(end.start(4), "answer")]
+            out.append(Slot(end.start(3), "letter", 1 / options))
     return out
 
 

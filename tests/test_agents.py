@@ -24,7 +24,6 @@ from preftree.agents.llm import LLMActor, LLMCritic, make_engine
 from preftree.agents.prompts import actor_messages, critic_messages
 from preftree.agents.scripted_actor import ScriptedActor, UnsupportedRecord
 from preftree.agents.scripted_critic import ScriptedCritic
-from preftree.answers.match import logic_answer
 from preftree.compose import from_conf
 from preftree.config.agents import AgentParams
 from preftree.config.runtime import RuntimeParams
@@ -41,6 +40,7 @@ RUNTIME = from_conf(RuntimeParams, "runtime")  # conf/runtime/cpu.yaml
 
 FENCE = re.compile(r"```python\n(.*?)\n```", re.DOTALL)
 BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
+LETTER = re.compile(r"Answer:\n(\S+)\s*$")
 RUNNER = r"""
 import contextlib, io, json, sys
 out = []
@@ -81,9 +81,9 @@ def verdicts(records: Sequence[Mapping[str, Any]], texts: Sequence[str]) -> list
             assert fence is None, text
             out[i] = BOXED.findall(text)[-1] == rec["answer"]
         else:
-            said = logic_answer(text, rec["problem"])  # the grader: the option's text or its letter
-            assert said is not None, text
-            out[i] = said == rec["answer"]
+            m = LETTER.search(text)
+            assert m is not None, text
+            out[i] = m.group(1) == rec["answer"]
     for (i, _), (ok, stdout, _) in zip(jobs, execute([c for _, c in jobs]), strict=True):
         out[i] = ok and (records[i]["task"] == "Coding" or stdout.strip() == records[i]["answer"])
     return [bool(v) for v in out]
@@ -133,8 +133,7 @@ def test_scripted_format_and_identity(synth: dict[str, list[dict[str, Any]]]) ->
                     entry = json.loads(rec["reference"])["entry_point"]
                     assert f"def {entry}(" in code and "# Step 1: " in code
                 else:
-                    said = re.search(r"\n\nAnswer:\n(.+)$", a.text)  # an option's text, as the grader reads it
-                    assert said is not None and logic_answer(a.text, rec["problem"]) is not None, a.text
+                    assert re.search(r"\n\nAnswer:\n[A-E]$", a.text), a.text
 
 
 def test_scripted_is_deterministic(synth: dict[str, list[dict[str, Any]]]) -> None:
@@ -734,26 +733,3 @@ def test_cot_step_equations_chain_into_one_expression(chain, expected):
     from preftree.agents.critic_math import chain_expression
 
     assert chain_expression(chain) == expected
-
-
-def test_perturbed_logic_solutions_name_another_option(synth: dict[str, list[dict[str, Any]]]) -> None:
-    """A perturbed Logic solution concludes and answers with another option's text, which the grader
-    reads as a wrong letter; a solution answering with a letter keeps answering with a letter."""
-    from preftree.agents.mistakes import perturb_synthetic
-    from preftree.sources.synthetic.problems import render_solution
-
-    kinds = set()
-    for k, rec in enumerate(synth["Logic"][:16]):
-        ref = json.loads(rec["reference"])
-        correct = render_solution(rec, rng=random.Random(0))
-        assert correct is not None and logic_answer(correct, rec["problem"]) == rec["answer"]
-        bad = perturb_synthetic(rec, ref, correct, random.Random(k))
-        said = logic_answer(bad, rec["problem"])
-        assert said is not None and said != rec["answer"], bad
-        last_step, answer_line = bad.rstrip().split("\n\nAnswer:\n")[0].splitlines()[-1], bad.splitlines()[-1]
-        assert answer_line.rstrip(".").lower().removeprefix("all ") in last_step.lower(), bad  # conclusion = answer
-        assert bad.splitlines()[:-4] == correct.splitlines()[:-4]  # only the conclusion and the answer change
-        kinds.add(ref["kind"])
-        lettered = correct.rsplit("\n", 1)[0] + "\n" + rec["answer"]
-        assert re.fullmatch(r"[A-E]", perturb_synthetic(rec, ref, lettered, random.Random(k)).splitlines()[-1])
-    assert kinds == {"ordering", "syllogism"}

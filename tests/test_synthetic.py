@@ -14,7 +14,6 @@ from typing import Any
 import polars as pl
 import pytest
 
-from preftree.answers.match import logic_answer
 from preftree.schema import INSTRUCTION_SCHEMA, TASKS, make_instruction, record_ids
 from preftree.sources.synthetic import problems as synthetic
 from preftree.sources.synthetic.problems import MISTAKES, applicable_mistakes, generate, in_pool, pretraining_documents
@@ -22,6 +21,7 @@ from preftree.sources.synthetic.problems import render_solution as render
 
 FENCE = re.compile(r"```python\n(.*?)\n```", re.DOTALL)
 BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
+LETTER = re.compile(r"Answer:\n([A-E])\s*$")
 RUNNER = r"""
 import contextlib, io, json, sys
 results = []
@@ -54,7 +54,7 @@ def run_batch(codes: Sequence[str]) -> list[tuple[bool, str]]:
 
 def verdicts(records: Sequence[Mapping[str, Any]], responses: Sequence[str]) -> list[bool]:
     """Is each response correct? PoT: the fenced code's printed value; CoT: the last \\boxed{};
-    Coding: the fenced function passes every test; Logic: the option the line after "Answer:" names."""
+    Coding: the fenced function passes every test; Logic: the letter after "Answer:"."""
     out: list[bool | None] = [None] * len(records)
     jobs: list[tuple[int, str]] = []
     for i, (rec, resp) in enumerate(zip(records, responses, strict=True)):
@@ -67,9 +67,9 @@ def verdicts(records: Sequence[Mapping[str, Any]], responses: Sequence[str]) -> 
             assert fence is None and resp.rstrip().endswith("}"), resp
             out[i] = BOXED.findall(resp)[-1] == rec["answer"]
         else:
-            said = logic_answer(resp, rec["problem"])  # the grader: the option's text or its letter
-            assert said is not None, resp
-            out[i] = said == rec["answer"]
+            match = LETTER.search(resp)
+            assert match is not None, resp
+            out[i] = match.group(1) == rec["answer"]
     for (i, _), (ok, stdout) in zip(jobs, run_batch([c for _, c in jobs]), strict=True):
         rec = records[i]
         out[i] = ok and (rec["task"] == "Coding" or stdout.strip() == rec["answer"])

@@ -1,5 +1,5 @@
 """The scripted critic on synthetic logic: the clue or premise that was misread, swapped or ignored,
-a wrong pick from a correct order / a reversed conclusion, or an answer that is not the concluded option."""
+or a wrong pick from a correct order / a reversed conclusion."""
 
 from __future__ import annotations
 
@@ -31,13 +31,15 @@ def logic_feedback(ref: Mapping[str, Any], action: str) -> str:
             )
         if _norm(g) == _norm(w):
             continue
+        if re.sub(r"option [a-e]\b", "option", _norm(g)) == re.sub(r"option [a-e]\b", "option", _norm(w)):
+            return (
+                f"Step {k} names the wrong option: your conclusion is right, so give the letter of the option "
+                "that states it."
+            )
         if ref["kind"] == "ordering":
             return f"Step {k} is incorrect. " + _ordering_hint(ref, g, w)
         return f"Step {k} is incorrect. " + _syllogism_hint(ref, g, w)
-    return (
-        f"Your steps are right, but your answer is not the option that step {len(want)} concludes: answer with "
-        "that option's text."
-    )
+    return f"Step {len(want)} picks the wrong option: check which letter matches your conclusion."
 
 
 CLUE_RE = re.compile(r"Clue (\d+): (\w+) is (\w+) than (\w+)", re.I)

@@ -40,7 +40,11 @@ def perturb_synthetic(record: Mapping[str, Any], ref: Mapping[str, Any], correct
             return re.sub(r"\\boxed\{[^{}]*\}\s*$", lambda _: f"\\boxed{{{bad}}}", correct.rstrip())
         return re.sub(r"print\((\w+)\)\n```$", r"print(\1 + 1)\n```", correct.rstrip())
     if family == "logic":
-        return _other_option(ref, correct, rng)
+        n = len(ref.get("options") or LETTERS)
+        letters = [x for x in LETTERS[:n] if x != ref["answer"]]
+        bad = rng.choice(letters)
+        text = re.sub(r"which is option [A-E]\.", f"which is option {bad}.", correct)
+        return re.sub(r"Answer:\n[A-E]\s*$", f"Answer:\n{bad}", text.rstrip())
     if family == "coding":
         from preftree.sources.synthetic.common import passes
 
@@ -54,26 +58,6 @@ def perturb_synthetic(record: Mapping[str, Any], ref: Mapping[str, Any], correct
                 return correct[: fence.start(1)] + code + correct[fence.end(1) :]
         return correct  # pragma: no cover - every synthetic coding problem admits some mistake
     raise ValueError(f"unknown synthetic family {family!r}")
-
-
-def _other_option(ref: Mapping[str, Any], correct: str, rng: random.Random) -> str:
-    """A synthetic Logic solution whose conclusion and answer name another option (its text, as the
-    correct solution's answer does; a letter when the correct answer is a letter)."""
-    options = [o["text"] if isinstance(o, Mapping) else str(o) for o in ref.get("options") or []]
-    n = len(options) or len(LETTERS)
-    k = rng.choice([i for i in range(n) if LETTERS[i] != ref["answer"]])
-    head, sep, said = correct.rstrip().rpartition("Answer:\n")
-    if not sep:
-        raise ValueError("a synthetic Logic solution ends with an 'Answer:' line")
-    if re.fullmatch(r"[A-E]", said.strip()) or not options:
-        return f"{head}{sep}{LETTERS[k]}"
-    bad = options[k]
-    if ref.get("kind") == "syllogism":
-        sub, sup = ref["options"][k]["sub"], ref["options"][k]["sup"]
-        head = re.sub(r"Therefore all \w+ are \w+\.(\s*)$", rf"Therefore all {sub} are {sup}.\1", head)
-    else:
-        head = re.sub(r" is \w+\.(\s*)$", rf" is {bad}.\1", head)
-    return f"{head}{sep}{bad}"
 
 
 def restate_last(steps: list[str], answer: str, bad: str) -> list[str]:

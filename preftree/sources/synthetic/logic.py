@@ -10,13 +10,11 @@ Two kinds, the difficulty being the number of clues / premises the deduction cha
 
 A solution first restates every clue / premise in the context's order and in its own wording
 ("Clue 2: Bob is shorter than Alice."), so restating is copying the numbered sentence the step names;
-then it combines them (the order, or the chain from C0), states its conclusion ("So the second shortest
-is Bob." / "Therefore all blorps are trovs.") and answers with the chosen option's text ("Answer:" then
-"Bob" / "All blorps are trovs."), which ``preftree.answers.match.logic_answer`` maps to the option's
-letter: the answer is a copy of the conclusion, never a lookup of a letter among the options
-(docs/tiny-world.md, trial R). Solutions are produced by a small solver over the *facts as read*, so a
-mistake (a misread relation, an ignored clue, a swapped name, an off-by-one or wrong-end pick, a
-converted conclusion) changes the restated facts and, consistently, the chosen option.
+then it combines them (the order, or the chain from C0) and picks the option. Solutions are produced
+by a small solver over the *facts as read*, so a mistake (a misread relation, an ignored clue, a
+swapped name, an off-by-one or wrong-end pick, a converted conclusion) changes the restated facts and,
+consistently, the chosen option (docs/tiny-world.md, trial O: restated clues were where the tiny
+model failed).
 
 Reference JSON (``reference`` column)::
 
@@ -28,7 +26,7 @@ Reference JSON (``reference`` column)::
                            "more_first": true}],          # false: "Alice is shorter than Dan."
                 "question": {"end": "top" | "bottom", "rank": 1},   # 0-based rank from that end
                 "options": ["Bob", ...], "answer_index": 1, "answer": "B",
-                "steps": ["Clue 1: Dan is taller than Alice", ..., "So the ... is Bob"]}
+                "steps": ["Clue 1: Dan is taller than Alice", ..., "So the ... is Bob, ..."]}
     syllogism: {"family": "logic", "kind": "syllogism", "template": "syllogism",
                 "chain": ["blorps", ...], "distractor": "wumps",
                 "premises": [{"text": "All blorps are zindles.", "sub": "blorps", "sup": "zindles",
@@ -36,7 +34,7 @@ Reference JSON (``reference`` column)::
                 "options": [{"sub": "blorps", "sup": "trovs", "text": "All blorps are trovs."}],
                 "answer_index": 0, "answer": "A",
                 "steps": ["Premise 1: All blorps are zindles", ..., "Following the premises from blorps, ...",
-                          "Therefore all blorps are trovs"]}
+                          "Therefore all blorps are trovs, which is option A"]}
 """
 
 from __future__ import annotations
@@ -160,8 +158,7 @@ def _solve_order(people: Sequence[str], facts: Sequence[Fact]) -> list[str]:
     return out
 
 
-def _ordering_steps(ref: Mapping[str, Any], facts: Sequence[Fact], rank: int, end: str) -> tuple[list[str], str, str]:
-    """The steps, the picked option's letter ("" when the pick is not an option) and its text."""
+def _ordering_steps(ref: Mapping[str, Any], facts: Sequence[Fact], rank: int, end: str) -> tuple[list[str], str]:
     attr = ref["attribute"]
     order = _solve_order(ref["people"], facts)
     n = len(order)
@@ -172,8 +169,8 @@ def _ordering_steps(ref: Mapping[str, Any], facts: Sequence[Fact], rank: int, en
     pick = order[rank] if end == "top" else order[n - 1 - rank]
     sup = attr[4] if q["end"] == "top" else attr[5]
     letter = LETTERS[ref["options"].index(pick)] if pick in ref["options"] else ""
-    steps.append(f"So the {named}{sup} is {pick}")
-    return steps, letter, pick
+    steps.append(f"So the {named}{sup} is {pick}, which is option {letter}")
+    return steps, letter
 
 
 def _ordering_candidates(ref: Mapping[str, Any], mistake: str) -> list[tuple[list[Fact], int, str]]:
@@ -241,10 +238,9 @@ def _premise_facts(ref: Mapping[str, Any]) -> list[Fact]:
 
 def _syllogism_steps(
     ref: Mapping[str, Any], facts: Sequence[Fact], misread: set[int], converse: bool
-) -> tuple[list[str], str, str]:
+) -> tuple[list[str], str]:
     """Restate the facts in premise order and wording, then walk from the chain's first category along
-    them (misread ones first, then premise order) and conclude; the steps, the concluded option's letter
-    ("" when no option states the conclusion) and the option's text."""
+    them (misread ones first, then premise order) and conclude."""
     forms = [p["form"] for p in ref["premises"]]
     steps = [
         f"Premise {i + 1}: {PREMISE_FORMS[forms[i]].format(a=a, b=b).rstrip('.')}"
@@ -262,8 +258,8 @@ def _syllogism_steps(
     claim = (cur, start) if converse else (start, cur)
     found = [i for i, o in enumerate(ref["options"]) if (o["sub"], o["sup"]) == claim]
     letter = LETTERS[found[0]] if found else ""
-    steps.append(f"Therefore all {claim[0]} are {claim[1]}")
-    return steps, letter, f"All {claim[0]} are {claim[1]}."
+    steps.append(f"Therefore all {claim[0]} are {claim[1]}, which is option {letter}")
+    return steps, letter
 
 
 def _syllogism_candidates(ref: Mapping[str, Any], mistake: str) -> list[tuple[list[Fact], set[int], bool]]:
@@ -294,9 +290,8 @@ def make(rng: random.Random, steps: int) -> Problem:
     return _make_syllogism(rng, steps)
 
 
-def _format(steps: Sequence[str], answer: str) -> str:
-    """Numbered steps, then the chosen option's text after "Answer:"."""
-    return f"{step_lines([capitalize(s) + '.' for s in steps])}\n\nAnswer:\n{answer}"
+def _format(steps: Sequence[str], letter: str) -> str:
+    return f"{step_lines([capitalize(s) + '.' for s in steps])}\n\nAnswer:\n{letter}"
 
 
 def render(ref: Mapping[str, Any], mistake: str | None, rng: random.Random) -> str | None:
@@ -304,22 +299,20 @@ def render(ref: Mapping[str, Any], mistake: str | None, rng: random.Random) -> s
         q = ref["question"]
         facts = [(c["more"], c["less"], i) for i, c in enumerate(ref["clues"])]
         if mistake is None:
-            steps, _, text = _ordering_steps(ref, facts, q["rank"], q["end"])
-            return _format(steps, text)
+            return _format(*_ordering_steps(ref, facts, q["rank"], q["end"]))
         cands = _ordering_candidates(ref, mistake)
         rng.shuffle(cands)
         for facts, rank, end in cands:
-            steps, letter, text = _ordering_steps(ref, facts, rank, end)
+            steps, letter = _ordering_steps(ref, facts, rank, end)
             if letter and letter != ref["answer"]:
-                return _format(steps, text)
+                return _format(steps, letter)
         return None
     if mistake is None:
-        steps, _, text = _syllogism_steps(ref, _premise_facts(ref), set(), False)
-        return _format(steps, text)
+        return _format(*_syllogism_steps(ref, _premise_facts(ref), set(), False))
     scands = _syllogism_candidates(ref, mistake)
     rng.shuffle(scands)
     for facts, misread, converse in scands:
-        steps, letter, text = _syllogism_steps(ref, facts, misread, converse)
+        steps, letter = _syllogism_steps(ref, facts, misread, converse)
         if letter and letter != ref["answer"]:
-            return _format(steps, text)
+            return _format(steps, letter)
     return None
