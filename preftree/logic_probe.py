@@ -17,6 +17,12 @@ over the options, ``clue_first`` one over the people.
 :func:`decision_slots` is pure; :func:`measure` runs the model. ``python -m preftree.logic_probe
 MODEL_DIR HELDOUT_PARQUET`` prints one row per (kind, clues, slot) for a model folder and a
 ``data/selected/heldout.parquet``.
+
+A teacher-forced slot measures a decision *given a correct prefix*; free-running, errors compound (trial
+R: syllogism slots at 67-97 % teacher-forced, 3 of 66 syllogisms right). :func:`own_answers` tallies the
+model's own answers by kind: right, naming no option (a letter past the options, or text that is none of
+them) and the chance level. ``python -m preftree.logic_probe --answers RESPONSES_PARQUET HELDOUT_PARQUET``
+prints it for an evaluation's ``data/eval/<policy>/responses.parquet``.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from typing import Any
 
 import torch
 
+from preftree.answers.match import logic_answer
 from preftree.copy_probe import greedy_predictions
 
 CLUE_STEP = re.compile(r"Step \d+: Clue \d+: (\w+) is \w+ than (\w+)\.")
@@ -138,18 +145,88 @@ def table(counts: Mapping[Key, SlotCounts]) -> str:
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class AnswerCounts:
+    """The model's own answers to some Logic items: how many, right, naming no option, summed chance."""
+
+    n: int = 0
+    right: int = 0
+    no_option: int = 0
+    chance_sum: float = 0.0
+
+    def __add__(self, other: AnswerCounts) -> AnswerCounts:
+        return AnswerCounts(
+            self.n + other.n,
+            self.right + other.right,
+            self.no_option + other.no_option,
+            self.chance_sum + other.chance_sum,
+        )
+
+
+def own_answers(rows: Iterable[tuple[Mapping[str, Any], str, str, bool]]) -> dict[tuple[str, int], AnswerCounts]:
+    """Per (kind, clues or premises): rows of (reference, problem text, the model's response, the judge's
+    verdict). An answer names no option when the grader reads none from it, or a letter past the options."""
+    out: dict[tuple[str, int], AnswerCounts] = {}
+    for ref, problem, response, correct in rows:
+        options = len(ref["options"])
+        said = logic_answer(response, problem)
+        named = said is not None and said in "ABCDEFGH"[:options]
+        key = (str(ref["kind"]), len(ref.get("clues", ref.get("premises", []))))
+        out[key] = out.get(key, AnswerCounts()) + AnswerCounts(1, int(correct), int(not named), 1 / options)
+    return out
+
+
+def answers_table(counts: Mapping[tuple[str, int], AnswerCounts]) -> str:
+    """Markdown rows: kind, clues, n, right (%), answers naming no option, chance %; then all kinds."""
+    lines = ["| kind | clues | n | right | names no option | chance % |", "|---|---|---|---|---|---|"]
+    rows = sorted(counts.items())
+    total = sum((c for _, c in rows), AnswerCounts())
+    for (kind, size), c in [*rows, (("all", 0), total)]:
+        lines.append(
+            f"| {kind} | {size if kind != 'all' else ''} | {c.n} | {c.right} ({100 * c.right / max(c.n, 1):.1f} %) "
+            f"| {c.no_option} | {100 * c.chance_sum / max(c.n, 1):.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def read_answers(responses: str, heldout: str) -> list[tuple[Mapping[str, Any], str, str, bool]]:
+    """The Logic rows of an evaluation's responses file joined on ``id`` with the held-out problems."""
+    import polars as pl
+
+    frame = pl.read_parquet(responses)
+    missing = {"id", "family", "response", "correct"} - set(frame.columns)
+    if missing:
+        raise SystemExit(f"{responses}: no column(s) {sorted(missing)} (expected an evaluation's responses.parquet)")
+    problems = {r["id"]: r for r in pl.read_parquet(heldout).filter(pl.col("task") == "Logic").to_dicts()}
+    out = []
+    for i, r in enumerate(frame.filter(pl.col("family") == "Logic").to_dicts()):
+        rec = problems.get(r["id"])
+        if rec is None:
+            raise SystemExit(f"{responses}: Logic row {i} (id {r['id']!r}) is not a Logic problem of {heldout}")
+        out.append((json.loads(rec["reference"]), rec["problem"], r["response"] or "", bool(r["correct"])))
+    return out
+
+
 def main(argv: Sequence[str]) -> None:
     import polars as pl
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from preftree.sources.synthetic.problems import render_solution
 
+    if len(argv) == 3 and argv[0] == "--answers":
+        rows = read_answers(argv[1], argv[2])
+        print(f"{argv[1]}, the model's own answers to {len(rows)} Logic items:\n")
+        print(answers_table(own_answers(rows)))
+        return
     if len(argv) != 2:
-        raise SystemExit("usage: python -m preftree.logic_probe MODEL_DIR HELDOUT_PARQUET")
+        raise SystemExit(
+            "usage: python -m preftree.logic_probe MODEL_DIR HELDOUT_PARQUET\n"
+            "       python -m preftree.logic_probe --answers RESPONSES_PARQUET HELDOUT_PARQUET"
+        )
     model_dir, heldout = argv
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir)
-    rows = []
+    rows: list[tuple[str, str, Mapping[str, Any]]] = []
     for r in pl.read_parquet(heldout).filter(pl.col("task") == "Logic").to_dicts():
         response = render_solution(r, rng=random.Random(0))  # a correct solution draws nothing from rng
         if response is not None:

@@ -77,3 +77,49 @@ def test_measure_counts_an_oracle_right_and_a_wrong_model_wrong(items):
     assert "| ordering | 2 | letter | 1 / 2 | 50.0 | 25.0 |" in table(
         {("ordering", 2, "letter"): SlotCounts(1, 2, 0.5)}
     )
+
+
+def test_own_answers_tally_right_and_unnamed_answers_by_kind(tmp_path, capsys):
+    """A right letter, a wrong letter, a letter past the options, an option's text and no answer line."""
+    import polars as pl
+
+    from preftree.logic_probe import AnswerCounts, answers_table, main, own_answers
+
+    frame = generate(40, seed=3, min_steps=2, max_steps=2, tasks={"Logic": 1.0}).to_dicts()
+    rows, want = [], {}
+    for k, r in enumerate(frame[:10]):
+        ref = json.loads(r["reference"])
+        n = len(ref["options"])
+        wrong = "ABCDE"[(ref["answer_index"] + 1) % n]
+        text = ref["options"][ref["answer_index"]]
+        text = text["text"] if isinstance(text, dict) else text
+        response, right, named = [
+            (f"Answer:\n{ref['answer']}", True, True),
+            (f"Answer:\n{wrong}", False, True),
+            ("Answer:\nE" if n < 5 else "Answer:\nH", False, False),
+            (f"Step 1: ...\n\nAnswer:\n{text}", True, True),
+            ("I do not know.", False, False),
+        ][k % 5]
+        rows.append((ref, r["problem"], response, right))
+        key = (ref["kind"], len(ref.get("clues", ref.get("premises", []))))
+        want[key] = want.get(key, AnswerCounts()) + AnswerCounts(1, int(right), int(not named), 1 / n)
+    got = own_answers(rows)
+    assert got == want and sum(c.n for c in got.values()) == 10
+    assert sum(c.right for c in got.values()) == 4 and sum(c.no_option for c in got.values()) == 4
+    shown = answers_table(got)
+    assert "| all |  | 10 | 4 (40.0 %) | 4 |" in shown
+
+    heldout, responses = tmp_path / "heldout.parquet", tmp_path / "responses.parquet"
+    pl.DataFrame(frame).write_parquet(heldout)
+    ids = [r["id"] for r in frame[:10]]
+    pl.DataFrame(
+        {"id": ids, "family": ["Logic"] * 10, "response": [x[2] for x in rows], "correct": [x[3] for x in rows]}
+    ).write_parquet(responses)
+    main(["--answers", str(responses), str(heldout)])
+    assert shown in capsys.readouterr().out
+    pl.DataFrame({"id": ["nope"], "family": ["Logic"], "response": ["x"], "correct": [False]}).write_parquet(responses)
+    with pytest.raises(SystemExit, match=r"responses.parquet: Logic row 0 \(id 'nope'\) is not a Logic problem"):
+        main(["--answers", str(responses), str(heldout)])
+    pl.DataFrame({"id": ["x"]}).write_parquet(responses)
+    with pytest.raises(SystemExit, match=r"no column\(s\) \['correct', 'family', 'response'\]"):
+        main(["--answers", str(responses), str(heldout)])
