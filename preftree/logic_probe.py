@@ -208,25 +208,25 @@ def read_answers(responses: str, heldout: str) -> list[tuple[Mapping[str, Any], 
 
 
 def main(argv: Sequence[str]) -> None:
-    import polars as pl
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from preftree.sources.synthetic.problems import render_solution
-
     if len(argv) == 3 and argv[0] == "--answers":
-        rows = read_answers(argv[1], argv[2])
-        print(f"{argv[1]}, the model's own answers to {len(rows)} Logic items:\n")
-        print(answers_table(own_answers(rows)))
+        answers = read_answers(argv[1], argv[2])
+        print(f"{argv[1]}, the model's own answers to {len(answers)} Logic items:\n")
+        print(answers_table(own_answers(answers)))
         return
     if len(argv) != 2:
         raise SystemExit(
             "usage: python -m preftree.logic_probe MODEL_DIR HELDOUT_PARQUET\n"
             "       python -m preftree.logic_probe --answers RESPONSES_PARQUET HELDOUT_PARQUET"
         )
+    import polars as pl
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from preftree.sources.synthetic.problems import render_solution
+
     model_dir, heldout = argv
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir)
-    rows: list[tuple[str, str, Mapping[str, Any]]] = []
+    rows = []
     for r in pl.read_parquet(heldout).filter(pl.col("task") == "Logic").to_dicts():
         response = render_solution(r, rng=random.Random(0))  # a correct solution draws nothing from rng
         if response is not None:
