@@ -19,7 +19,7 @@ MODEL_DIR HELDOUT_PARQUET`` prints one row per (kind, clues, slot) for a model f
 ``data/selected/heldout.parquet``.
 
 A teacher-forced slot measures a decision *given a correct prefix*; free-running, errors compound (trial
-R: syllogism slots at 67-97 % teacher-forced, 3 of 66 syllogisms right). :func:`own_answers` tallies the
+R: syllogism slots at 65-97 % teacher-forced, 3 of 66 syllogisms right). :func:`own_answers` tallies the
 model's own answers by kind: right, naming no option (a letter past the options, or text that is none of
 them) and the chance level. ``python -m preftree.logic_probe --answers RESPONSES_PARQUET HELDOUT_PARQUET``
 prints it for an evaluation's ``data/eval/<policy>/responses.parquet``.
