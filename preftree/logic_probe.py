@@ -6,10 +6,10 @@ A correct Logic solution is a chain of small decisions, each made at one token o
 * ordering: the first and the second name of every restated clue (``clue_first``: the name right
   after "Clue i:", found only by locating clue i in the context; ``clue_second``), every name of the
   combined order (``order``), the person picked (``pick``) and the option's letter (``letter``);
-* rules: the restated fact's category (``fact``), the if-part of every applied rule (``rule_if``: which
-  rule to apply, the last conclusion's category), its then-part (``rule_then``: the copy of the context's
-  rule keyed on the if-part), the decision to stop (``stop``: "No" where no rule starts from the last
-  conclusion) and the answer's category (``answer``, chance one over the options).
+* rules: the restated fact (``fact``), the if-part of every applied rule (``rule_if``: which rule to
+  apply, the last conclusion), its then-part (``rule_then``: the copy of the context's rule keyed on the
+  if-part), the decision to stop (``stop``: "No" where no rule starts from the last conclusion) and the
+  answer (``answer``, chance one over the options).
 
 Fed the correct solution as one chat document, the model's greedy prediction at the decision's token
 (argmax of the logits at the position before it) is right or wrong; everything before it is the
@@ -46,10 +46,10 @@ from preftree.copy_probe import greedy_predictions
 CLUE_STEP = re.compile(r"Step \d+: Clue \d+: (\w+) is \w+ than (\w+)\.")
 ORDER_STEP = re.compile(r"the order from \w+ to \w+ is ([^.\n]+)\.")
 PICK_STEP = re.compile(r"So the [\w ]+ is (\w+), which is option (\w)")
-FACT_STEP = re.compile(r"Step 1: Fact: the (\w+)")
-RULE_STEP = re.compile(r"Step \d+: If the (\w+) \w+, then the (\w+)")
+FACT_STEP = re.compile(r"Step 1: Fact: (\w+)")
+RULE_STEP = re.compile(r"Step \d+: If (\w+) then (\w+)")
 STOP_STEP = re.compile(r"Step \d+: (No) rule starts from")
-ANSWER_TEXT = re.compile(r"Answer:\nThe (\w+)")
+ANSWER_TEXT = re.compile(r"Answer:\n(\w+)")
 
 
 @dataclass(frozen=True)

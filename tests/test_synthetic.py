@@ -224,7 +224,7 @@ def test_mistakes_make_wrong_solutions(sample: dict[str, list[dict[str, Any]]]) 
     for mistake in ("wrong_variable", "dropped_step", "wrong_formula"):
         assert rates[("Coding", mistake)] >= 0.5, mistake
     assert rates[("Logic", "wrong_operator")] >= 0.7 and rates[("Logic", "wrong_variable")] >= 0.7
-    assert rates[("Logic", "wrong_formula")] >= 0.35  # orderings (wrong end); a rule chain has no formula
+    assert rates[("Logic", "wrong_formula")] >= 0.15  # orderings only (wrong end); a rule chain has no formula
     for task, records in sample.items():  # every problem admits some mistake
         assert all(applicable_mistakes(r) for r in records), task
 

@@ -46,8 +46,8 @@ def logic_feedback(ref: Mapping[str, Any], action: str) -> str:
 
 
 CLUE_RE = re.compile(r"Clue (\d+): (\w+) is (\w+) than (\w+)", re.I)
-RULE_RE = re.compile(r"^if (the \w+ \w+), then (the \w+ \w+)$")
-STOP_RE = re.compile(r"^no rule starts from (the \w+ \w+),")
+RULE_RE = re.compile(r"^if (\w+) then (\w+)$")
+STOP_RE = re.compile(r"^no rule starts from (\w+),")
 
 
 def _stated_clue(attr: Sequence[str], got: re.Match[str]) -> tuple[int, str, str] | None:

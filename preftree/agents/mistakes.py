@@ -42,8 +42,7 @@ def perturb_synthetic(record: Mapping[str, Any], ref: Mapping[str, Any], correct
     if family == "logic" and ref.get("kind") == "rules":  # answers with the option's text
         right = ref["options"][ref["answer_index"]]
         wrong = rng.choice([o for o in ref["options"] if o != right])
-        said = wrong.rstrip(".")
-        text = re.sub(r"final conclusion is [^.\n]+\.", f"final conclusion is {said[:1].lower() + said[1:]}.", correct)
+        text = re.sub(r"final conclusion is [^.\n]+\.", f"final conclusion is {wrong}.", correct)
         return re.sub(r"Answer:\n[^\n]+\s*$", f"Answer:\n{wrong}", text.rstrip())
     if family == "logic":
         n = len(ref.get("options") or LETTERS)

@@ -7,22 +7,24 @@ Two kinds, the difficulty being the number of clues / rules the deduction chains
   shortest?"). A solution first restates every clue in the context's order and in its own wording
   ("Clue 2: Bob is shorter than Alice."), so restating is copying the numbered sentence the step names;
   then it combines them and picks the option by its letter.
-* ``rules`` (forward chaining, as in rule-based reasoning benchmarks such as ProofWriter): k numbered
-  rules "If P0, then P1", ..., "If P(k-1), then Pk", a trap rule "If Q, then P0" and a lone rule
-  "If R, then S", then "Fact: P0"; the question asks for the final conclusion of applying the rules to
-  the fact for as long as one applies (Pk). The four options are Pk, P(k-1) (stopping one rule early;
-  the fact itself when k = 1), Q (reading the trap rule backwards: affirming the consequent) and S (a
-  rule whose if-part was never established). A solution restates the fact, writes each applied rule as
-  the context words it (the rule is found by its if-part, the last conclusion: a copy), states that no
-  rule starts from the last conclusion, and answers with the option's text (docs/tiny-world.md, trial S:
-  the tiny model copies from a unique earlier phrase but does not look an option's letter up).
+* ``rules`` (forward chaining, as in rule-based reasoning benchmarks such as ProofWriter; each
+  proposition is one made-up word, like P and Q): k numbered rules "If P0 then P1", ..., "If P(k-1)
+  then Pk", a trap rule "If Q then P0" and a lone rule "If R then S", then "Fact: P0"; the question
+  asks for the final conclusion of applying the rules to the fact for as long as one applies (Pk).
+  The four options are Pk, P(k-1) (stopping one rule early; the fact itself when k = 1), Q (reading
+  the trap rule backwards: affirming the consequent) and S (a rule whose if-part was never
+  established). A solution restates the fact, writes each applied rule as the context words it (the
+  rule is found by its if-part, the last conclusion: a copy keyed on the word right before "then"),
+  states that no rule starts from the last conclusion, and answers with the option's text
+  (docs/tiny-world.md, trials S and T: the tiny model copies a word keyed on the token just before
+  it, not on a phrase further back, and does not look an option's letter up).
 
 Solutions are produced by a small solver over the *facts as read*, so a mistake changes what follows
 consistently: for orderings a misread relation, an ignored clue, a swapped name, an off-by-one or
 wrong-end pick; for rules the trap rule used backwards (its if-part concluded from the fact), a rule
 applied whose if-part is not known, or a stop one rule early. Every rule a rules solution writes, right
-or wrong, is a context rule word for word: in every pretraining document the words after "If P, then"
-are the context's.
+or wrong, is a context rule word for word: in every pretraining document the word after "If P then"
+is the context's.
 
 Reference JSON (``reference`` column)::
 
@@ -36,16 +38,14 @@ Reference JSON (``reference`` column)::
                 "options": ["Bob", ...], "answer_index": 1, "answer": "B",
                 "steps": ["Clue 1: Dan is taller than Alice", ..., "So the ... is Bob, which is option B"]}
     rules:     {"family": "logic", "kind": "rules", "template": "rules",
-                "fact": "the blorps hum", "chain": ["the blorps hum", "the zindles glow", ...],
-                "trap": "the quaffs sing", "lone": ["the trovs spin", "the plinks melt"],
-                "rules": [{"if": "the blorps hum", "then": "the zindles glow",
-                           "text": "If the blorps hum, then the zindles glow."}, ...],   # context order
-                "options": ["The zindles glow.", ...], "answer_index": 0, "answer": "A",
-                "steps": ["Fact: the blorps hum", "If the blorps hum, then the zindles glow",
-                          "No rule starts from the zindles glow, so the final conclusion is the zindles glow"]}
+                "fact": "blorps", "chain": ["blorps", "zindles", ...], "trap": "quaffs", "lone": ["trovs", "plinks"],
+                "rules": [{"if": "blorps", "then": "zindles", "text": "If blorps then zindles."}, ...],  # context order
+                "options": ["zindles", ...], "answer_index": 0, "answer": "A",
+                "steps": ["Fact: blorps", "If blorps then zindles",
+                          "No rule starts from zindles, so the final conclusion is zindles"]}
 
-A rules solution ends "Answer:" and the option's text ("The zindles glow."); the grader maps it to the
-letter (``preftree.answers.match.logic_answer``).
+A rules solution ends "Answer:" and the option's text ("zindles"); the grader maps it to the letter
+(``preftree.answers.match.logic_answer``).
 """
 
 from __future__ import annotations
@@ -93,7 +93,6 @@ CATEGORIES = (
     "quills",
 )
 LANDS = ("Zorvia", "Quellmark", "Andoria", "Pemberly Isle", "the valley of Tesk", "Orvane")
-VERBS = ("hum", "glow", "sing", "spin", "float", "buzz", "melt", "shine", "sleep", "dance", "sink", "roar")
 RULES_QUESTION = "Applying the rules to the fact for as long as one applies, what is the final conclusion?"
 Fact = tuple[str, str, int]  # (more / subset, less / superset, clue index)
 
@@ -205,27 +204,23 @@ def _ordering_candidates(ref: Mapping[str, Any], mistake: str) -> list[tuple[lis
 # ----------------------------------------------------------------------------- rules
 
 
-def _prop(cat: str, verb: str) -> str:
-    return f"the {cat} {verb}"
-
-
 def _rule_text(rule: Mapping[str, Any]) -> str:
-    return f"If {rule['if']}, then {rule['then']}."
+    return f"If {rule['if']} then {rule['then']}."
 
 
 def _make_rules(rng: random.Random, k: int) -> Problem:
     if k + 4 > len(CATEGORIES):
         raise ValueError(f"rule chains support at most {len(CATEGORIES) - 4} rules")
     cats = rng.sample(CATEGORIES, k + 4)
-    props = [_prop(c, rng.choice(VERBS)) for c in cats]
+    props = cats  # a proposition is one made-up word: the copy's key is the word right before "then"
     chain, trap, (lone_if, lone_then) = props[: k + 1], props[k + 1], props[k + 2 :]
     pairs = [(chain[i], chain[i + 1]) for i in range(k)] + [(trap, chain[0]), (lone_if, lone_then)]
     rules = [{"if": a, "then": b} for a, b in rng.sample(pairs, len(pairs))]
     for r in rules:
         r["text"] = _rule_text(r)
     final = [chain[-1], chain[-2], trap, lone_then]  # the answer; stopping early; the converse; another rule
-    options = [capitalize(p) + "." for p in rng.sample(final, len(final))]
-    idx = options.index(capitalize(chain[-1]) + ".")
+    options = rng.sample(final, len(final))
+    idx = options.index(chain[-1])
     land = rng.choice(LANDS)
     text = (
         f"Context:\nIn {land}, the following rules hold. "
@@ -293,8 +288,7 @@ def _format(steps: Sequence[str], letter: str) -> str:
 
 def _answer_text(ref: Mapping[str, Any], steps: Sequence[str]) -> str:
     """A rules solution: its steps, then the final conclusion as the option's text."""
-    last = steps[-1].rsplit("final conclusion is ", 1)[1]
-    return _format(steps, capitalize(last) + ".")
+    return _format(steps, steps[-1].rsplit("final conclusion is ", 1)[1])
 
 
 def render(ref: Mapping[str, Any], mistake: str | None, rng: random.Random) -> str | None:
