@@ -5,9 +5,10 @@ problem's numbers, Logic answers restate people and made-up category words. A ti
 copy (an induction mechanism) in a phase transition whose timing varies with the seed
 (docs/tiny-world.md, "The copying onset across seeds"); a few documents in which copying is the whole
 task give it a direct signal. Each drill lists 3 to 8 items drawn from the world's vocabularies: numbers
-of 2 or 3 digits (as the problems' quantities), people (``common.PEOPLE``) and syllogism categories
-(``logic.CATEGORIES``); the response repeats them in order. Drills are always correct and carry the task
-``"Copy"``: they are pretraining text only, never instructions or evaluation items.
+of 2 or 3 digits (as the problems' quantities), people (``common.PEOPLE``) and the made-up category
+words of the rule chains (``logic.CATEGORIES``); the response repeats them in order. Drills are always
+correct and carry the task ``"Copy"``: they are pretraining text only, never instructions or evaluation
+items.
 """
 
 from __future__ import annotations
