@@ -87,7 +87,7 @@ def pretraining_corpus(model: ModelParams, *, seed: int) -> Corpus:
     from preftree.models.tiny import pack_documents
     from preftree.models.tokenizer import train_tokenizer
     from preftree.models.vocab_file import load_vocab_tokenizer
-    from preftree.sources.synthetic.drills import copy_drills, interleave, lookup_drills
+    from preftree.sources.synthetic.drills import copy_drills, interleave
     from preftree.sources.synthetic.problems import pretraining_documents
 
     p = model.pretrain
@@ -101,8 +101,7 @@ def pretraining_corpus(model: ModelParams, *, seed: int) -> Corpus:
         correct_fraction=p.correct_fraction,
         tasks=p.tasks,
     )
-    drills = copy_drills(p.copy_drills, seed=seed) + lookup_drills(p.lookup_drills, seed=seed)
-    train_docs = interleave(docs[: p.documents], drills, seed=seed)
+    train_docs = interleave(docs[: p.documents], copy_drills(p.copy_drills, seed=seed), seed=seed)
     held_docs = docs[p.documents :]
     if isinstance(model.tokenizer, VocabFileParams):  # a released vocabulary (model=mistral_tiny)
         tokenizer = load_vocab_tokenizer(model.tokenizer.file)

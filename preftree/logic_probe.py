@@ -6,11 +6,8 @@ A correct Logic solution is a chain of small decisions, each made at one token o
 * ordering: the first and the second name of every restated clue (``clue_first``: the name right
   after "Clue i:", found only by locating clue i in the context; ``clue_second``), every name of the
   combined order (``order``), the person picked (``pick``) and the option's letter (``letter``);
-* rules: the restated fact (``fact``), the chain's first word (``chain_first``: the fact again), every
-  later word of the chain (``chain_next``: the second word of the context rule whose first word is the
-  word before it, a copy keyed on the previous token), the full stop that ends the chain
-  (``chain_end``: no rule starts from its last word), the "No" of the step that says so (``stop``) and
-  the answer (``answer``, chance one over the options).
+* syllogism: the first category of the chain (``chain``), the conclusion's two categories
+  (``conclusion``) and the option's letter (``letter``).
 
 Fed the correct solution as one chat document, the model's greedy prediction at the decision's token
 (argmax of the logits at the position before it) is right or wrong; everything before it is the
@@ -22,8 +19,7 @@ MODEL_DIR HELDOUT_PARQUET`` prints one row per (kind, clues, slot) for a model f
 ``data/selected/heldout.parquet``.
 
 A teacher-forced slot measures a decision *given a correct prefix*; free-running, errors compound (trial
-R: syllogism slots at 65-97 % teacher-forced, 3 of 66 syllogisms right; syllogisms gave way to rule
-chains in trial S). :func:`own_answers` tallies the
+R: syllogism slots at 65-97 % teacher-forced, 3 of 66 syllogisms right). :func:`own_answers` tallies the
 model's own answers by kind: right, naming no option (a letter past the options, or text that is none of
 them) and the chance level. ``python -m preftree.logic_probe --answers RESPONSES_PARQUET HELDOUT_PARQUET``
 prints it for an evaluation's ``data/eval/<policy>/responses.parquet``.
@@ -47,10 +43,8 @@ from preftree.copy_probe import greedy_predictions
 CLUE_STEP = re.compile(r"Step \d+: Clue \d+: (\w+) is \w+ than (\w+)\.")
 ORDER_STEP = re.compile(r"the order from \w+ to \w+ is ([^.\n]+)\.")
 PICK_STEP = re.compile(r"So the [\w ]+ is (\w+), which is option (\w)")
-FACT_STEP = re.compile(r"Step 1: Fact: (\w+)")
-CHAIN_STEP = re.compile(r"Step \d+: Chain: ([\w ]+)\.")
-STOP_STEP = re.compile(r"Step \d+: (No) rule starts from")
-ANSWER_TEXT = re.compile(r"Answer:\n(\w+)")
+CHAIN_STEP = re.compile(r"the chain is (\w+)")
+CONCLUSION_STEP = re.compile(r"Therefore all (\w+) are (\w+), which is option (\w)")
 
 
 @dataclass(frozen=True)
@@ -58,7 +52,7 @@ class Slot:
     """One decision: the character offset in the response of the token that makes it, and its name."""
 
     start: int
-    name: str  # clue_first, clue_second, order, pick, letter; fact, chain_first, chain_next, chain_end, stop, answer
+    name: str  # clue_first | clue_second | order | pick | letter | chain | conclusion
     chance: float | None = None  # for a choice among known alternatives: 1 / their number
 
 
@@ -79,23 +73,14 @@ def decision_slots(response: str, reference: Mapping[str, Any]) -> list[Slot]:
         pick = PICK_STEP.search(response)
         if pick:
             out += [Slot(pick.start(1), "pick"), Slot(pick.start(2), "letter", 1 / options)]
-    elif reference.get("kind") == "rules":
-        fact = FACT_STEP.search(response)
-        if fact:
-            out.append(Slot(fact.start(1), "fact"))
+    elif reference.get("kind") == "syllogism":
         chain = CHAIN_STEP.search(response)
         if chain:
-            pos = chain.start(1)
-            for i, word in enumerate(chain.group(1).split(" ")):
-                out.append(Slot(pos, "chain_first" if i == 0 else "chain_next"))
-                pos += len(word) + 1
-            out.append(Slot(chain.end(1), "chain_end"))
-        stop = STOP_STEP.search(response)
-        if stop:
-            out.append(Slot(stop.start(1), "stop"))
-        answer = ANSWER_TEXT.search(response)
-        if answer:
-            out.append(Slot(answer.start(1), "answer", 1 / options))
+            out.append(Slot(chain.start(1), "chain"))
+        end = CONCLUSION_STEP.search(response)
+        if end:
+            out += [Slot(end.start(1), "conclusion"), Slot(end.start(2), "conclusion")]
+            out.append(Slot(end.start(3), "letter", 1 / options))
     return out
 
 
@@ -109,12 +94,7 @@ class SlotCounts:
         return SlotCounts(self.correct + other.correct, self.total + other.total, self.chance_sum + other.chance_sum)
 
 
-Key = tuple[str, int, str]  # (kind, clues or rules, slot name)
-
-
-def size(reference: Mapping[str, Any]) -> int:
-    """An item's clues (ordering) or rules (rule chain): the number the tables group by."""
-    return len(reference.get("clues", reference.get("rules", [])))
+Key = tuple[str, int, str]  # (kind, clues or premises, slot name)
 
 
 def score(
@@ -146,8 +126,9 @@ def measure(
             enc = tokenizer(doc, add_special_tokens=False, return_offsets_mapping=True)
             ids, offsets = enc["input_ids"], enc["offset_mapping"]
             token_at = [next(t for t, (s, e) in enumerate(offsets) if s <= base + slot.start < e) for slot in slots]
+            size = len(ref.get("clues", ref.get("premises", [])))
             for name, counts in score(slots, token_at, ids, greedy_predictions(model, ids, device)):
-                key = (str(ref["kind"]), size(ref), name)
+                key = (str(ref["kind"]), size, name)
                 out[key] = out.get(key, SlotCounts()) + counts
     model.train(training)
     return out
@@ -156,10 +137,10 @@ def measure(
 def table(counts: Mapping[Key, SlotCounts]) -> str:
     """Markdown rows: kind, clues, slot, right / n, accuracy and chance (where the slot has one)."""
     lines = ["| kind | clues | slot | right / n | % | chance % |", "|---|---|---|---|---|---|"]
-    for (kind, n, name), c in sorted(counts.items()):
+    for (kind, size, name), c in sorted(counts.items()):
         chance = f"{100 * c.chance_sum / c.total:.1f}" if c.chance_sum else ""
         lines.append(
-            f"| {kind} | {n} | {name} | {c.correct} / {c.total} | {100 * c.correct / c.total:.1f} | {chance} |"
+            f"| {kind} | {size} | {name} | {c.correct} / {c.total} | {100 * c.correct / c.total:.1f} | {chance} |"
         )
     return "\n".join(lines)
 
@@ -183,14 +164,14 @@ class AnswerCounts:
 
 
 def own_answers(rows: Iterable[tuple[Mapping[str, Any], str, str, bool]]) -> dict[tuple[str, int], AnswerCounts]:
-    """Per (kind, clues or rules): rows of (reference, problem text, the model's response, the judge's
+    """Per (kind, clues or premises): rows of (reference, problem text, the model's response, the judge's
     verdict). An answer names no option when the grader reads none from it, or a letter past the options."""
     out: dict[tuple[str, int], AnswerCounts] = {}
     for ref, problem, response, correct in rows:
         options = len(ref["options"])
         said = logic_answer(response, problem)
         named = said is not None and said in "ABCDEFGH"[:options]
-        key = (str(ref["kind"]), size(ref))
+        key = (str(ref["kind"]), len(ref.get("clues", ref.get("premises", []))))
         out[key] = out.get(key, AnswerCounts()) + AnswerCounts(1, int(correct), int(not named), 1 / options)
     return out
 
@@ -200,9 +181,9 @@ def answers_table(counts: Mapping[tuple[str, int], AnswerCounts]) -> str:
     lines = ["| kind | clues | n | right | names no option | chance % |", "|---|---|---|---|---|---|"]
     rows = sorted(counts.items())
     total = sum((c for _, c in rows), AnswerCounts())
-    for (kind, n_items), c in [*rows, (("all", 0), total)]:
+    for (kind, size), c in [*rows, (("all", 0), total)]:
         lines.append(
-            f"| {kind} | {n_items if kind != 'all' else ''} | {c.n} | {c.right} ({100 * c.right / max(c.n, 1):.1f} %) "
+            f"| {kind} | {size if kind != 'all' else ''} | {c.n} | {c.right} ({100 * c.right / max(c.n, 1):.1f} %) "
             f"| {c.no_option} | {100 * c.chance_sum / max(c.n, 1):.1f} |"
         )
     return "\n".join(lines)

@@ -50,8 +50,7 @@ def test_the_corpus_without_drills_is_the_problems_only_and_with_them_grows_by_t
     from preftree.base_model import corpus_digest, pretraining_corpus
 
     small = from_conf(ModelParams, "model", overrides=["model.pretrain.documents=30",
-                      "model.pretrain.heldout_documents=6", "model.tokenizer.vocab_size=400",
-                      "model.pretrain.lookup_drills=0"])  # fmt: skip
+                      "model.pretrain.heldout_documents=6", "model.tokenizer.vocab_size=400"])  # fmt: skip
     plain = pretraining_corpus(small, seed=0)
     assert len(plain.train_docs) == 30 and all(d["task"] != TASK for d in plain.train_docs)
     with_drills = pretraining_corpus(
@@ -61,23 +60,3 @@ def test_the_corpus_without_drills_is_the_problems_only_and_with_them_grows_by_t
     assert sum(d["task"] == TASK for d in with_drills.train_docs) == 5
     assert corpus_digest(with_drills.held_text) == corpus_digest(plain.held_text)  # held out: problems only
     assert with_drills.train_blocks.numel() > plain.train_blocks.numel()
-
-
-def test_a_lookup_drill_answers_each_asked_key_with_its_paired_value() -> None:
-    from preftree.sources.synthetic.drills import LOOKUP_INSTRUCTION, lookup_drills
-
-    drills = lookup_drills(200, seed=3)
-    assert drills == lookup_drills(200, seed=3) and drills != lookup_drills(200, seed=4)
-    shuffled = 0
-    for d in drills:
-        assert d["task"] == TASK and d["correct"] is True and d["instruction"].startswith(LOOKUP_INSTRUCTION)
-        listed, asked = d["instruction"][len(LOOKUP_INSTRUCTION) :].split("\nGive the word that goes with each of: ")
-        pairs = dict(p.split(" ") for p in listed.rstrip(".").split(". "))
-        assert 3 <= len(pairs) <= 8 and set(pairs) <= set(CATEGORIES)
-        keys = asked.split(", ")
-        assert d["response"] == " ".join(f"{k} {pairs[k]}." for k in keys)
-        shuffled += keys != [k for k in pairs if k in keys]  # asked in another order than listed
-    assert shuffled > 100
-    assert lookup_drills(0, seed=0) == []
-    with pytest.raises(ValueError, match="n must be >= 0"):
-        lookup_drills(-1, seed=0)

@@ -1,6 +1,5 @@
-"""The scripted critic on synthetic logic: the clue that was misread, swapped or ignored, or a wrong pick
-from a correct order; for rule chains, a rule used backwards, a rule applied whose if-part is not known, or
-a stop before the last rule."""
+"""The scripted critic on synthetic logic: the clue or premise that was misread, swapped or ignored,
+or a wrong pick from a correct order / a reversed conclusion."""
 
 from __future__ import annotations
 
@@ -39,14 +38,16 @@ def logic_feedback(ref: Mapping[str, Any], action: str) -> str:
             )
         if ref["kind"] == "ordering":
             return f"Step {k} is incorrect. " + _ordering_hint(ref, g, w)
-        return f"Step {k} is incorrect. " + _rules_hint(ref, g, w)
-    if ref["kind"] == "rules":
-        return "Your final conclusion is right, but the answer is not it: answer with the option that states it."
+        return f"Step {k} is incorrect. " + _syllogism_hint(ref, g, w)
     return f"Step {len(want)} picks the wrong option: check which letter matches your conclusion."
 
 
 CLUE_RE = re.compile(r"Clue (\d+): (\w+) is (\w+) than (\w+)", re.I)
-CHAIN_RE = re.compile(r"^chain: ([\w ]+)$")
+PREMISE_RE = re.compile(
+    r"Premise (\d+): (?:all (\w+) are (\w+)|every one of the (\w+) is one of the (\w+)"
+    r"|each of the (\w+) is also one of the (\w+))",
+    re.I,
+)
 
 
 def _stated_clue(attr: Sequence[str], got: re.Match[str]) -> tuple[int, str, str] | None:
@@ -57,6 +58,12 @@ def _stated_clue(attr: Sequence[str], got: re.Match[str]) -> tuple[int, str, str
     if rel == attr[3]:
         return int(got.group(1)), second, first
     return None
+
+
+def _stated_premise(got: re.Match[str]) -> tuple[int, str, str]:
+    """(premise number, subset, superset) as a restated premise reads, in any of its wordings."""
+    sub, sup = (g for g in got.groups()[1:] if g is not None)
+    return int(got.group(1)), sub, sup
 
 
 def _ordering_hint(ref: Mapping[str, Any], got: str, want: str) -> str:
@@ -89,40 +96,35 @@ def _ordering_hint(ref: Mapping[str, Any], got: str, want: str) -> str:
     )
 
 
-def _rule_number(ref: Mapping[str, Any], if_part: str, then_part: str) -> int | None:
-    found = [i for i, r in enumerate(ref["rules"], start=1) if (r["if"], r["then"]) == (if_part, then_part)]
-    return found[0] if found else None
-
-
-def _rules_hint(ref: Mapping[str, Any], got: str, want: str) -> str:
-    fact = ref["fact"]
-    g, w = CHAIN_RE.match(_norm(got)), CHAIN_RE.match(_norm(want))
-    if g is not None and w is not None:
-        walk, right = g.group(1).split(), w.group(1).split()
-        if walk[:1] != [fact]:
-            return f"Start the chain from the fact the context gives: {fact}."
-        i = next((i for i, (a, b) in enumerate(zip(walk, right, strict=False)) if a != b), min(len(walk), len(right)))
-        if i < len(walk) and i < len(right):
-            prev, said = walk[i - 1], walk[i]
-            j = _rule_number(ref, said, prev)
-            if j is not None:
-                return (
-                    f"You used rule {j} backwards: it says that where there are {said}, there are {prev}. Knowing "
-                    f"{prev} does not tell you {said}; a rule only goes from its first word to its second."
-                )
+def _syllogism_hint(ref: Mapping[str, Any], got: str, want: str) -> str:
+    g, w = PREMISE_RE.search(got), PREMISE_RE.search(want)
+    start, end = ref["chain"][0], ref["chain"][-1]
+    premises = ref["premises"]
+    stated = _stated_premise(g) if g is not None else None
+    if stated is not None and 1 <= stated[0] <= len(premises):
+        j, sub, sup = stated
+        p = premises[j - 1]
+        if (sub, sup) == (p["sup"], p["sub"]):
             return (
-                f"No rule takes {prev} to {said}. From {prev}, follow the rule whose first word is {prev}: "
-                f"rule {_rule_number(ref, prev, right[i])}."
+                f'You read premise {j} backwards: "{p["text"]}" says all {p["sub"]} are {p["sup"]}; '
+                f"it does not say all {p['sup']} are {p['sub']}."
             )
-        if len(walk) < len(right):
+        if (sub, sup) != (p["sub"], p["sup"]):
             return (
-                f"You stopped too early: rule {_rule_number(ref, walk[-1], right[len(walk)])} starts from "
-                f"{walk[-1]}, which you have established, so apply it and go on until no rule applies."
+                f'Premise {j} ("{p["text"]}") links {p["sub"]} to {p["sup"]}; you used a different category '
+                "in its place."
             )
-        return f"You went on past the final conclusion: no rule starts from {right[-1]}."
-    if _norm(want).startswith("fact:"):
-        return f"Start from the fact the context gives: {fact}."
-    return (
-        f"Start from the fact ({fact}) and apply the rule whose first word it is, again and again, until no rule "
-        "starts from what you have; that last conclusion is the answer."
-    )
+    if w is not None:
+        i = int(w.group(1))
+        return f'You skipped premise {i} ("{premises[i - 1]["text"]}"); restate every premise before chaining them.'
+    if want.lower().startswith("following"):
+        return (
+            f"The chain does not follow the premises: start from {start} and repeatedly move to the category "
+            "that a premise says it belongs to."
+        )
+    if want.lower().startswith("therefore"):
+        return (
+            f"The conclusion is reversed or cut short: following the premises as a chain shows that all {start} "
+            "belong to each later category; only that direction follows, never the converse."
+        )
+    return f"Follow the premises as a chain starting from {start} and state what must be true about {start} and {end}."

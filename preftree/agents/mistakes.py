@@ -39,11 +39,6 @@ def perturb_synthetic(record: Mapping[str, Any], ref: Mapping[str, Any], correct
             bad = perturb_answer(str(ref["answer"]), rng)
             return re.sub(r"\\boxed\{[^{}]*\}\s*$", lambda _: f"\\boxed{{{bad}}}", correct.rstrip())
         return re.sub(r"print\((\w+)\)\n```$", r"print(\1 + 1)\n```", correct.rstrip())
-    if family == "logic" and ref.get("kind") == "rules":  # answers with the option's text
-        right = ref["options"][ref["answer_index"]]
-        wrong = rng.choice([o for o in ref["options"] if o != right])
-        text = re.sub(r"final conclusion is [^.\n]+\.", f"final conclusion is {wrong}.", correct)
-        return re.sub(r"Answer:\n[^\n]+\s*$", f"Answer:\n{wrong}", text.rstrip())
     if family == "logic":
         n = len(ref.get("options") or LETTERS)
         letters = [x for x in LETTERS[:n] if x != ref["answer"]]

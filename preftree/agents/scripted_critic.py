@@ -13,8 +13,8 @@ without giving the final answer:
   quantity or number, wrongly grouped operations, or an arithmetic slip;
 * synthetic code: the first ``# Step k`` block whose code differs from the reference step (with the
   offending tokens) and the first failing test quoted in the observation;
-* synthetic logic: the clue that was misread, swapped or ignored, or a wrong pick from a correct order;
-  a rule used backwards, applied before its if-part is known, or a stop before the last rule;
+* synthetic logic: the clue or premise that was misread, swapped or ignored, or a wrong pick from a
+  correct order / a reversed conclusion;
 * other data: the first action step whose result does not occur in the reference rationale, or the
   first code line that departs from the reference code; a generic hint otherwise.
 

@@ -71,7 +71,6 @@ class PretrainParams:
     max_steps: PositiveInt
     tasks: dict[Task, NonNegativeFloat]  # task family -> share of the documents
     copy_drills: NonNegativeInt  # extra documents asking to repeat a list of numbers and names (synthetic.drills)
-    lookup_drills: NonNegativeInt  # extra documents asking for the value paired with each of some keys
     steps: PositiveInt  # optimizer steps
     batch_size: PositiveInt
     seq_len: Annotated[int, Range(ge=16)]

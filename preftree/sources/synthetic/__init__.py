@@ -4,7 +4,7 @@
   ``math_solutions.py``); the task only changes the instruction prefix and the solution style (text
   steps + ``\\boxed{}`` vs a commented Python fence).
 * ``Coding``: one function from 24 templates, checked by assert tests (``coding.py``).
-* ``Logic``: ordering puzzles and rule chains (forward chaining) with lettered options (``logic.py``).
+* ``Logic``: ordering puzzles and syllogism chains with lettered options (``logic.py``).
 
 Every row carries its ground truth (``answer``, ``tests``) and a structured reference solution
 (``reference``, JSON; the layout per family is documented in each module) from which

@@ -5,16 +5,9 @@ problem's numbers, Logic answers restate people and made-up category words. A ti
 copy (an induction mechanism) in a phase transition whose timing varies with the seed
 (docs/tiny-world.md, "The copying onset across seeds"); a few documents in which copying is the whole
 task give it a direct signal. Each drill lists 3 to 8 items drawn from the world's vocabularies: numbers
-of 2 or 3 digits (as the problems' quantities), people (``common.PEOPLE``) and the made-up category
-words of the rule chains (``logic.CATEGORIES``); the response repeats them in order. Drills are always
-correct and carry the task ``"Copy"``: they are pretraining text only, never instructions or evaluation
-items.
-
-Lookup drills (:func:`lookup_drills`, docs/tiny-world.md, trial V) ask for a copy found by *content*: a
-list of 3 to 8 pairs "key value." (keys are distinct category words, values category words, people or
-2-digit numbers), then some of the keys in a random order; the response writes each asked key with its
-value ("dorbs 37."), so every value is the token that followed the same key where it stood in a pair (a
-plain induction copy), whatever the pair's place in the list.
+of 2 or 3 digits (as the problems' quantities), people (``common.PEOPLE``) and syllogism categories
+(``logic.CATEGORIES``); the response repeats them in order. Drills are always correct and carry the task
+``"Copy"``: they are pretraining text only, never instructions or evaluation items.
 """
 
 from __future__ import annotations
@@ -48,39 +41,6 @@ def copy_drills(n: int, *, seed: int) -> list[dict[str, Any]]:
     for _ in range(n):
         items = ", ".join(drill_item(rng) for _ in range(rng.randint(3, 8)))
         docs.append({"task": TASK, "instruction": INSTRUCTION + items, "response": items, "correct": True})
-    return docs
-
-
-LOOKUP_INSTRUCTION = "Each pair below is a word and the word that goes with it.\nPairs: "
-
-
-def _lookup_value(rng: random.Random) -> str:
-    kind = rng.random()
-    if kind < 0.5:
-        return rng.choice(CATEGORIES)
-    if kind < 0.75:
-        return rng.choice(PEOPLE)[0]
-    return str(rng.randint(10, 99))
-
-
-def lookup_drills(n: int, *, seed: int) -> list[dict[str, Any]]:
-    """n lookup drill documents {"task", "instruction", "response", "correct"}, the same for the same seed."""
-    if n < 0:
-        raise ValueError(f"lookup_drills: n must be >= 0, got {n}")
-    rng = random.Random(f"preftree.drills.lookup|{seed}")
-    docs = []
-    for _ in range(n):
-        keys = rng.sample(CATEGORIES, rng.randint(3, 8))
-        pairs = {k: _lookup_value(rng) for k in keys}
-        asked = rng.sample(keys, rng.randint(1, len(keys)))
-        instruction = (
-            LOOKUP_INSTRUCTION
-            + " ".join(f"{k} {v}." for k, v in pairs.items())
-            + "\nGive the word that goes with each of: "
-            + ", ".join(asked)
-        )
-        response = " ".join(f"{k} {pairs[k]}." for k in asked)
-        docs.append({"task": TASK, "instruction": instruction, "response": response, "correct": True})
     return docs
 
 

@@ -1,28 +1,20 @@
 """Deduction puzzles with lettered options, exactly one correct (the Logic family).
 
-Two kinds, the difficulty being the number of clues / rules the deduction chains:
+Two kinds, the difficulty being the number of clues / premises the deduction chains:
 
 * ``ordering-<attribute>``: k+1 people and k numbered comparison clues ("Clue 1: Dan is taller than
   Alice.") that fix a total order; the question asks for the r-th from one end ("Who is the second
-  shortest?"). A solution first restates every clue in the context's order and in its own wording
-  ("Clue 2: Bob is shorter than Alice."), so restating is copying the numbered sentence the step names;
-  then it combines them and picks the option by its letter.
-* ``rules`` (forward chaining, as in rule-based reasoning benchmarks such as ProofWriter; each
-  proposition is one made-up word, like P and Q): k numbered rules written as two words, "P0 P1" (where
-  there are P0, there are P1), ..., "P(k-1) Pk", a trap rule "Q P0" and a lone rule "R S", then
-  "Fact: P0"; the question asks for the final conclusion of applying the rules to the fact for as long
-  as one applies (Pk). The four options are Pk, P(k-1) (stopping one rule early; the fact itself when
-  k = 1), Q (reading the trap rule backwards: affirming the consequent) and S (a rule whose if-part was
-  never established). A solution restates the fact, writes the walk from it as one line of words
-  ("Chain: P0 P1 ... Pk": every word after the first is the word that follows the one before it in a
-  context rule, a copy keyed on the token right before it, the plain induction copy), states that no
-  rule starts from its last word, and answers with the option's text (docs/tiny-world.md, trials S, T
-  and U: the tiny model does not learn a copy keyed on a word further back than the previous token).
+  shortest?").
+* ``syllogism``: a chain of k numbered premises "All C0 are C1", ..., "All C(k-1) are Ck" plus a
+  distractor "All D are Cm"; the question asks which statement must be true ("All C0 are Ck").
 
-Solutions are produced by a small solver over the *facts as read*, so a mistake changes what follows
-consistently: for orderings a misread relation, an ignored clue, a swapped name, an off-by-one or
-wrong-end pick; for rules the trap rule used backwards (its if-part concluded from the fact), a rule
-whose if-part is not known, or a stop one rule early.
+A solution first restates every clue / premise in the context's order and in its own wording
+("Clue 2: Bob is shorter than Alice."), so restating is copying the numbered sentence the step names;
+then it combines them (the order, or the chain from C0) and picks the option. Solutions are produced
+by a small solver over the *facts as read*, so a mistake (a misread relation, an ignored clue, a
+swapped name, an off-by-one or wrong-end pick, a converted conclusion) changes the restated facts and,
+consistently, the chosen option (docs/tiny-world.md, trial O: restated clues were where the tiny
+model failed).
 
 Reference JSON (``reference`` column)::
 
@@ -34,16 +26,15 @@ Reference JSON (``reference`` column)::
                            "more_first": true}],          # false: "Alice is shorter than Dan."
                 "question": {"end": "top" | "bottom", "rank": 1},   # 0-based rank from that end
                 "options": ["Bob", ...], "answer_index": 1, "answer": "B",
-                "steps": ["Clue 1: Dan is taller than Alice", ..., "So the ... is Bob, which is option B"]}
-    rules:     {"family": "logic", "kind": "rules", "template": "rules",
-                "fact": "blorps", "chain": ["blorps", "zindles", ...], "trap": "quaffs", "lone": ["trovs", "plinks"],
-                "rules": [{"if": "blorps", "then": "zindles", "text": "blorps zindles."}, ...],  # context order
-                "options": ["zindles", ...], "answer_index": 0, "answer": "A",
-                "steps": ["Fact: blorps", "Chain: blorps zindles",
-                          "No rule starts from zindles, so the final conclusion is zindles"]}
-
-A rules solution ends "Answer:" and the option's text ("zindles"); the grader maps it to the letter
-(``preftree.answers.match.logic_answer``).
+                "steps": ["Clue 1: Dan is taller than Alice", ..., "So the ... is Bob, ..."]}
+    syllogism: {"family": "logic", "kind": "syllogism", "template": "syllogism",
+                "chain": ["blorps", ...], "distractor": "wumps",
+                "premises": [{"text": "All blorps are zindles.", "sub": "blorps", "sup": "zindles",
+                              "form": 0}],          # index into PREMISE_FORMS
+                "options": [{"sub": "blorps", "sup": "trovs", "text": "All blorps are trovs."}],
+                "answer_index": 0, "answer": "A",
+                "steps": ["Premise 1: All blorps are zindles", ..., "Following the premises from blorps, ...",
+                          "Therefore all blorps are trovs, which is option A"]}
 """
 
 from __future__ import annotations
@@ -72,22 +63,30 @@ CATEGORIES = (
     "trovs",
     "plinks",
     "snargs",
+    "vexils",
     "dorbs",
     "florns",
     "grelts",
     "wumps",
     "yarks",
+    "clemms",
     "tazzles",
     "fendrils",
+    "gloams",
     "pribbets",
     "skorns",
     "vints",
     "drulls",
     "nebbets",
+    "humlocks",
     "quills",
 )
 LANDS = ("Zorvia", "Quellmark", "Andoria", "Pemberly Isle", "the valley of Tesk", "Orvane")
-RULES_QUESTION = "Applying the rules to the fact for as long as one applies, what is the final conclusion?"
+PREMISE_FORMS = (
+    "All {a} are {b}.",
+    "Every one of the {a} is one of the {b}.",
+    "Each of the {a} is also one of the {b}.",
+)
 Fact = tuple[str, str, int]  # (more / subset, less / superset, clue index)
 
 
@@ -195,87 +194,104 @@ def _ordering_candidates(ref: Mapping[str, Any], mistake: str) -> list[tuple[lis
     return out
 
 
-# ----------------------------------------------------------------------------- rules
+# ----------------------------------------------------------------------------- syllogism
 
 
-def _rule_text(rule: Mapping[str, Any]) -> str:
-    return f"{rule['if']} {rule['then']}."
-
-
-def _make_rules(rng: random.Random, k: int) -> Problem:
-    if k + 4 > len(CATEGORIES):
-        raise ValueError(f"rule chains support at most {len(CATEGORIES) - 4} rules")
-    props = rng.sample(CATEGORIES, k + 4)  # a proposition is one made-up word
-    chain, trap, (lone_if, lone_then) = props[: k + 1], props[k + 1], props[k + 2 :]
-    pairs = [(chain[i], chain[i + 1]) for i in range(k)] + [(trap, chain[0]), (lone_if, lone_then)]
-    rules = [{"if": a, "then": b} for a, b in rng.sample(pairs, len(pairs))]
-    for r in rules:
-        r["text"] = _rule_text(r)
-    final = [chain[-1], chain[-2], trap, lone_then]  # the answer; stopping early; the converse; another rule
-    options = rng.sample(final, len(final))
-    idx = options.index(chain[-1])
+def _make_syllogism(rng: random.Random, k: int) -> Problem:
+    if k + 2 > len(CATEGORIES):
+        raise ValueError(f"syllogisms support at most {len(CATEGORIES) - 2} premises")
+    *chain, dis = rng.sample(CATEGORIES, k + 2)
+    m = rng.randint(1, k)
+    pairs = [(chain[i], chain[i + 1]) for i in range(k)] + [(dis, chain[m])]
+    premises = []
+    for a, b in rng.sample(pairs, len(pairs)):
+        form = rng.randrange(len(PREMISE_FORMS))
+        premises.append({"text": PREMISE_FORMS[form].format(a=a, b=b), "sub": a, "sup": b, "form": form})
+    stmts = [(chain[0], chain[-1]), (chain[-1], chain[0]), (chain[0], dis), (dis, chain[0])]
+    options = [{"sub": a, "sup": b, "text": f"All {a} are {b}."} for a, b in rng.sample(stmts, len(stmts))]
+    idx = next(i for i, o in enumerate(options) if (o["sub"], o["sup"]) == stmts[0])
     land = rng.choice(LANDS)
     text = (
-        f'Context:\nIn {land}, the following rules hold (a rule "P Q" says: where there are P, there are Q). '
-        + " ".join(f"Rule {i}: {r['text']}" for i, r in enumerate(rules, start=1))
-        + f" Fact: {chain[0]}.\n\nQuestion:\n{RULES_QUESTION}\n\nOptions:\n{_options_block(options)}"
+        f"Context:\nIn {land}, the following is known. "
+        + " ".join(f"Premise {i}: {p['text']}" for i, p in enumerate(premises, start=1))
+        + f"\n\nQuestion:\nWhich of the following must be true?\n\nOptions:\n"
+        f"{_options_block([o['text'] for o in options])}"
     )
     ref = {
         "family": "logic",
-        "kind": "rules",
-        "template": "rules",
-        "fact": chain[0],
+        "kind": "syllogism",
+        "template": "syllogism",
         "chain": chain,
-        "trap": trap,
-        "lone": [lone_if, lone_then],
-        "rules": rules,
+        "distractor": dis,
+        "premises": premises,
         "options": options,
         "answer_index": idx,
         "answer": LETTERS[idx],
     }
-    ref["steps"] = _rules_steps(chain[0], chain)
-    return Problem("logic", "rules", text, LETTERS[idx], k, ref)
+    ref["steps"] = _syllogism_steps(ref, _premise_facts(ref), set(), False)[0]
+    return Problem("logic", "syllogism", text, LETTERS[idx], k, ref)
 
 
-def _rules_steps(fact: str, walk: Sequence[str]) -> list[str]:
-    """Restate the fact, write the walk from it as one line of words (each word after the first is the word
-    that follows the one before it in a context rule: a copy keyed on the token right before it), then
-    stop: the final conclusion is the walk's last word."""
-    return [
-        f"Fact: {fact}",
-        "Chain: " + " ".join(walk),
-        f"No rule starts from {walk[-1]}, so the final conclusion is {walk[-1]}",
+def _premise_facts(ref: Mapping[str, Any]) -> list[Fact]:
+    return [(p["sub"], p["sup"], i) for i, p in enumerate(ref["premises"])]
+
+
+def _syllogism_steps(
+    ref: Mapping[str, Any], facts: Sequence[Fact], misread: set[int], converse: bool
+) -> tuple[list[str], str]:
+    """Restate the facts in premise order and wording, then walk from the chain's first category along
+    them (misread ones first, then premise order) and conclude."""
+    forms = [p["form"] for p in ref["premises"]]
+    steps = [
+        f"Premise {i + 1}: {PREMISE_FORMS[forms[i]].format(a=a, b=b).rstrip('.')}"
+        for a, b, i in sorted(facts, key=lambda f: f[2])
     ]
+    start = cur = ref["chain"][0]
+    walk = [start]
+    while True:
+        outs = sorted((f for f in facts if f[0] == cur and f[1] not in walk), key=lambda f: (f[2] not in misread, f[2]))
+        if not outs:
+            break
+        cur = outs[0][1]
+        walk.append(cur)
+    steps.append(f"Following the premises from {start}, the chain is {', '.join(walk)}")
+    claim = (cur, start) if converse else (start, cur)
+    found = [i for i, o in enumerate(ref["options"]) if (o["sub"], o["sup"]) == claim]
+    letter = LETTERS[found[0]] if found else ""
+    steps.append(f"Therefore all {claim[0]} are {claim[1]}, which is option {letter}")
+    return steps, letter
 
 
-def _rules_candidates(ref: Mapping[str, Any], mistake: str) -> list[list[str]]:
-    """The walk a solution with ``mistake`` writes, from the fact."""
-    chain, (lone_if, lone_then), trap = ref["chain"], ref["lone"], ref["trap"]
-    if mistake == "off_by_one":  # stops one rule early
-        return [chain[:-1]]
-    if mistake == "wrong_operator":  # uses the rule into the fact backwards (affirming the consequent)
-        return [[chain[0], trap]]
-    if mistake == "wrong_variable":  # goes on with a rule whose if-part was never established
-        return [[*chain[: i + 1], lone_if, lone_then] for i in range(len(chain) - 1)]
-    return []
+def _syllogism_candidates(ref: Mapping[str, Any], mistake: str) -> list[tuple[list[Fact], set[int], bool]]:
+    facts = _premise_facts(ref)
+    names = [*ref["chain"], ref["distractor"]]
+    out: list[tuple[list[Fact], set[int], bool]] = []
+    for i, (a, b, j) in enumerate(facts):
+        if mistake == "wrong_operator":
+            out.append((facts[:i] + [(b, a, j)] + facts[i + 1 :], {j}, False))
+        elif mistake == "dropped_step":
+            out.append((facts[:i] + facts[i + 1 :], set(), False))
+        elif mistake == "wrong_variable":
+            for other in names:
+                if other not in (a, b):
+                    out.append((facts[:i] + [(other, b, j)] + facts[i + 1 :], {j}, False))
+                    out.append((facts[:i] + [(a, other, j)] + facts[i + 1 :], {j}, False))
+    if mistake == "wrong_formula":
+        out.append((facts, set(), True))
+    return out
 
 
 # ----------------------------------------------------------------------------- public to the package
 
 
 def make(rng: random.Random, steps: int) -> Problem:
-    if rng.random() < 0.5:
+    if rng.random() < 0.65:
         return _make_ordering(rng, steps)
-    return _make_rules(rng, steps)
+    return _make_syllogism(rng, steps)
 
 
 def _format(steps: Sequence[str], letter: str) -> str:
     return f"{step_lines([capitalize(s) + '.' for s in steps])}\n\nAnswer:\n{letter}"
-
-
-def _answer_text(ref: Mapping[str, Any], steps: Sequence[str]) -> str:
-    """A rules solution: its steps, then the final conclusion as the option's text."""
-    return _format(steps, steps[-1].rsplit("final conclusion is ", 1)[1])
 
 
 def render(ref: Mapping[str, Any], mistake: str | None, rng: random.Random) -> str | None:
@@ -292,12 +308,11 @@ def render(ref: Mapping[str, Any], mistake: str | None, rng: random.Random) -> s
                 return _format(steps, letter)
         return None
     if mistake is None:
-        return _answer_text(ref, ref["steps"])
-    rcands = _rules_candidates(ref, mistake)
-    rng.shuffle(rcands)
-    for walk in rcands:
-        steps = _rules_steps(ref["fact"], walk)
-        text = _answer_text(ref, steps)
-        if text.rsplit("\n", 1)[1] != ref["options"][ref["answer_index"]]:
-            return text
+        return _format(*_syllogism_steps(ref, _premise_facts(ref), set(), False))
+    scands = _syllogism_candidates(ref, mistake)
+    rng.shuffle(scands)
+    for facts, misread, converse in scands:
+        steps, letter = _syllogism_steps(ref, facts, misread, converse)
+        if letter and letter != ref["answer"]:
+            return _format(steps, letter)
     return None
