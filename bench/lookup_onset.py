@@ -3,12 +3,11 @@
 Trials U and V (docs/tiny-world.md) found no content-keyed copy in the 0.9 M model after its 2500-step
 pretraining, even with 4000 lookup drills in the corpus. This script isolates the mechanism: a fresh model
 of the default architecture (``model.arch``) with a given tokenizer trains on nothing but lookup drills
-(trial V's format, generated here), with the default pretraining settings
-(``model.pretrain``: lr, warmup, cosine schedule, weight decay, grad clip, batch size, block length; AdamW's
-betas are torch's defaults), and every ``--every`` steps
-scores the first token of every value in 150 held-out drills, teacher-forced (greedy prediction). The
-baseline is printed with it, and each accuracy's ratio to it: picking one of the drill's listed values at
-random (one over the pairs).
+(trial V's format, generated here) through the pipeline's own pretraining loop
+(``preftree.models.tiny.pretrain``, ``model.pretrain``'s settings with ``--steps`` and ``--lr`` replaced).
+Every ``--every`` steps it scores the first token of every value in 150 held-out drills, teacher-forced
+(greedy prediction), next to the baseline of the same run and the ratio to it: a random pick among the
+drill's listed values (one over the pairs). "train loss" is the mean over the steps since the last row.
 
     python bench/lookup_onset.py TOKENIZER_DIR [--steps 1500] [--every 100] [--seed 0] [--drills 20000]
                                   [--lr LR] [--ordered]
@@ -19,7 +18,9 @@ TOKENIZER_DIR is a trained model folder (``models/base``); only its tokenizer is
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
+import statistics
 import time
 
 import torch
@@ -29,7 +30,7 @@ from preftree.base_model import chat_document
 from preftree.compose import from_conf
 from preftree.config.model import ModelParams
 from preftree.copy_probe import greedy_predictions
-from preftree.models.tiny import build_model, lr_at, pack_documents
+from preftree.models.tiny import build_model, pack_documents, pretrain
 from preftree.sources.synthetic.common import PEOPLE
 from preftree.sources.synthetic.logic import CATEGORIES
 
@@ -120,44 +121,31 @@ def main() -> None:
     held = [value_slots(tokenizer, d) for d in lookup_drills(150, seed=10_000 + args.seed, ordered=args.ordered)]
     baseline = sum(len(at) * b for _, at, b in held) / sum(len(at) for _, at, _ in held)
     model = build_model(params.arch, tokenizer, seed=args.seed)
-    decay = [q for q in model.parameters() if q.dim() >= 2]
-    rest = [q for q in model.parameters() if q.dim() < 2]
-    # torch's default betas (0.9, 0.999), not pretraining's (0.9, 0.95): the figures in docs/tiny-world.md
-    # were measured so
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": p.weight_decay}, {"params": rest, "weight_decay": 0.0}], lr=p.lr
-    )
-    gen = torch.Generator().manual_seed(args.seed)
-    schedule = type(p)(**{**p.__dict__, "steps": args.steps, "lr": args.lr or p.lr})
+    schedule = dataclasses.replace(p, steps=args.steps, lr=args.lr or p.lr)
     print(
         f"{blocks.shape[0]} blocks of {p.seq_len} tokens from {args.drills} drills; held-out values: "
         f"{sum(len(at) for _, at, _ in held)}; random-pick baseline {baseline:.3f}"
     )
     print("| step | tokens (M) | held-out value accuracy | ratio to the random pick | train loss | s |")
     print("|---|---|---|---|---|---|")
-    t0, step = time.time(), 0
-    acc = score(model, held)
-    print(f"| 0 | 0.00 | {acc:.3f} | {acc / baseline:.2f} | | 0 |", flush=True)
-    while step < args.steps:
-        for idx in torch.randperm(blocks.shape[0], generator=gen).split(p.batch_size):
-            if len(idx) < p.batch_size or step >= args.steps:
-                break
-            step += 1
-            for g in opt.param_groups:
-                g["lr"] = lr_at(step, schedule)
-            batch = blocks[idx]
-            loss = model(input_ids=batch, labels=batch).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), p.grad_clip)
-            opt.step()
-            opt.zero_grad()
-            if step % args.every == 0:
-                tokens, acc = step * p.batch_size * p.seq_len / 1e6, score(model, held)
-                print(
-                    f"| {step} | {tokens:.2f} | {acc:.3f} | {acc / baseline:.2f} | {loss.item():.3f} "
-                    f"| {time.time() - t0:.0f} |",
-                    flush=True,
-                )
+    start = time.perf_counter()
+
+    def probe(step: int, records: list[dict]) -> None:
+        acc = score(model, held)
+        recent = [r["loss"] for r in records[-args.every :]]
+        loss = f"{statistics.fmean(recent):.3f}" if recent else ""
+        print(
+            f"| {step} | {step * p.batch_size * p.seq_len / 1e6:.2f} | {acc:.3f} | {acc / baseline:.2f} | {loss} "
+            f"| {time.perf_counter() - start:.0f} |",
+            flush=True,
+        )
+
+    probe(0, [])
+    records = pretrain(
+        model, blocks, schedule, seed=args.seed, progress=False, save=lambda st: probe(st.step, st.records),
+        save_every=args.every,
+    )  # fmt: skip
+    probe(args.steps, records)
 
 
 if __name__ == "__main__":
